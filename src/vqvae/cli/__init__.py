@@ -1,0 +1,49 @@
+"""The ``vqvae`` command line: a thin argparse layer over the library's public functions.
+
+Each subcommand lives in its own module with ``register(subparsers)``, which adds a parser
+whose ``run`` default takes the parsed arguments and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PIL import UnidentifiedImageError
+
+from .. import __version__
+from ..errors import VQVAEError
+from . import evaluate, images, train
+
+COMMANDS = [train, evaluate, images]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vqvae", description="Vector-quantized autoencoders for images."
+    )
+    parser.add_argument("--version", action="version", version=f"vqvae {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line on stderr and return exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (VQVAEError, OSError, UnidentifiedImageError) as exc:
+        print(f"vqvae: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vqvae: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())

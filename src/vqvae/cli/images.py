@@ -1,0 +1,126 @@
+"""``vqvae reconstruct`` / ``encode`` / ``decode``: images to code maps and back."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import atomic_write_bytes
+from ..data import save_image
+from ..errors import DataError
+from ..visualize import image_grid
+from .common import load_images_for, load_model, unique_stems
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reconstruct", help="write reconstructions of images beside the originals"
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=run_reconstruct)
+
+    p = subparsers.add_parser("encode", help="images to a .npy array of code indices")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("-o", "--output", required=True, metavar="CODES.npy")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=run_encode)
+
+    p = subparsers.add_parser("decode", help="a .npy array of code indices to images")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("codes", metavar="CODES.npy")
+    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=run_decode)
+
+
+def run_reconstruct(args: argparse.Namespace) -> int:
+    model = load_model(args.run_dir, args.device)
+    device = next(model.parameters()).device
+    images = load_images_for(model, args.images)  # read all first: fail before writing
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles = []
+    with torch.no_grad():
+        for stem, x in zip(unique_stems(args.images), images, strict=True):
+            x_hat = model(x.to(device)).x_hat.clamp(0, 1).cpu()
+            save_image(x[0], out_dir / f"{stem}_original.png")
+            save_image(x_hat[0], out_dir / f"{stem}_reconstruction.png")
+            tiles += [x[0], x_hat[0]]
+    save_image(image_grid(tiles, ncol=2 * min(4, len(images))), out_dir / "grid.png")
+    print(f"wrote {len(images)} reconstructions and grid.png to {out_dir}")
+    return 0
+
+
+def _code_dtype(codebook_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if codebook_size <= 1 << 16 else np.dtype(np.int64)
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    model = load_model(args.run_dir, args.device)
+    device = next(model.parameters()).device
+    images = load_images_for(model, args.images)
+    shapes = {tuple(x.shape[2:]) for x in images}
+    if len(shapes) > 1:
+        raise DataError(
+            f"images have different sizes {sorted(shapes)}; encode same-sized images together"
+        )
+    codes = torch.cat([model.encode(x.to(device)).cpu() for x in images])  # (N, H', W')
+    array = codes.numpy().astype(_code_dtype(model.quantizer.codebook_size))
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(args.output, buffer.getvalue())
+    print(f"wrote {tuple(array.shape)} codes ({array.dtype}) to {args.output}")
+    return 0
+
+
+def load_codes(path: str, codebook_size: int) -> torch.Tensor:
+    """Read a .npy of code ids, (N, H', W') or (H', W'), checking dtype and range."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(
+            f"{path}: not a .npy array of codes ({' '.join(str(exc).split())})"
+        ) from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.integer):
+        raise DataError(
+            f"{path}: codes must be an integer array, got {getattr(array, 'dtype', type(array))}"
+        )
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.size == 0:
+        raise DataError(f"{path}: codes must have shape (N, H, W), got {array.shape}")
+    if array.min() < 0 or array.max() >= codebook_size:
+        raise DataError(
+            f"{path}: code ids must lie in [0, {codebook_size}), got [{array.min()}, {array.max()}]"
+        )
+    return torch.from_numpy(array.astype(np.int64))
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    model = load_model(args.run_dir, args.device)
+    device = next(model.parameters()).device
+    codes = load_codes(args.codes, model.quantizer.codebook_size)
+    if model.config.arch == "mlp":
+        f = model.downsample_factor
+        expected = tuple(s // f for s in model.config.image_size)
+        if tuple(codes.shape[1:]) != expected:
+            raise DataError(
+                f"{args.codes}: this MLP model decodes {expected} code maps, got {tuple(codes.shape[1:])}"
+            )
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x_hat = model.decode(codes.to(device)).clamp(0, 1).cpu()
+    for i, img in enumerate(x_hat):
+        save_image(img, out_dir / f"{i:04d}.png")
+    print(f"wrote {len(x_hat)} images to {out_dir}")
+    return 0

@@ -1,0 +1,118 @@
+"""``vqvae train``: train a VQ-VAE into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from ..checkpoint import read_run_config
+from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
+from ..errors import VQVAEError
+from ..quantizers import quantizer_names
+from ..train import train
+
+# Model defaults of the CLI (the library's dataclass defaults are the same unless noted).
+_MODEL_DEFAULTS = {"codebook_size": 512, "code_dim": 64, "downsample": 4, "hidden": 128}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a VQ-VAE",
+        description="Train a VQ-VAE on mnist, fashion-mnist, cifar10 or a folder of images.",
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="mnist (default, embedded), fashion-mnist, cifar10 or a folder of images",
+    )
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
+    p.add_argument(
+        "--download", action="store_true", default=None, help="fetch the dataset if missing"
+    )
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    g = p.add_argument_group("schedule")
+    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument(
+        "--max-minutes", type=float, default=None, help="stop after this much training time"
+    )
+    g.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    g.add_argument("--train-subset", type=int, default=None, help="use the first N training images")
+    g.add_argument(
+        "--eval-subset", type=int, default=None, help="evaluate on the first N test images"
+    )
+    g.add_argument("--random-crop", type=int, default=None, help="train on random SIZE crops")
+    g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    m = p.add_argument_group("model")
+    m.add_argument("--arch", choices=["conv", "mlp"], default="conv")
+    m.add_argument("--codebook-size", type=int, default=_MODEL_DEFAULTS["codebook_size"])
+    m.add_argument("--code-dim", type=int, default=_MODEL_DEFAULTS["code_dim"])
+    m.add_argument(
+        "--downsample", type=int, choices=[2, 4, 8], default=_MODEL_DEFAULTS["downsample"]
+    )
+    m.add_argument("--hidden", type=int, default=_MODEL_DEFAULTS["hidden"], help="conv trunk width")
+    m.add_argument("--res-channels", type=int, default=32)
+    m.add_argument("--res-blocks", type=int, default=2)
+    m.add_argument("--quantizer", choices=quantizer_names(), default="ema")
+    m.add_argument("--commitment-weight", type=float, default=0.25)
+    m.add_argument("--decay", type=float, default=0.99, help="EMA decay")
+    m.add_argument("--dead-code-threshold", type=float, default=0.03, help="0 disables restarts")
+    m.add_argument("--no-kmeans-init", action="store_true")
+    p.set_defaults(run=run)
+
+
+_TRAIN_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """Explicit flags over (on --resume) the run's saved settings over the defaults."""
+    base: dict = {}
+    if args.resume:
+        base = dict(read_run_config(args.out).get("train", {}))
+    for name in _TRAIN_FIELDS:
+        value = getattr(args, name, None)
+        if value is not None:
+            base[name] = value
+    return TrainConfig.from_dict(base)
+
+
+def _model_config(args: argparse.Namespace) -> VQVAEConfig:
+    quantizer = QuantizerConfig(
+        kind=args.quantizer,
+        codebook_size=args.codebook_size,
+        code_dim=args.code_dim,
+        commitment_weight=args.commitment_weight,
+        decay=args.decay,
+        kmeans_init=not args.no_kmeans_init,
+        dead_code_threshold=args.dead_code_threshold,
+    )
+    return VQVAEConfig(
+        arch=args.arch,
+        hidden_channels=args.hidden,
+        res_channels=args.res_channels,
+        num_res_blocks=args.res_blocks,
+        downsample_factor=args.downsample,
+        quantizer=quantizer,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        train_config = _train_config(args)
+        model_config = _model_config(args)
+    except ValueError as exc:  # config validation
+        raise VQVAEError(str(exc)) from None
+    result = train(
+        model_config, train_config, args.out, resume=args.resume, progress=not args.no_progress
+    )
+    print(
+        f"done: {args.out} (test psnr {result['psnr']:.2f} dB, nmse {result['nmse']:.4f}, "
+        f"usage {result['usage']:.2f})"
+    )
+    return 0

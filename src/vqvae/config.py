@@ -1,0 +1,156 @@
+"""Frozen dataclass configs, stored as JSON beside the weights so a run dir rebuilds its model."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CheckpointError
+
+
+@dataclass(frozen=True)
+class QuantizerConfig:
+    """Settings of the vector quantizer.
+
+    Args:
+        kind: registry name of the quantizer class ("vq", "ema", ...).
+        codebook_size: number of codes K.
+        code_dim: dimension D of each code (and of the encoder output).
+        commitment_weight: beta on the commitment term ||z_e - sg(e)||^2 (0.25 in the paper).
+        decay: EMA decay of the codebook statistics (EMA quantizer).
+        eps: Laplace smoothing of the EMA cluster sizes.
+        kmeans_init: initialise the codebook by k-means on the first training batch.
+        kmeans_iters: Lloyd iterations of that k-means.
+        dead_code_threshold: a code is dead (and restarted from batch vectors) when its running
+            usage falls below this fraction of a uniform share; 0 disables restarts.
+        options: extra settings of other quantizer kinds (kept as a plain JSON dict).
+    """
+
+    kind: str = "ema"
+    codebook_size: int = 512
+    code_dim: int = 64
+    commitment_weight: float = 0.25
+    decay: float = 0.99
+    eps: float = 1e-5
+    kmeans_init: bool = True
+    kmeans_iters: int = 10
+    dead_code_threshold: float = 0.03
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.codebook_size < 2:
+            raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}")
+        if self.code_dim < 1:
+            raise ValueError(f"code_dim must be >= 1, got {self.code_dim}")
+        if not 0.0 <= self.decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {self.decay}")
+        if self.commitment_weight < 0:
+            raise ValueError(f"commitment_weight must be >= 0, got {self.commitment_weight}")
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """Settings of the encoder / decoder around the quantizer.
+
+    Args:
+        arch: "conv" (van den Oord et al. 2017: strided convs + residual blocks) or "mlp"
+            (the seed's fully connected variant on flattened images).
+        in_channels: image channels (1 grayscale, 3 RGB).
+        image_size: (H, W) the model was trained on; required by "mlp", informative for "conv".
+        hidden_channels: width of the conv trunk (hidden units for "mlp").
+        res_channels: bottleneck width inside each residual block.
+        num_res_blocks: residual blocks in encoder and decoder.
+        downsample_factor: spatial reduction f (2, 4 or 8); code maps are (H/f, W/f).
+        quantizer: the quantizer's settings.
+    """
+
+    arch: str = "conv"
+    in_channels: int = 1
+    image_size: tuple[int, int] = (28, 28)
+    hidden_channels: int = 128
+    res_channels: int = 32
+    num_res_blocks: int = 2
+    downsample_factor: int = 4
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("conv", "mlp"):
+            raise ValueError(f"arch must be 'conv' or 'mlp', got {self.arch!r}")
+        if self.downsample_factor not in (1, 2, 4, 8, 16):
+            raise ValueError(
+                f"downsample_factor must be 1, 2, 4, 8 or 16, got {self.downsample_factor}"
+            )
+        if self.in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {self.in_channels}")
+        object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VQVAEConfig:
+        try:
+            data = dict(data)
+            quantizer = QuantizerConfig(**data.pop("quantizer", {}))
+            return cls(quantizer=quantizer, **data)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"invalid model config: {exc}") from exc
+
+    def replace(self, **changes: Any) -> VQVAEConfig:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (saved in config.json under "train").
+
+    Args:
+        dataset: "mnist", "fashion-mnist", "cifar10" or a folder of images.
+        data_dir: where the dataset's files are (None: embedded / cache / $VQVAE_DATA_DIR).
+        download: fetch the dataset into the cache dir when missing.
+        epochs: passes over the training set.
+        max_minutes: stop (checkpoint + evaluate) after this much training time.
+        max_steps: stop after this many optimizer steps (mainly for tests).
+        batch_size: images per step (the global batch under DDP).
+        lr: Adam learning rate.
+        seed: seeds initialisation, shuffling, crops and code restarts.
+        device: "auto", "cpu", "cuda" or "mps".
+        train_subset: use only the first N training images.
+        eval_subset: evaluate on only the first N test images.
+        random_crop: train on random crops of this size (folders / CIFAR photos).
+        checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
+    """
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    download: bool = False
+    epochs: int = 10
+    max_minutes: float | None = None
+    max_steps: int | None = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    train_subset: int | None = None
+    eval_subset: int | None = None
+    random_crop: int | None = None
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"--max-minutes must be > 0, got {self.max_minutes}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

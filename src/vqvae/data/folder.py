@@ -1,0 +1,220 @@
+"""Folders of image files: listing, decoding to uint8 tensors, and atomic saving."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from vqvae.data import transforms
+from vqvae.errors import DataError
+
+IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
+
+# Everything Pillow may raise on a corrupt or unsupported file (UnidentifiedImageError is an
+# OSError; truncated streams give OSError/SyntaxError/EOFError; huge images raise
+# DecompressionBombError).
+_DECODE_ERRORS = (OSError, SyntaxError, EOFError, ValueError, Image.DecompressionBombError)
+_SAVE_OPTIONS = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}}
+
+
+def _workers() -> int:
+    return min(8, os.cpu_count() or 1)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """All image files under ``folder``, recursively, in sorted order.
+
+    Hidden files and folders (names starting with ".") are skipped; other files with
+    non-image extensions are ignored.
+
+    Args:
+        folder: the root folder.
+
+    Returns:
+        Paths sorted by their POSIX path relative to ``folder`` (deterministic across runs).
+
+    Raises:
+        DataError: ``folder`` does not exist, is not a folder, or holds no image files.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise DataError(f"image folder not found: {folder}")
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder of images")
+    found = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder)
+        if path.suffix.lower() not in IMAGE_EXTENSIONS or any(
+            part.startswith(".") for part in rel.parts
+        ):
+            continue
+        if path.is_file():
+            found.append((rel.as_posix(), path))
+    if not found:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
+    return [path for _, path in sorted(found)]
+
+
+def infer_channels(mode: str) -> int:
+    """1 for grayscale Pillow modes ('1', 'L', 'I', 'I;16', 'F', 'LA'), else 3."""
+    return 1 if Image.getmodebase(mode) == "L" else 3
+
+
+def _to_8bit(img: Image.Image, channels: int) -> Image.Image:
+    if img.mode.startswith("I;16"):
+        # Pillow's I;16 -> L conversion clips at 255; scale 16-bit values instead.
+        a = np.asarray(img, dtype=np.float64) / 257.0
+        img = Image.fromarray(np.round(a).astype(np.uint8), mode="L")
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def load_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
+    """Decode one image file (EXIF orientation applied, alpha dropped).
+
+    Args:
+        path: a png/jpg/jpeg/webp/bmp (or any Pillow-readable) file.
+        channels: 1 (grayscale), 3 (RGB), or None to keep the file's kind (grayscale modes
+            '1', 'L', 'I', ... give 1, everything else 3).
+
+    Returns:
+        uint8 tensor (C, H, W).
+
+    Raises:
+        DataError: the file is missing or is not a readable image.
+    """
+    path = Path(path)
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1, 3 or None, got {channels!r}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            c = channels if channels is not None else infer_channels(img.mode)
+            img = _to_8bit(img, c)
+    except FileNotFoundError as e:
+        raise DataError(f"image file not found: {path}") from e
+    except IsADirectoryError as e:
+        raise DataError(f"{path} is a folder, not an image file") from e
+    except _DECODE_ERRORS as e:
+        reason = "not a readable image" if isinstance(e, Image.UnidentifiedImageError) else e
+        raise DataError(f"cannot read image {path}: {reason}".replace("\n", " ")) from e
+    a = np.asarray(img, dtype=np.uint8)
+    a = a[:, :, None] if a.ndim == 2 else a
+    return torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()
+
+
+def _load_one(
+    path: Path,
+    channels: int,
+    resize: transforms.Size | None,
+    center_crop: transforms.Size | None,
+) -> torch.Tensor:
+    x = load_image(path, channels).unsqueeze(0)  # (1, C, H, W)
+    if resize is not None:
+        x = transforms.resize(x, resize)
+    if center_crop is not None:
+        h, w = transforms.pair(center_crop, "center_crop")
+        if h > x.shape[-2] or w > x.shape[-1]:
+            raise DataError(
+                f"{path} is {x.shape[-2]}x{x.shape[-1]} (after resize), smaller than "
+                f"center_crop {h}x{w}"
+            )
+        x = transforms.center_crop(x, (h, w))
+    return x[0]
+
+
+def load_folder(
+    folder: str | Path,
+    channels: int | None = None,
+    resize: transforms.Size | None = None,
+    center_crop: transforms.Size | None = None,
+    random_crop: transforms.Size | None = None,
+) -> torch.Tensor:
+    """Load every image under a folder into one uint8 tensor.
+
+    Each image is decoded, converted to ``channels``, resized (int = shorter side, aspect
+    kept; (h, w) = exact), then center-cropped. The random crop itself is not applied here
+    (``ImageDataset.batch`` draws it per batch); it only allows images of different sizes:
+    they are then center-cropped to their common (smallest) size, which must fit the crop.
+
+    Args:
+        folder: root folder, searched recursively (see ``list_images``).
+        channels: 1, 3, or None to infer from the first image.
+        resize: optional int or (h, w).
+        center_crop: optional int or (h, w).
+        random_crop: optional int or (h, w) the stored images must fit.
+
+    Returns:
+        uint8 tensor (N, C, H, W) in sorted path order.
+
+    Raises:
+        DataError: missing/empty folder, unreadable image, or images of different sizes
+            with no resize/crop to reconcile them (the message names the offending file).
+    """
+    paths = list_images(folder)
+    if channels is None:
+        channels = load_image(paths[0]).shape[0]
+    with ThreadPoolExecutor(_workers()) as pool:
+        images = list(pool.map(lambda p: _load_one(p, channels, resize, center_crop), paths))
+    sizes = [tuple(x.shape[-2:]) for x in images]
+    if len(set(sizes)) > 1:
+        if random_crop is None:
+            odd = next(i for i, s in enumerate(sizes) if s != sizes[0])
+            raise DataError(
+                f"{paths[odd]} is {sizes[odd][0]}x{sizes[odd][1]} but {paths[0]} is "
+                f"{sizes[0][0]}x{sizes[0][1]}; pass resize or a crop size to use images of "
+                "different sizes"
+            )
+        common = (min(s[0] for s in sizes), min(s[1] for s in sizes))
+        images = [transforms.center_crop(x, common) for x in images]
+    if random_crop is not None:
+        h, w = transforms.pair(random_crop, "random_crop")
+        height, width = images[0].shape[-2:]
+        if h > height or w > width:
+            raise DataError(
+                f"random_crop {h}x{w} does not fit the {height}x{width} images in {folder}"
+            )
+    return torch.stack(images)
+
+
+def save_image(x: torch.Tensor, path: str | Path) -> None:
+    """Write an image file atomically (temporary file in the same folder, then ``os.replace``).
+
+    The format follows the extension; WebP is written lossless, JPEG at quality 95.
+    Missing parent folders are created.
+
+    Args:
+        x: float (C, H, W) or (H, W) in [0, 1] (clamped), C = 1 or 3; uint8 is taken as is.
+        path: destination file, e.g. ``out/recon.png``.
+
+    Raises:
+        DataError: unknown extension or the file cannot be written.
+    """
+    path = Path(path)
+    x = x.detach().cpu()
+    if x.ndim == 2:
+        x = x.unsqueeze(0)
+    if x.ndim != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"save_image expects (C, H, W) with C in (1, 3), got {tuple(x.shape)}")
+    if x.dtype != torch.uint8:
+        x = x.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"cannot save {path}: unknown image extension {path.suffix!r}")
+    a = x.permute(1, 2, 0).numpy()
+    img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "xb") as f:
+            img.save(f, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+        os.replace(tmp, path)
+    except (OSError, ValueError) as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write image {path}: {e}") from e

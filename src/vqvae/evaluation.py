@@ -1,0 +1,56 @@
+"""Evaluate a VQ-VAE on a dataset split: distortion and code usage."""
+
+from __future__ import annotations
+
+import torch
+
+from . import metrics
+from .device import autocast_for
+from .models import VQVAE
+
+
+@torch.no_grad()
+def evaluate(
+    model: VQVAE, dataset, batch_size: int = 256, device: torch.device | str = "cpu"
+) -> dict[str, float]:
+    """Reconstruct every image of ``dataset`` (an ``ImageDataset``) in eval mode.
+
+    Returns:
+        mse, nmse (MSE / variance of the data), psnr (mean per-image dB), ssim (mean),
+        perplexity, usage (fraction of codes used over the split), bits_per_code (entropy of
+        the split's code histogram).
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    n = len(dataset)
+    k = model.quantizer.codebook_size
+    counts = torch.zeros(k, dtype=torch.long, device=device)
+    sq_err = psnr_sum = ssim_sum = 0.0
+    pix_sum = pix_sq = 0.0
+    n_pix = 0
+    for start in range(0, n, batch_size):
+        x = dataset.batch(torch.arange(start, min(start + batch_size, n))).to(device)
+        with autocast_for(device):
+            out = model(x)
+        x_hat = out.x_hat.float()
+        sq_err += float(metrics.mse(x, x_hat.clamp(0, 1)).sum())
+        psnr_sum += float(metrics.psnr(x, x_hat).sum())
+        ssim_sum += float(metrics.ssim(x, x_hat).sum())
+        counts += torch.bincount(out.indices.flatten(), minlength=k)
+        pix_sum += float(x.double().sum())
+        pix_sq += float(x.double().pow(2).sum())
+        n_pix += x.numel()
+    model.train(was_training)
+    mean_mse = sq_err / n
+    variance = pix_sq / n_pix - (pix_sum / n_pix) ** 2
+    stats = metrics.code_statistics(counts.cpu())
+    return {
+        "mse": mean_mse,
+        "nmse": mean_mse / max(variance, 1e-12),
+        "psnr": psnr_sum / n,
+        "ssim": ssim_sum / n,
+        "perplexity": stats["perplexity"],
+        "usage": stats["usage"],
+        "bits_per_code": stats["bits_per_code"],
+    }

@@ -1,0 +1,159 @@
+"""The VQ-VAE: encoder -> quantizer -> decoder.
+
+x (B, C, H, W) in [0, 1]
+  -> pad to a multiple of f -> encoder -> z_e (B, D, H/f, W/f)
+  -> quantizer -> z_q, indices (B, H/f, W/f)
+  -> decoder -> x_hat (B, C, H, W) (cropped back)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import __version__, checkpoint
+from ..config import VQVAEConfig
+from ..errors import CheckpointError
+from ..quantizers import build_quantizer
+from .encoders import build_encoder_decoder
+
+
+@dataclass
+class VQVAEOutput:
+    """Everything ``VQVAE.forward`` computes.
+
+    Attributes:
+        x_hat: reconstruction (B, C, H, W), same size as the input, unclipped.
+        z_e: encoder output (B, D, H', W').
+        z_q: quantized latents (B, D, H', W') with the straight-through path to z_e.
+        indices: code ids (B, H', W') int64.
+        loss: total training loss = reconstruction + quantizer loss.
+        losses: the parts: "reconstruction" (MSE), "quantizer", "codebook", "commitment".
+        perplexity: of the batch's code usage.
+    """
+
+    x_hat: torch.Tensor
+    z_e: torch.Tensor
+    z_q: torch.Tensor
+    indices: torch.Tensor
+    loss: torch.Tensor
+    losses: dict[str, torch.Tensor]
+    perplexity: torch.Tensor
+
+
+class VQVAE(nn.Module):
+    """Vector-quantized autoencoder (van den Oord et al. 2017).
+
+    Images are float tensors in [0, 1]; the model centres them internally. Convolutional
+    models take any image size (padded by edge replication to a multiple of
+    ``downsample_factor`` and cropped back); MLP models take ``config.image_size`` only.
+    """
+
+    def __init__(self, config: VQVAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder, self.decoder = build_encoder_decoder(config)
+        self.quantizer = build_quantizer(config.quantizer)
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.config.downsample_factor
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"expected images of shape (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        if self.config.arch == "mlp" and tuple(x.shape[2:]) != tuple(self.config.image_size):
+            raise ValueError(
+                f"this MLP model takes {self.config.image_size[0]}x{self.config.image_size[1]} "
+                f"images, got {x.shape[2]}x{x.shape[3]}"
+            )
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.downsample_factor
+        pad_h, pad_w = (-x.shape[2]) % f, (-x.shape[3]) % f
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return x
+
+    def encode_latents(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) in [0, 1] -> z_e (B, D, ceil(H/f), ceil(W/f))."""
+        self._check_input(x)
+        return self.encoder(self._pad(x) - 0.5)
+
+    def decode_latents(self, z_q: torch.Tensor) -> torch.Tensor:
+        """z_q (B, D, H', W') -> x_hat (B, C, H'f, W'f)."""
+        return self.decoder(z_q) + 0.5
+
+    def forward(self, x: torch.Tensor) -> VQVAEOutput:
+        """Reconstruct ``x`` (B, C, H, W) in [0, 1] and compute the training losses."""
+        z_e = self.encode_latents(x)
+        q = self.quantizer(z_e)
+        x_hat = self.decode_latents(q.z_q)[..., : x.shape[2], : x.shape[3]]
+        reconstruction = F.mse_loss(x_hat.float(), x.float())
+        return VQVAEOutput(
+            x_hat=x_hat,
+            z_e=z_e,
+            z_q=q.z_q,
+            indices=q.indices,
+            loss=reconstruction + q.loss,
+            losses={
+                "reconstruction": reconstruction,
+                "quantizer": q.loss,
+                "codebook": q.codebook_loss,
+                "commitment": q.commitment_loss,
+            },
+            perplexity=q.perplexity,
+        )
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1] -> code ids (B, ceil(H/f), ceil(W/f)) int64.
+
+        Runs the quantizer as it is; call ``model.eval()`` first so no statistics change.
+        """
+        return self.quantizer(self.encode_latents(x)).indices
+
+    @torch.no_grad()
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code ids (B, H', W') -> images (B, C, H'f, W'f), unclipped."""
+        return self.decode_latents(self.quantizer.embed(indices))
+
+    # ---- persistence -----------------------------------------------------------------------
+
+    def save_pretrained(self, run_dir: str | os.PathLike, extra: dict | None = None) -> None:
+        """Write ``config.json`` (+ ``extra`` top-level keys) and ``model.safetensors``."""
+        run_dir = Path(run_dir)
+        config = {
+            "format_version": checkpoint.FORMAT_VERSION,
+            "kind": "vqvae",
+            "vqvae_version": __version__,
+            "model": self.config.to_dict(),
+        }
+        config.update(extra or {})
+        checkpoint.save_weights(run_dir / checkpoint.WEIGHTS_FILE, self.state_dict())
+        checkpoint.write_json(run_dir / checkpoint.CONFIG_FILE, config)
+
+    @classmethod
+    def from_pretrained(
+        cls, run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
+    ) -> VQVAE:
+        """Rebuild a model from a run dir's ``config.json`` + ``model.safetensors`` (in eval mode)."""
+        run_dir = Path(run_dir)
+        config = checkpoint.read_run_config(run_dir)
+        model = cls(VQVAEConfig.from_dict(config.get("model", {})))
+        state = checkpoint.load_weights(run_dir / checkpoint.WEIGHTS_FILE)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise CheckpointError(
+                f"{run_dir / checkpoint.WEIGHTS_FILE}: weights do not match config ({first})"
+            ) from None
+        return model.to(map_location).eval()

@@ -1,0 +1,32 @@
+"""Nearest-code search in fp32, chunked so large codebooks fit in memory."""
+
+from __future__ import annotations
+
+import torch
+
+# Rows of the (N, K) distance matrix computed at once: bounds memory at chunk * K floats.
+_MAX_ELEMENTS = 1 << 26
+
+
+def nearest_code(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest codebook row (squared Euclidean) for each vector.
+
+    Args:
+        vectors: (N, D) float tensor.
+        codebook: (K, D) float tensor.
+
+    Returns:
+        (N,) int64 indices. Computed in fp32 as ||e||^2 - 2 z.e (||z||^2 is constant per row).
+    """
+    vectors = vectors.float()
+    codebook = codebook.float()
+    code_sq = codebook.pow(2).sum(1)  # (K,)
+    n, k = vectors.shape[0], codebook.shape[0]
+    chunk = max(1, _MAX_ELEMENTS // max(k, 1))
+    if n <= chunk:
+        return torch.addmm(code_sq, vectors, codebook.t(), alpha=-2.0).argmin(1)
+    out = torch.empty(n, dtype=torch.long, device=vectors.device)
+    for start in range(0, n, chunk):
+        part = vectors[start : start + chunk]
+        out[start : start + chunk] = torch.addmm(code_sq, part, codebook.t(), alpha=-2.0).argmin(1)
+    return out

@@ -1,0 +1,20 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only datasets beside the checkout (override with VQVAE_TEST_DATA)."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = Path(os.environ.get("VQVAE_TEST_DATA", default))
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path}")
+    return path

@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from vqvae import VQVAE, CheckpointError, QuantizerConfig, VQVAEConfig, metrics
+
+
+def tiny_config(**kw) -> VQVAEConfig:
+    q = QuantizerConfig(codebook_size=kw.pop("k", 32), code_dim=8, kind=kw.pop("kind", "ema"))
+    return VQVAEConfig(hidden_channels=16, res_channels=8, num_res_blocks=1, quantizer=q, **kw)
+
+
+@pytest.mark.parametrize("f", [2, 4, 8])
+def test_shapes_with_odd_sizes(f):
+    model = VQVAE(tiny_config(downsample_factor=f))
+    x = torch.rand(2, 1, 29, 23)
+    out = model(x)
+    assert out.x_hat.shape == x.shape
+    assert out.indices.shape == (2, -(-29 // f), -(-23 // f))
+    assert out.z_e.shape == (2, 8, -(-29 // f), -(-23 // f))
+    assert out.indices.dtype == torch.int64
+
+
+def test_decode_of_encode_equals_forward_in_eval():
+    model = VQVAE(tiny_config(in_channels=3)).eval()
+    x = torch.rand(3, 3, 16, 20)
+    out = model(x)
+    decoded = model.decode(model.encode(x))
+    torch.testing.assert_close(decoded, out.x_hat)
+    torch.testing.assert_close(model.quantizer.embed(out.indices), out.z_q)
+
+
+def test_mlp_arch_round_trip():
+    model = VQVAE(tiny_config(arch="mlp", image_size=(28, 28))).eval()
+    x = torch.rand(2, 1, 28, 28)
+    assert model.encode(x).shape == (2, 7, 7)
+    torch.testing.assert_close(model.decode(model.encode(x)), model(x).x_hat)
+    with pytest.raises(ValueError, match="28x28"):
+        model(torch.rand(2, 1, 32, 32))
+
+
+def test_save_then_from_pretrained_gives_identical_outputs(tmp_path):
+    model = VQVAE(tiny_config(kind="vq"))
+    model.train()(torch.rand(4, 1, 16, 16))  # k-means init + statistics
+    model.eval()
+    model.save_pretrained(tmp_path)
+    loaded = VQVAE.from_pretrained(tmp_path)
+    assert loaded.config == model.config
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.equal(loaded(x).x_hat, model(x).x_hat)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_from_pretrained_rejects_bad_dirs(tmp_path):
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        VQVAE.from_pretrained(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="config.json"):
+        VQVAE.from_pretrained(tmp_path)
+    VQVAE(tiny_config()).save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        VQVAE.from_pretrained(tmp_path)
+
+
+def test_training_reduces_loss_and_gradients_are_finite():
+    torch.manual_seed(0)
+    model = VQVAE(tiny_config())
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 16), torch.linspace(0, 1, 16), indexing="ij")
+    x = torch.stack([torch.sin(6 * (a * xx + (1 - a) * yy)) * 0.5 + 0.5 for a in torch.rand(16)])
+    x = x.unsqueeze(1)
+    first = None
+    for _ in range(60):
+        out = model(x)
+        opt.zero_grad()
+        out.loss.backward()
+        for p in model.parameters():
+            if p.grad is not None:
+                assert torch.isfinite(p.grad).all()
+        opt.step()
+        first = first if first is not None else out.loss.item()
+    assert out.loss.item() < 0.5 * first
+
+
+def test_psnr_and_ssim_against_references():
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 32, 24, generator=gen)
+    y = (x + 0.1 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    for i in range(2):
+        a, b = x[i].permute(1, 2, 0).double().numpy(), y[i].permute(1, 2, 0).double().numpy()
+        ref_psnr = skimage_metrics.peak_signal_noise_ratio(a, b, data_range=1.0)
+        ref_ssim = skimage_metrics.structural_similarity(
+            a,
+            b,
+            data_range=1.0,
+            channel_axis=2,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert abs(float(metrics.psnr(x, y)[i]) - ref_psnr) < 1e-3
+        assert abs(float(metrics.ssim(x, y)[i]) - ref_ssim) < 2e-3
+
+
+def test_code_statistics():
+    stats = metrics.code_statistics(torch.tensor([5, 5, 0, 0]))
+    assert stats["usage"] == 0.5
+    assert stats["bits_per_code"] == pytest.approx(1.0)
+    assert stats["perplexity"] == pytest.approx(2.0)

@@ -357,3 +357,11 @@ def test_cli_flags_reach_config(tmp_path):
     assert VQVAE.from_pretrained(out).quantizer.num_stages == 2
     bad = ["train", "--out", str(tmp_path / "bad"), "--quantizer", "fsq", "--levels", "2,8"]
     assert main([*bad, *tiny]) == 2
+
+
+def test_row_sums_matches_index_add():
+    from vqvae.quantizers.vq import row_sums
+
+    flat, indices = torch.randn(500, 7), torch.randint(13, (500,))
+    expected = torch.zeros(13, 7, dtype=torch.float64).index_add_(0, indices, flat.double())
+    torch.testing.assert_close(row_sums(flat, indices, 13), expected.float(), rtol=1e-6, atol=1e-6)

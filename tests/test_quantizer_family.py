@@ -365,3 +365,24 @@ def test_row_sums_matches_index_add():
     flat, indices = torch.randn(500, 7), torch.randint(13, (500,))
     expected = torch.zeros(13, 7, dtype=torch.float64).index_add_(0, indices, flat.double())
     torch.testing.assert_close(row_sums(flat, indices, 13), expected.float(), rtol=1e-6, atol=1e-6)
+
+
+def test_cli_encode_decode_multi_stage_codes(tmp_path):
+    from pathlib import Path
+
+    import numpy as np
+
+    digits = sorted(
+        str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png")
+    )
+    q = QuantizerConfig(kind="rvq", codebook_size=16, code_dim=8, options={"num_stages": 2})
+    model = VQVAE(VQVAEConfig(hidden_channels=16, res_channels=8, num_res_blocks=1, quantizer=q))
+    model.save_pretrained(tmp_path / "run")
+    codes = tmp_path / "codes.npy"
+    assert main(["encode", str(tmp_path / "run"), *digits[:3], "-o", str(codes)]) == 0
+    array = np.load(codes)
+    assert array.shape == (3, 2, 7, 7) and array.dtype == np.uint16
+    assert main(["decode", str(tmp_path / "run"), str(codes), "-o", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+    np.save(codes, array[:, :1])
+    assert main(["decode", str(tmp_path / "run"), str(codes), "-o", str(tmp_path / "bad")]) == 2

@@ -57,7 +57,7 @@ def variant_config(name: str, k: int) -> QuantizerConfig:
         "cosine-lowdim": dict(kind="cosine", options={"lookup_dim": 8}, **PLAIN),
         "fsq": dict(kind="fsq", options={"levels": fsq_levels_for(k)}),
         "rvq": dict(kind="rvq", options={"num_stages": 2}),
-        "rotation": dict(kind="vq", rotation_trick=True, **PLAIN),
+        "rotation": dict(kind="vq", options={"rotation_trick": True}, **PLAIN),
         "cosine+restart": dict(kind="cosine", options={"lookup_dim": 8}),
     }
     return replace(replace(base, **variants[name]), **changes)

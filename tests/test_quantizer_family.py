@@ -22,10 +22,10 @@ from vqvae.quantizers import (
 VARIANTS = {
     "vq": dict(kind="vq"),
     "ema": dict(kind="ema"),
-    "vq-rotation": dict(kind="vq", rotation_trick=True),
-    "ema-rotation": dict(kind="ema", rotation_trick=True),
-    "ema-entropy": dict(kind="ema", entropy_weight=0.1),
-    "vq-entropy": dict(kind="vq", entropy_weight=0.1),
+    "vq-rotation": dict(kind="vq", options={"rotation_trick": True}),
+    "ema-rotation": dict(kind="ema", options={"rotation_trick": True}),
+    "ema-entropy": dict(kind="ema", options={"entropy_weight": 0.1}),
+    "vq-entropy": dict(kind="vq", options={"entropy_weight": 0.1}),
     "cosine": dict(kind="cosine", options={"lookup_dim": 4}),
     "fsq": dict(kind="fsq", codebook_size=60, options={"levels": [3, 4, 5]}),
     "rvq": dict(kind="rvq", options={"num_stages": 3}),
@@ -227,7 +227,8 @@ def test_entropy_weight_adds_gradient_to_codebook_and_survives_restarts():
     out = reg(z_e)
     out.loss.backward()  # in-place restarts (threshold 0.1 elsewhere) must not break this
     assert not torch.allclose(plain.codebook.grad, reg.codebook.grad)
-    q = make("cosine", entropy_weight=0.1, dead_code_threshold=0.9).train()
+    q = make("cosine", options={"lookup_dim": 4, "entropy_weight": 0.1}, dead_code_threshold=0.9)
+    q.train()
     q(z_e).loss.backward()
 
 
@@ -294,6 +295,22 @@ def test_old_config_without_new_fields_loads():
     assert config.quantizer.rotation_trick is False and config.quantizer.entropy_weight == 0.0
 
 
+def test_default_config_dict_is_unchanged():
+    # the codec fingerprints config dicts: new settings live in options, stored only when set
+    assert set(VQVAEConfig().to_dict()["quantizer"]) == {
+        "kind",
+        "codebook_size",
+        "code_dim",
+        "commitment_weight",
+        "decay",
+        "eps",
+        "kmeans_init",
+        "kmeans_iters",
+        "dead_code_threshold",
+        "options",
+    }
+
+
 def test_code_ids_offsets_stages_and_skips_dropped():
     q = make("rvq")
     indices = torch.tensor([[[[0, 5]], [[-1, 5]], [[2, -1]]]])  # (1, 3, 1, 2)
@@ -352,8 +369,12 @@ def test_cli_flags_reach_config(tmp_path):
     ]
     assert main(["train", "--out", str(out), *args, *tiny]) == 0
     q = json.loads((out / "config.json").read_text())["model"]["quantizer"]
-    assert q["options"] == {"num_stages": 2, "dropout": 0.5}
-    assert q["rotation_trick"] is True and q["entropy_weight"] == 0.01
+    assert q["options"] == {
+        "num_stages": 2,
+        "dropout": 0.5,
+        "rotation_trick": True,
+        "entropy_weight": 0.01,
+    }
     assert VQVAE.from_pretrained(out).quantizer.num_stages == 2
     bad = ["train", "--out", str(tmp_path / "bad"), "--quantizer", "fsq", "--levels", "2,8"]
     assert main([*bad, *tiny]) == 2

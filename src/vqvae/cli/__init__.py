@@ -13,9 +13,9 @@ from PIL import UnidentifiedImageError
 
 from .. import __version__
 from ..errors import VQVAEError
-from . import evaluate, images, train
+from . import compress, decompress, evaluate, fit_entropy, images, train
 
-COMMANDS = [train, evaluate, images]
+COMMANDS = [train, evaluate, images, fit_entropy, compress, decompress]
 
 
 def build_parser() -> argparse.ArgumentParser:

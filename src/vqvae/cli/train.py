@@ -124,6 +124,10 @@ def _quantizer_options(args: argparse.Namespace) -> dict:
         "lookup_dim": args.lookup_dim,
     }
     options.update({k: v for k, v in flags.items() if v is not None})
+    if args.rotation_trick:
+        options["rotation_trick"] = True
+    if args.entropy_weight:
+        options["entropy_weight"] = args.entropy_weight
     return options
 
 
@@ -141,8 +145,6 @@ def _model_config(args: argparse.Namespace) -> VQVAEConfig:
         decay=args.decay,
         kmeans_init=not args.no_kmeans_init,
         dead_code_threshold=args.dead_code_threshold,
-        rotation_trick=args.rotation_trick,
-        entropy_weight=args.entropy_weight,
         options=options,
     )
     build_quantizer(quantizer)  # kind-specific checks now, as a one-line CLI error

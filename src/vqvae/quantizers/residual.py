@@ -44,10 +44,11 @@ def stage_config(config: QuantizerConfig, code_dim: int) -> QuantizerConfig:
     kind = config.option("stage_kind", "ema")
     if kind not in STAGE_KINDS:
         raise ValueError(f"stage_kind must be one of {', '.join(STAGE_KINDS)}, got {kind!r}")
-    keep = {k: v for k, v in config.options.items() if k == "entropy_temperature"}
-    return dataclasses.replace(
-        config, kind=kind, code_dim=code_dim, rotation_trick=False, options=keep
-    )
+    # the stages share the regulariser; the estimator is applied once, by the outer quantizer
+    keep = {
+        k: v for k, v in config.options.items() if k in ("entropy_weight", "entropy_temperature")
+    }
+    return dataclasses.replace(config, kind=kind, code_dim=code_dim, options=keep)
 
 
 @register("rvq")

@@ -15,7 +15,7 @@ Variants (K = codes per codebook):
     rvq             2-stage residual VQ of default EMA stages (K codes each)
     rotation        vq with the rotation trick instead of straight-through
 
-    python benchmarks/quantizers.py --data-dir /work/shared/data
+    python benchmarks/quantizers.py [--data-dir DIR] [--steps 150] [--sizes 512,2048,8192]
 
 Prints a table and one final JSON line {"results": [...], "default_meets_target": bool}.
 """
@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -102,7 +104,13 @@ def run_one(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default="/work/shared/data")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get(
+            "VQVAE_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")
+        ),
+        help="folder holding cifar10/ (default $VQVAE_DATA_DIR or ../shared/data)",
+    )
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)

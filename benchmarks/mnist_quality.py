@@ -62,7 +62,9 @@ def main() -> None:
     )
     run_dir = Path(args.out or tempfile.mkdtemp(prefix="vqvae-mnist-"))
     started = time.perf_counter()
-    result = train(model_config, train_config, run_dir, progress=False, log=lambda m: print(m, flush=True))
+    result = train(
+        model_config, train_config, run_dir, progress=False, log=lambda m: print(m, flush=True)
+    )
     wall = time.perf_counter() - started
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = records[-1]

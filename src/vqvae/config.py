@@ -24,7 +24,14 @@ class QuantizerConfig:
         kmeans_iters: Lloyd iterations of that k-means.
         dead_code_threshold: a code is dead (and restarted from batch vectors) when its running
             usage falls below this fraction of a uniform share; 0 disables restarts.
-        options: extra settings of other quantizer kinds (kept as a plain JSON dict).
+        options: settings beyond the original fields, a plain JSON dict (only what is set is
+            stored, so older config.json files and model fingerprints stay as they were):
+            "rotation_trick" (bool: the rotation trick of Fifty et al. 2024 instead of the
+            straight-through estimator), "entropy_weight" (float: weight of the codebook-
+            diversity regulariser, 0 = off), "entropy_temperature" (its softmax temperature),
+            "levels" (fsq: list of ints >= 3; codebook_size must equal their product),
+            "num_stages", "dropout", "stage_kind" (rvq: stages, quantizer-dropout probability,
+            "ema" or "vq" per stage), "groups", "stage_kind" (grouped), "lookup_dim" (cosine),
     """
 
     kind: str = "ema"
@@ -47,6 +54,24 @@ class QuantizerConfig:
             raise ValueError(f"decay must be in [0, 1), got {self.decay}")
         if self.commitment_weight < 0:
             raise ValueError(f"commitment_weight must be >= 0, got {self.commitment_weight}")
+        if not isinstance(self.options, dict):
+            raise ValueError(f"options must be a dict, got {type(self.options).__name__}")
+        if self.entropy_weight < 0:
+            raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """``options[name]`` or ``default``."""
+        return self.options.get(name, default)
+
+    @property
+    def rotation_trick(self) -> bool:
+        """Rotation trick instead of straight-through (``options["rotation_trick"]``)."""
+        return bool(self.options.get("rotation_trick", False))
+
+    @property
+    def entropy_weight(self) -> float:
+        """Weight of the entropy regulariser (``options["entropy_weight"]``, default 0)."""
+        return float(self.options.get("entropy_weight", 0.0))
 
 
 @dataclass(frozen=True)

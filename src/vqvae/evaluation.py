@@ -18,13 +18,15 @@ def evaluate(
     Returns:
         mse, nmse (MSE / variance of the data), psnr (mean per-image dB), ssim (mean),
         perplexity, usage (fraction of codes used over the split), bits_per_code (entropy of
-        the split's code histogram).
+        the split's code histogram). Multi-codebook quantizers (residual, grouped) count each
+        stage's codes separately (``quantizer.code_ids``), over ``quantizer.num_codes`` codes.
     """
     device = torch.device(device)
     was_training = model.training
     model.eval()
     n = len(dataset)
-    k = model.quantizer.codebook_size
+    quantizer = model.quantizer
+    k = quantizer.num_codes
     counts = torch.zeros(k, dtype=torch.long, device=device)
     sq_err = psnr_sum = ssim_sum = 0.0
     pix_sum = pix_sq = 0.0
@@ -37,7 +39,7 @@ def evaluate(
         sq_err += float(metrics.mse(x, x_hat.clamp(0, 1)).sum())
         psnr_sum += float(metrics.psnr(x, x_hat).sum())
         ssim_sum += float(metrics.ssim(x, x_hat).sum())
-        counts += torch.bincount(out.indices.flatten(), minlength=k)
+        counts += torch.bincount(quantizer.code_ids(out.indices), minlength=k)
         pix_sum += float(x.double().sum())
         pix_sq += float(x.double().pow(2).sum())
         n_pix += x.numel()

@@ -72,7 +72,7 @@ def run_encode(args: argparse.Namespace) -> int:
         raise DataError(
             f"images have different sizes {sorted(shapes)}; encode same-sized images together"
         )
-    codes = torch.cat([model.encode(x.to(device)).cpu() for x in images])  # (N, H', W')
+    codes = torch.cat([model.encode(x.to(device)).cpu() for x in images])  # (N, [S,] H', W')
     array = codes.numpy().astype(_code_dtype(model.quantizer.codebook_size))
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
@@ -81,8 +81,11 @@ def run_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_codes(path: str, codebook_size: int) -> torch.Tensor:
-    """Read a .npy of code ids, (N, H', W') or (H', W'), checking dtype and range."""
+def load_codes(path: str, codebook_size: int, num_stages: int = 1) -> torch.Tensor:
+    """Read a .npy of code ids, (N, H', W') or (H', W'), checking dtype and range.
+
+    Multi-codebook quantizers (``num_stages`` S > 1) take (N, S, H', W') or (S, H', W').
+    """
     try:
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -95,10 +98,12 @@ def load_codes(path: str, codebook_size: int) -> torch.Tensor:
         raise DataError(
             f"{path}: codes must be an integer array, got {getattr(array, 'dtype', type(array))}"
         )
-    if array.ndim == 2:
+    dims = 3 if num_stages == 1 else 4
+    if array.ndim == dims - 1:
         array = array[None]
-    if array.ndim != 3 or array.size == 0:
-        raise DataError(f"{path}: codes must have shape (N, H, W), got {array.shape}")
+    if array.ndim != dims or array.size == 0 or (dims == 4 and array.shape[1] != num_stages):
+        expected = "(N, H, W)" if dims == 3 else f"(N, {num_stages}, H, W)"
+        raise DataError(f"{path}: codes must have shape {expected}, got {array.shape}")
     if array.min() < 0 or array.max() >= codebook_size:
         raise DataError(
             f"{path}: code ids must lie in [0, {codebook_size}), got [{array.min()}, {array.max()}]"
@@ -109,13 +114,13 @@ def load_codes(path: str, codebook_size: int) -> torch.Tensor:
 def run_decode(args: argparse.Namespace) -> int:
     model = load_model(args.run_dir, args.device)
     device = next(model.parameters()).device
-    codes = load_codes(args.codes, model.quantizer.codebook_size)
+    codes = load_codes(args.codes, model.quantizer.codebook_size, model.quantizer.num_stages)
     if model.config.arch == "mlp":
         f = model.downsample_factor
         expected = tuple(s // f for s in model.config.image_size)
-        if tuple(codes.shape[1:]) != expected:
+        if tuple(codes.shape[-2:]) != expected:
             raise DataError(
-                f"{args.codes}: this MLP model decodes {expected} code maps, got {tuple(codes.shape[1:])}"
+                f"{args.codes}: this MLP model decodes {expected} code maps, got {tuple(codes.shape[-2:])}"
             )
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

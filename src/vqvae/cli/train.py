@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 from ..checkpoint import read_run_config
 from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
 from ..errors import VQVAEError
-from ..quantizers import quantizer_names
+from ..quantizers import build_quantizer, quantizer_names
 from ..train import train
 
 # Model defaults of the CLI (the library's dataclass defaults are the same unless noted).
@@ -51,7 +52,12 @@ def register(subparsers) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=["conv", "mlp"], default="conv")
-    m.add_argument("--codebook-size", type=int, default=_MODEL_DEFAULTS["codebook_size"])
+    m.add_argument(
+        "--codebook-size",
+        type=int,
+        default=None,
+        help=f"codes per codebook (default {_MODEL_DEFAULTS['codebook_size']}; fsq: product of --levels)",
+    )
     m.add_argument("--code-dim", type=int, default=_MODEL_DEFAULTS["code_dim"])
     m.add_argument(
         "--downsample", type=int, choices=[2, 4, 8], default=_MODEL_DEFAULTS["downsample"]
@@ -64,6 +70,24 @@ def register(subparsers) -> None:
     m.add_argument("--decay", type=float, default=0.99, help="EMA decay")
     m.add_argument("--dead-code-threshold", type=float, default=0.03, help="0 disables restarts")
     m.add_argument("--no-kmeans-init", action="store_true")
+    m.add_argument(
+        "--rotation-trick",
+        action="store_true",
+        help="rotation trick (Fifty et al. 2024) instead of the straight-through estimator",
+    )
+    m.add_argument(
+        "--entropy-weight", type=float, default=0.0, help="codebook-diversity regulariser weight"
+    )
+    m.add_argument("--levels", default=None, help="fsq: comma-separated levels, e.g. 8,5,5,5")
+    m.add_argument("--num-stages", type=int, default=None, help="rvq: stages (default 4)")
+    m.add_argument(
+        "--quantizer-dropout", type=float, default=None, help="rvq: quantizer dropout probability"
+    )
+    m.add_argument("--groups", type=int, default=None, help="grouped: codebook groups (default 2)")
+    m.add_argument(
+        "--stage-kind", choices=["ema", "vq"], default=None, help="rvq/grouped: codebook kind"
+    )
+    m.add_argument("--lookup-dim", type=int, default=None, help="cosine: lookup dim (default 8)")
     p.set_defaults(run=run)
 
 
@@ -82,16 +106,48 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(base)
 
 
+def _quantizer_options(args: argparse.Namespace) -> dict:
+    """Kind-specific flags -> ``QuantizerConfig.options`` (only those given)."""
+    options: dict = {}
+    if args.levels is not None:
+        try:
+            options["levels"] = [int(v) for v in args.levels.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"--levels must be comma-separated integers, got {args.levels!r}"
+            ) from None
+    flags = {
+        "num_stages": args.num_stages,
+        "dropout": args.quantizer_dropout,
+        "groups": args.groups,
+        "stage_kind": args.stage_kind,
+        "lookup_dim": args.lookup_dim,
+    }
+    options.update({k: v for k, v in flags.items() if v is not None})
+    if args.rotation_trick:
+        options["rotation_trick"] = True
+    if args.entropy_weight:
+        options["entropy_weight"] = args.entropy_weight
+    return options
+
+
 def _model_config(args: argparse.Namespace) -> VQVAEConfig:
+    options = _quantizer_options(args)
+    codebook_size = args.codebook_size
+    if codebook_size is None:
+        levels = options.get("levels")
+        codebook_size = math.prod(levels) if levels else _MODEL_DEFAULTS["codebook_size"]
     quantizer = QuantizerConfig(
         kind=args.quantizer,
-        codebook_size=args.codebook_size,
+        codebook_size=codebook_size,
         code_dim=args.code_dim,
         commitment_weight=args.commitment_weight,
         decay=args.decay,
         kmeans_init=not args.no_kmeans_init,
         dead_code_threshold=args.dead_code_threshold,
+        options=options,
     )
+    build_quantizer(quantizer)  # kind-specific checks now, as a one-line CLI error
     return VQVAEConfig(
         arch=args.arch,
         hidden_channels=args.hidden,

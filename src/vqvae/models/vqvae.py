@@ -31,7 +31,8 @@ class VQVAEOutput:
         x_hat: reconstruction (B, C, H, W), same size as the input, unclipped.
         z_e: encoder output (B, D, H', W').
         z_q: quantized latents (B, D, H', W') with the straight-through path to z_e.
-        indices: code ids (B, H', W') int64.
+        indices: code ids (B, H', W') int64; (B, S, H', W') for multi-codebook quantizers
+            (``quantizer.num_stages`` S > 1: residual and grouped VQ).
         loss: total training loss = reconstruction + quantizer loss.
         losses: the parts: "reconstruction" (MSE), "quantizer", "codebook", "commitment".
         perplexity: of the batch's code usage.
@@ -114,7 +115,7 @@ class VQVAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] -> code ids (B, ceil(H/f), ceil(W/f)) int64.
+        """Images (B, C, H, W) in [0, 1] -> code ids (B, [S,] ceil(H/f), ceil(W/f)) int64.
 
         Runs the quantizer as it is; call ``model.eval()`` first so no statistics change.
         """
@@ -122,7 +123,7 @@ class VQVAE(nn.Module):
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
-        """Code ids (B, H', W') -> images (B, C, H'f, W'f), unclipped."""
+        """Code ids (B, [S,] H', W') -> images (B, C, H'f, W'f), unclipped."""
         return self.decode_latents(self.quantizer.embed(indices))
 
     # ---- persistence -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -42,14 +43,61 @@ class Quantizer(nn.Module):
 
     @property
     def codebook_size(self) -> int:
+        """Code ids per stage: every entry of ``indices`` lies in ``[0, codebook_size)``."""
         return self.config.codebook_size
+
+    @property
+    def num_stages(self) -> int:
+        """Codebooks S used per position; > 1 means indices are (B, S, H, W)."""
+        return 1
+
+    @property
+    def num_codes(self) -> int:
+        """Distinct codes over all stages (the length of ``code_ids``' histogram)."""
+        return self.num_stages * self.codebook_size
+
+    def code_ids(self, indices: torch.Tensor) -> torch.Tensor:
+        """Flatten ``indices`` into ids in ``[0, num_codes)`` for usage statistics.
+
+        Stage s of a multi-stage quantizer is offset by ``s * codebook_size``, so each stage's
+        codebook is counted separately; negative ids (stages dropped in training) are skipped.
+        """
+        if self.num_stages == 1:
+            return indices.flatten()
+        offsets = torch.arange(self.num_stages, device=indices.device) * self.codebook_size
+        ids = indices.movedim(1, -1) + offsets  # (B, H, W, S)
+        return ids[indices.movedim(1, -1) >= 0].flatten()
+
+    def _check_input(self, z_e: torch.Tensor) -> None:
+        if z_e.dim() < 2 or z_e.shape[1] != self.config.code_dim:
+            raise ValueError(
+                f"expected z_e of shape (B, {self.config.code_dim}, ...), got {tuple(z_e.shape)}"
+            )
 
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:  # pragma: no cover - interface
         raise NotImplementedError
 
     def embed(self, indices: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
-        """Look up codes: indices (B, H, W) -> z_q (B, D, H, W)."""
+        """Look up codes: indices (B, H, W) (or (B, S, H, W)) -> z_q (B, D, H, W)."""
         raise NotImplementedError
+
+
+def no_autocast(device_type: str):
+    """Quantizer math runs in fp32 even inside an autocast region."""
+    try:
+        return torch.autocast(device_type=device_type, enabled=False)
+    except RuntimeError:  # device type without autocast support
+        return contextlib.nullcontext()
+
+
+def to_flat(z_e: torch.Tensor) -> torch.Tensor:
+    """(B, D, *spatial) -> (N, D) fp32 rows, one per position."""
+    return z_e.float().movedim(1, -1).reshape(-1, z_e.shape[1])
+
+
+def from_flat(flat: torch.Tensor, z_e: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``to_flat``: (N, D) -> the layout and dtype of ``z_e``."""
+    return flat.reshape(z_e.shape[0], *z_e.shape[2:], -1).movedim(-1, 1).to(z_e.dtype)
 
 
 _REGISTRY: dict[str, type[Quantizer]] = {}

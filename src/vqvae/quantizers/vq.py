@@ -8,11 +8,16 @@ Two codebook learners share this module: ``VectorQuantizer`` learns the codebook
 through the codebook term; ``EMAVectorQuantizer`` replaces that term by exponential moving
 averages of assigned vectors (paper appendix A.1), so its loss is the commitment term alone.
 Both restart dead codes from current batch vectors and can initialise the codebook by k-means.
+``config.rotation_trick`` swaps the straight-through estimator for the rotation trick and
+``config.entropy_weight`` adds the entropy (diversity) regulariser of ``estimators.py``.
+
+``VectorQuantizer.lookup`` is the nearest-code step on (N, d) rows without the estimator; the
+multi-codebook quantizers (residual, grouped) call it per stage and apply one estimator on top.
 """
 
 from __future__ import annotations
 
-import contextlib
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,17 +25,59 @@ from torch import nn
 
 from .. import dist
 from ..config import QuantizerConfig
-from .base import Quantizer, QuantizerOutput, perplexity_from_counts, register
+from .base import (
+    Quantizer,
+    QuantizerOutput,
+    from_flat,
+    no_autocast,
+    perplexity_from_counts,
+    register,
+    to_flat,
+)
 from .distance import nearest_code
+from .estimators import entropy_penalty, rotate_to, straight_through
 from .kmeans import kmeans
 
+_no_autocast = no_autocast  # kept for importers of the old private name
 
-def _no_autocast(device_type: str):
-    """Quantizer math runs in fp32 even inside an autocast region."""
-    try:
-        return torch.autocast(device_type=device_type, enabled=False)
-    except RuntimeError:  # device type without autocast support
-        return contextlib.nullcontext()
+
+@dataclass
+class Lookup:
+    """One nearest-code step on (N, d) rows in a quantizer's lookup space.
+
+    Attributes:
+        vectors: (N, d) the rows looked up (gradient path to the encoder).
+        codes: (N, d) their nearest codes (gradient path to a learned codebook).
+        indices: (N,) int64 code ids.
+        counts: (K,) assignments per code in this batch.
+        loss: the weighted quantizer loss of this step.
+        codebook_loss, commitment_loss: the two terms before weighting.
+    """
+
+    vectors: torch.Tensor
+    codes: torch.Tensor
+    indices: torch.Tensor
+    counts: torch.Tensor
+    loss: torch.Tensor
+    codebook_loss: torch.Tensor
+    commitment_loss: torch.Tensor
+
+
+def row_sums(flat: torch.Tensor, indices: torch.Tensor, k: int) -> torch.Tensor:
+    """sums[k] = sum of the rows of ``flat`` (N, D) assigned to code k: (K, D), fp32.
+
+    One weighted bincount over (code, channel) pairs: on CPU several times faster than
+    ``index_add_`` (the EMA step's hot spot); equal to it up to float rounding order.
+    """
+    d = flat.shape[1]
+    keys = (indices[:, None] * d + torch.arange(d, device=flat.device)).flatten()
+    sums = torch.bincount(keys, weights=flat.flatten(), minlength=k * d)
+    return sums.view(k, d).to(flat.dtype)
+
+
+def estimate(config: QuantizerConfig, z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """The configured gradient estimator: value ``codes``, gradient to ``z``."""
+    return rotate_to(z, codes) if config.rotation_trick else straight_through(z, codes)
 
 
 @register("vq")
@@ -45,12 +92,15 @@ class VectorQuantizer(Quantizer):
 
     def __init__(self, config: QuantizerConfig) -> None:
         super().__init__(config)
-        k, d = config.codebook_size, config.code_dim
+        k, d = config.codebook_size, self._lookup_dim()
         self._init_codebook_storage(k, d)
         # Running assignments per code (an EMA of counts); starts at 1 so that
         # codebook = embed_sum / cluster_size holds from the first step in the EMA variant.
         self.register_buffer("cluster_size", torch.ones(k))
         self.register_buffer("initialized", torch.tensor(not config.kmeans_init))
+
+    def _lookup_dim(self) -> int:
+        return self.config.code_dim
 
     def _init_codebook_storage(self, k: int, d: int) -> None:
         self.codebook = nn.Parameter(torch.empty(k, d).uniform_(-1.0 / k, 1.0 / k))
@@ -60,42 +110,63 @@ class VectorQuantizer(Quantizer):
         """The (K, D) codebook."""
         return self.codebook
 
+    # Hooks for quantizers that look codes up in another space (see CosineVectorQuantizer).
+    def _project_in(self, flat: torch.Tensor) -> torch.Tensor:
+        return flat
+
+    def _project_out(self, codes: torch.Tensor) -> torch.Tensor:
+        return codes
+
+    def _lookup_codebook(self) -> torch.Tensor:
+        return self.weight
+
     def embed(self, indices: torch.Tensor) -> torch.Tensor:
         """Look up codes: indices (B, *spatial) -> z_q (B, D, *spatial)."""
-        return F.embedding(indices, self.weight).movedim(-1, 1)
+        return self._project_out(F.embedding(indices, self._lookup_codebook())).movedim(-1, 1)
 
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
-        if z_e.dim() < 2 or z_e.shape[1] != self.config.code_dim:
-            raise ValueError(
-                f"expected z_e of shape (B, {self.config.code_dim}, ...), got {tuple(z_e.shape)}"
-            )
-        with _no_autocast(z_e.device.type):
-            flat = z_e.float().movedim(1, -1).reshape(-1, self.config.code_dim)  # (N, D)
-            if self.training and not bool(self.initialized):
-                self._kmeans_init(flat.detach())
-            indices = nearest_code(flat.detach(), self.weight.detach())  # (N,)
-            codes = F.embedding(indices, self.weight)  # (N, D), gradient reaches the codebook
-            counts = torch.bincount(indices, minlength=self.codebook_size)
-            # Codebook term moves codes towards encoder outputs; commitment term (weighted by
-            # beta) keeps encoder outputs near their codes. Each sees a stop-gradient on the other.
-            codebook_loss = F.mse_loss(codes, flat.detach())
-            commitment_loss = F.mse_loss(flat, codes.detach())
-            if self.training:
-                with torch.no_grad():
-                    self._update(flat.detach(), indices, counts)
-            z_q = flat + (codes - flat).detach()  # straight-through: d z_q / d z_e = I
-            loss = self._loss(codebook_loss, commitment_loss)
-            perplexity = perplexity_from_counts(counts)
-        spatial = z_e.shape[2:]
-        z_q = z_q.reshape(z_e.shape[0], *spatial, -1).movedim(-1, 1).to(z_e.dtype)
+        self._check_input(z_e)
+        with no_autocast(z_e.device.type):
+            flat = to_flat(z_e)  # (N, D)
+            step = self.lookup(flat)
+            z_q = self._project_out(estimate(self.config, step.vectors, step.codes))
+            perplexity = perplexity_from_counts(step.counts)
         return QuantizerOutput(
-            z_q=z_q,
-            indices=indices.reshape(z_e.shape[0], *spatial),
-            loss=loss,
+            z_q=from_flat(z_q, z_e),
+            indices=step.indices.reshape(z_e.shape[0], *z_e.shape[2:]),
+            loss=step.loss,
             perplexity=perplexity,
-            codebook_loss=codebook_loss,
-            commitment_loss=commitment_loss,
+            codebook_loss=step.codebook_loss,
+            commitment_loss=step.commitment_loss,
         )
+
+    def lookup(self, flat: torch.Tensor) -> Lookup:
+        """Nearest codes of (N, D) fp32 rows, the losses, and (in training) the state update."""
+        vectors = self._project_in(flat)  # (N, d)
+        if self.training and not bool(self.initialized):
+            self._kmeans_init(vectors.detach())
+        codebook = self._lookup_codebook()
+        indices = nearest_code(vectors.detach(), codebook.detach())  # (N,)
+        codes = F.embedding(indices, codebook)  # (N, d), gradient reaches the codebook
+        counts = torch.bincount(indices, minlength=self.codebook_size)
+        # Codebook term moves codes towards encoder outputs; commitment term (weighted by
+        # beta) keeps encoder outputs near their codes. Each sees a stop-gradient on the other.
+        commitment_loss = F.mse_loss(vectors, codes.detach())
+        if codes.requires_grad:
+            codebook_loss = F.mse_loss(codes, vectors.detach())
+        else:  # an EMA codebook: the same value, and no graph to build
+            codebook_loss = commitment_loss.detach()
+        loss = self._loss(codebook_loss, commitment_loss)
+        if self.config.entropy_weight > 0:
+            temperature = float(self.config.option("entropy_temperature", 1.0))
+            # A clone, so the in-place EMA step / restarts below leave the saved tensor intact.
+            loss = loss + self.config.entropy_weight * entropy_penalty(
+                vectors, codebook.clone(), temperature
+            )
+        if self.training:
+            with torch.no_grad():
+                self._update(vectors.detach(), indices, counts)
+        return Lookup(vectors, codes, indices, counts, loss, codebook_loss, commitment_loss)
 
     def _loss(self, codebook_loss: torch.Tensor, commitment_loss: torch.Tensor) -> torch.Tensor:
         return codebook_loss + self.config.commitment_weight * commitment_loss
@@ -156,7 +227,7 @@ class EMAVectorQuantizer(VectorQuantizer):
     def _update(self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         decay, eps = self.config.decay, self.config.eps
         counts = dist.all_reduce_sum_(counts.float())
-        sums = torch.zeros_like(self.embed_sum).index_add_(0, indices, flat)
+        sums = row_sums(flat, indices, self.codebook_size)
         sums = dist.all_reduce_sum_(sums)
         self.cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
         self.embed_sum.mul_(decay).add_(sums, alpha=1 - decay)

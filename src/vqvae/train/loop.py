@@ -162,16 +162,18 @@ def _train(
         step, epoch, first_batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
         elapsed = float(state["elapsed"])
         log(f"resuming {run_dir} at epoch {epoch + 1}, step {step}")
+    extra = {"train": train_config.to_dict()}
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.remove_stale_temp_files(run_dir)
+        if state is None:  # a run dir from the start: --resume needs config.json
+            model.save_pretrained(run_dir, extra={**extra, "step": step})
     if dist.world_size() > 1:
         log(
             f"training on {dist.world_size()} processes ({device.type}), "
             f"{sampler.local_batch_size} of {sampler.batch_size} images each per step"
         )
     ddp = _wrap_ddp(model, device) if dist.world_size() > 1 else model
-    extra = {"train": train_config.to_dict()}
 
     def save(next_epoch: int, next_batch: int) -> None:
         # Weights are identical on every rank, so all agree on this check without talking.

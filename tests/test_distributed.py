@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from vqvae import dist
 from vqvae.cli import main
 from vqvae.errors import VQVAEError
+from vqvae.train import distributed
 from vqvae.train.sampler import DistributedBatchSampler
 
 SRC = Path(__file__).parents[1] / "src"
@@ -130,3 +132,20 @@ def test_dist_helpers_are_identity_in_one_process():
     assert torch.equal(dist.gather_rows(local, rows, [6]), local[rows])
     assert torch.equal(dist.all_gather_rows(local), local)
     assert dist.any_rank(True) and not dist.any_rank(False)
+
+
+def test_process_group_follows_the_torchrun_environment(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    with distributed.process_group("cpu") as device:  # a plain run: no group
+        assert device == torch.device("cpu") and not dist.is_distributed()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
+    for name, value in {**env, "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(name, value)
+    with distributed.process_group("cpu") as device:
+        assert dist.is_distributed() and dist.world_size() == 1
+        assert torch.distributed.get_backend() == "gloo"
+    assert not dist.is_distributed()  # torn down on exit

@@ -43,8 +43,8 @@ def device_for_rank(name: str) -> torch.device:
                 f"use --nproc_per_node={count} or fewer"
             )
         device = torch.device("cuda", local_rank())
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # NCCL and new CUDA tensors follow it
     return device
 
 

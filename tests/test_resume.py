@@ -176,3 +176,11 @@ def test_nan_weights_are_never_saved(tmp_path):
     finally:
         handle.remove()
     _assert_kept_checkpoint_of_step(tmp_path, 2)
+
+
+def test_mid_epoch_resume_needs_the_same_global_batch(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--max-steps", "3", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--batch-size", "32"]) == 2
+    assert "resume with --batch-size 16 (got 32)" in capsys.readouterr().err

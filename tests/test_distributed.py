@@ -149,3 +149,37 @@ def test_process_group_follows_the_torchrun_environment(monkeypatch):
         assert dist.is_distributed() and dist.world_size() == 1
         assert torch.distributed.get_backend() == "gloo"
     assert not dist.is_distributed()  # torn down on exit
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_path_bf16_channels_last(tmp_path):
+    from vqvae import VQVAE
+
+    args = [a if a != "cpu" else "cuda" for a in TINY]
+    assert main(["train", "--out", str(tmp_path), "--epochs", "1", "--max-steps", "3", *args]) == 0
+    model = VQVAE.from_pretrained(tmp_path)  # trained on the GPU, loaded on the CPU
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert model.quantizer.codebook.dtype == torch.float32
+
+
+def test_channels_last_layout_gives_the_same_forward_and_gradients():
+    """The CUDA path trains in channels_last; checked here on the CPU, where it also runs."""
+    from vqvae import VQVAE, QuantizerConfig, VQVAEConfig
+
+    config = VQVAEConfig(
+        hidden_channels=8, res_channels=4, num_res_blocks=1,
+        quantizer=QuantizerConfig(codebook_size=16, code_dim=4, kmeans_init=False),
+    )  # fmt: skip
+    x = torch.rand(4, 1, 28, 28)
+    outs = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        torch.manual_seed(0)
+        model = VQVAE(config).to(memory_format=memory_format)
+        out = model(x.contiguous(memory_format=memory_format))
+        out.loss.backward()
+        outs.append((out, model.encoder.net[0].weight.grad))
+    (a, grad_a), (b, grad_b) = outs
+    assert torch.equal(a.indices, b.indices)
+    torch.testing.assert_close(b.x_hat, a.x_hat, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_b, grad_a, rtol=1e-4, atol=1e-6)

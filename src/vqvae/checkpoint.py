@@ -4,7 +4,11 @@ Layout of a run dir::
 
     config.json        {"format_version", "kind": "vqvae", "vqvae_version", "model": {...}, ...}
     model.safetensors  the unwrapped module's state_dict
-    train_state.pt     optimizer / RNG / progress for --resume (loaded with weights_only=True)
+    train_state.pt     model / optimizer / RNG / progress for --resume (weights_only=True)
+    train_state.prev.pt  the previous good train_state.pt, kept when a new one is written
+
+A crash (even ``kill -9``) at any moment leaves every file either old or new, never half
+written: each is written to a temporary file, fsynced and renamed over the old one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +31,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TRAIN_STATE_FILE = "train_state.pt"
+PREV_TRAIN_STATE_FILE = "train_state.prev.pt"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -108,14 +114,63 @@ def read_run_config(run_dir: str | os.PathLike, kind: str = "vqvae") -> dict[str
 
 
 def save_train_state(run_dir: str | os.PathLike, state: dict[str, Any]) -> None:
-    atomic_write(Path(run_dir) / TRAIN_STATE_FILE, lambda tmp: torch.save(state, tmp))
+    """Write ``train_state.pt`` atomically, keeping the one it replaces as ``train_state.prev.pt``.
+
+    The old file is hard-linked (or copied) to the ``prev`` name before the new one is renamed
+    over it, so there is no moment without a complete ``train_state.pt``.
+    """
+    run_dir = Path(run_dir)
+    path, prev = run_dir / TRAIN_STATE_FILE, run_dir / PREV_TRAIN_STATE_FILE
+    if path.is_file():
+
+        def keep(tmp: str) -> None:
+            os.unlink(tmp)
+            try:
+                os.link(path, tmp)
+            except OSError:  # no hard links on this filesystem
+                shutil.copyfile(path, tmp)
+
+        atomic_write(prev, keep)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def load_train_state(run_dir: str | os.PathLike) -> dict[str, Any]:
-    path = Path(run_dir) / TRAIN_STATE_FILE
+def load_train_state(run_dir: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read ``train_state.pt``; a missing, damaged or incomplete file is a one-line CheckpointError.
+
+    The message names the file and, where there is one, the previous good checkpoint to
+    resume from instead.
+
+    Args:
+        run_dir: the run directory.
+        required: keys the state must hold.
+    """
+    run_dir = Path(run_dir)
+    path, prev = run_dir / TRAIN_STATE_FILE, run_dir / PREV_TRAIN_STATE_FILE
+    fallback = (
+        f"; the previous good checkpoint is {prev}: copy it over {path} to resume from it"
+        if prev.is_file()
+        else ""
+    )
     if not path.is_file():
-        raise CheckpointError(f"{path}: not found (nothing to resume)")
+        raise CheckpointError(f"{path}: not found (nothing to resume){fallback}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged pickle/zip
-        raise CheckpointError(f"{path}: corrupt or truncated training state ({exc})") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(
+            f"{path}: corrupt or truncated training state ({reason}){fallback}"
+        ) from None
+    missing = [key for key in required if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(
+            f"{path}: incomplete training state (missing {', '.join(missing)}){fallback}"
+        )
+    return state
+
+
+def remove_stale_temp_files(run_dir: str | os.PathLike) -> None:
+    """Delete temporary files that a killed writer left behind in ``run_dir``."""
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TRAIN_STATE_FILE, PREV_TRAIN_STATE_FILE):
+        for tmp in Path(run_dir).glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()

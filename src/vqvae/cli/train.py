@@ -20,7 +20,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a VQ-VAE",
-        description="Train a VQ-VAE on mnist, fashion-mnist, cifar10 or a folder of images.",
+        description="Train a VQ-VAE on mnist, fashion-mnist, cifar10 or a folder of images. "
+        "Under torchrun (torchrun --nproc_per_node=N -m vqvae train ...) it trains one DDP "
+        "model on N processes; --batch-size is then the global batch.",
     )
     p.add_argument(
         "--dataset",
@@ -167,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(
         model_config, train_config, args.out, resume=args.resume, progress=not args.no_progress
     )
+    if not result:  # a rank other than 0 under torchrun: rank 0 reports
+        return 0
     print(
         f"done: {args.out} (test psnr {result['psnr']:.2f} dB, nmse {result['nmse']:.4f}, "
         f"usage {result['usage']:.2f})"

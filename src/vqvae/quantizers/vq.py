@@ -174,8 +174,11 @@ class VectorQuantizer(Quantizer):
     # ---- training-time state -------------------------------------------------------------
 
     def _kmeans_init(self, flat: torch.Tensor) -> None:
-        centroids = kmeans(flat, self.codebook_size, self.config.kmeans_iters)
-        dist.broadcast_(centroids)  # every rank starts from rank 0's codebook
+        # Under DDP every rank clusters the whole global batch (all ranks' vectors, in rank
+        # order): the result does not depend on the number of ranks, and every rank draws the
+        # same random numbers, so their global RNGs stay in step.
+        centroids = kmeans(dist.all_gather_rows(flat), self.codebook_size, self.config.kmeans_iters)
+        dist.broadcast_(centroids)  # bit-identical on every rank, whatever the hardware
         self._set_codes(torch.ones_like(self.cluster_size, dtype=torch.bool), centroids, 1.0)
         self.initialized.fill_(True)
 
@@ -193,11 +196,16 @@ class VectorQuantizer(Quantizer):
         n_dead = int(dead.sum())
         if n_dead == 0:
             return
-        if n_dead <= flat.shape[0]:
-            pick = torch.randperm(flat.shape[0], device=flat.device)[:n_dead]
+        # Draw from the global batch (every rank's vectors, in rank order) with the global RNG,
+        # which is in the same state on every rank: all ranks pick the same rows, and the same
+        # ones a single process would on the same global batch. Only the picked rows travel.
+        sizes = dist.row_counts(flat.shape[0], flat.device)
+        total = sum(sizes)
+        if n_dead <= total:
+            pick = torch.randperm(total, device=flat.device)[:n_dead]
         else:
-            pick = torch.randint(flat.shape[0], (n_dead,), device=flat.device)
-        fresh = dist.broadcast_(flat[pick].contiguous())  # identical choice on every rank
+            pick = torch.randint(total, (n_dead,), device=flat.device)
+        fresh = dist.gather_rows(flat, pick, sizes)
         self._set_codes(dead, fresh, float(share))
 
     def _set_codes(self, mask: torch.Tensor, vectors: torch.Tensor, usage: float) -> None:
@@ -226,9 +234,11 @@ class EMAVectorQuantizer(VectorQuantizer):
 
     def _update(self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         decay, eps = self.config.decay, self.config.eps
-        counts = dist.all_reduce_sum_(counts.float())
-        sums = row_sums(flat, indices, self.codebook_size)
-        sums = dist.all_reduce_sum_(sums)
+        sums = row_sums(flat, indices, self.codebook_size)  # (K, D)
+        # Sum the statistics over ranks *before* the update (one all-reduce for both), so every
+        # rank applies the same update: the global batch's counts and sums.
+        stats = dist.all_reduce_sum_(torch.cat([counts.float()[:, None], sums], dim=1))
+        counts, sums = stats[:, 0], stats[:, 1:]
         self.cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
         self.embed_sum.mul_(decay).add_(sums, alpha=1 - decay)
         total = self.cluster_size.sum()

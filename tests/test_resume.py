@@ -1,0 +1,186 @@
+"""Fault tolerance: exact resume after kill -9, damaged checkpoints, NaN losses."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from vqvae import checkpoint
+from vqvae.cli import main
+from vqvae.config import QuantizerConfig, TrainConfig, VQVAEConfig
+from vqvae.data import ImageDataset
+from vqvae.errors import CheckpointError
+from vqvae.train import TrainingError, train
+
+SRC = Path(__file__).parents[1] / "src"
+# 96 images / 16 per step = 6 steps an epoch, 12 in all; random crops, k-means init and code
+# restarts (which draw from the global RNG) from the first step, a checkpoint every 2 steps.
+TINY = [
+    "--codebook-size", "16", "--code-dim", "4", "--hidden", "8", "--res-channels", "4",
+    "--res-blocks", "1", "--train-subset", "96", "--eval-subset", "16", "--random-crop", "24",
+    "--dead-code-threshold", "0.9", "--decay", "0.5", "--batch-size", "16", "--seed", "5",
+    "--device", "cpu", "--epochs", "2", "--checkpoint-every", "2", "--no-progress",
+]  # fmt: skip
+# The child sleeps after every optimizer step (numerics untouched) so the kill lands mid-run.
+CHILD = """
+import sys, time
+from torch.optim.optimizer import register_optimizer_step_post_hook
+register_optimizer_step_post_hook(lambda *args: time.sleep(0.2))
+from vqvae.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One intra-op thread, here and in the child: fast on a busy machine, and the same
+    float reduction order in both processes (bit-exact comparisons need it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run."""
+    out = tmp_path_factory.mktemp("reference")
+    assert main(["train", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def _assert_same_run(run: Path, reference: Path) -> None:
+    got, want = load_file(run / "model.safetensors"), load_file(reference / "model.safetensors")
+    assert got.keys() == want.keys()
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+    got_state = checkpoint.load_train_state(run)
+    want_state = checkpoint.load_train_state(reference)
+    assert got_state["step"] == want_state["step"] == 12
+    assert torch.equal(got_state["rng"], want_state["rng"])
+    got_adam, want_adam = got_state["optimizer"]["state"], want_state["optimizer"]["state"]
+    for i in want_adam:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(got_adam[i][name], want_adam[i][name]), (i, name)
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_weights(reference, tmp_path):
+    run = tmp_path / "run"
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "train", "--out", str(run), *TINY],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "train_state.pt").exists():
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+    step = checkpoint.load_train_state(run)["step"]
+    assert 2 <= step < 12  # killed mid-run, after at least one checkpoint
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0
+    _assert_same_run(run, reference)
+
+
+def test_truncated_checkpoint_is_rejected_and_the_previous_one_resumes(reference, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--max-steps", "5", *TINY]) == 0  # saves at 2, 4, 5
+    state, prev = run / "train_state.pt", run / "train_state.prev.pt"
+    assert checkpoint.load_train_state(run)["step"] == 5
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"{state}: corrupt or truncated training state" in err
+    assert f"the previous good checkpoint is {prev}" in err
+    with pytest.raises(CheckpointError, match="train_state.pt: corrupt or truncated"):
+        checkpoint.load_train_state(run)
+    # The previous good checkpoint (step 4) was kept intact and resumes exactly.
+    shutil.copyfile(prev, state)
+    assert checkpoint.load_train_state(run)["step"] == 4
+    assert main(["train", "--out", str(run), "--resume", "--max-steps", "12", "--no-progress"]) == 0
+    _assert_same_run(run, reference)
+
+
+def test_incomplete_checkpoint_is_rejected(tmp_path):
+    torch.save({"model": {}, "step": 3}, tmp_path / "train_state.pt")
+    with pytest.raises(CheckpointError, match="incomplete training state .missing optimizer"):
+        checkpoint.load_train_state(tmp_path, required=("model", "optimizer"))
+    with pytest.raises(CheckpointError, match="not found"):
+        checkpoint.load_train_state(tmp_path / "nowhere")
+
+
+MODEL = VQVAEConfig(
+    hidden_channels=8,
+    res_channels=4,
+    num_res_blocks=1,
+    quantizer=QuantizerConfig(codebook_size=16, code_dim=4),
+)
+SCHEDULE = TrainConfig(
+    train_subset=96, eval_subset=16, batch_size=16, epochs=2, seed=5, device="cpu",
+    checkpoint_every=2,
+)  # fmt: skip
+
+
+def _assert_kept_checkpoint_of_step(run: Path, step: int) -> None:
+    state = checkpoint.load_train_state(run)
+    assert state["step"] == step
+    assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+    weights = load_file(run / "model.safetensors")
+    for key, value in state["model"].items():
+        assert torch.equal(weights[key], value), key
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    calls, batch = [0], ImageDataset.batch
+
+    def poisoned(self, idx, generator=None):
+        calls[0] += 1
+        x = batch(self, idx, generator)
+        return x.fill_(float("nan")) if calls[0] == 4 else x
+
+    monkeypatch.setattr(ImageDataset, "batch", poisoned)
+    with pytest.raises(TrainingError, match=r"loss became nan at step 4; stopped, the last good"):
+        train(MODEL, SCHEDULE, tmp_path, progress=False, log=lambda _: None)
+    _assert_kept_checkpoint_of_step(tmp_path, 2)
+
+
+def test_nan_weights_are_never_saved(tmp_path):
+    def poison(optimizer, args, kwargs):
+        if optimizer.state[optimizer.param_groups[0]["params"][0]]["step"] == 4:
+            optimizer.param_groups[0]["params"][0].data.fill_(float("inf"))
+
+    handle = register_optimizer_step_post_hook(poison)
+    try:
+        with pytest.raises(TrainingError, match="weights became NaN/Inf by step 4; not saving"):
+            train(MODEL, SCHEDULE, tmp_path, progress=False, log=lambda _: None)
+    finally:
+        handle.remove()
+    _assert_kept_checkpoint_of_step(tmp_path, 2)
+
+
+def test_mid_epoch_resume_needs_the_same_global_batch(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--max-steps", "3", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--batch-size", "32"]) == 2
+    assert "resume with --batch-size 16 (got 32)" in capsys.readouterr().err

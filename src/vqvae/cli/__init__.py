@@ -13,9 +13,9 @@ from PIL import UnidentifiedImageError
 
 from .. import __version__
 from ..errors import VQVAEError
-from . import evaluate, images, train
+from . import corrupt, denoise, evaluate, images, train
 
-COMMANDS = [train, evaluate, images]
+COMMANDS = [train, evaluate, images, corrupt, denoise]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .. import checkpoint, metrics
 from ..config import TrainConfig, VQVAEConfig
+from ..corruptions import corrupt
 from ..data import ImageDataset, load_dataset
 from ..device import autocast_for, resolve_device
 from ..errors import VQVAEError
@@ -55,6 +56,14 @@ def model_config_for(dataset: ImageDataset, base: VQVAEConfig) -> VQVAEConfig:
 
 def _batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + batch)
+
+
+def _corrupt_input(x: torch.Tensor, config: TrainConfig, epoch: int, batch: int) -> torch.Tensor:
+    """The denoiser's input: ``x`` corrupted by ``config.train_noise`` with a (seed, epoch,
+    batch)-derived generator (so resumed runs replay the same noise), else ``x``."""
+    if config.train_noise is None:
+        return x
+    return corrupt(x, config.train_noise, _batch_generator(config.seed + 7_777_777, epoch, batch))
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -151,8 +160,9 @@ def train(
         for b in bar:
             idx = perm[b * batch_size : (b + 1) * batch_size]
             x = train_set.batch(idx, _batch_generator(train_config.seed, epoch, b)).to(device)
+            x_in = _corrupt_input(x, train_config, epoch, b)  # x itself unless --train-noise
             with autocast_for(device):
-                out = model(x)
+                out = model(x_in, target=x)
             if not torch.isfinite(out.loss):
                 raise TrainingError(
                     f"loss became {float(out.loss)} at step {step + 1}; "

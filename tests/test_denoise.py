@@ -125,6 +125,14 @@ def test_train_noise_smoke(tmp_path, monkeypatch):
         return y
 
     monkeypatch.setattr(loop, "_corrupt_input", spy)
+    calls = []
+    forward = VQVAE.forward
+
+    def record(self, x, target=None):
+        calls.append((x.clone(), None if target is None else target.clone()))
+        return forward(self, x, target)
+
+    monkeypatch.setattr(VQVAE, "forward", record)
     config = TrainConfig(
         epochs=1,
         max_steps=3,
@@ -138,6 +146,9 @@ def test_train_noise_smoke(tmp_path, monkeypatch):
     result = loop.train(TINY_MODEL, config, tmp_path / "run", progress=False, log=lambda s: None)
     assert np.isfinite(result["psnr"])
     assert len(seen) == 3
+    # the model sees the corrupted batch and is scored against the clean one
+    for (x, y), (inp, target) in zip(seen, calls[:3], strict=True):
+        assert torch.equal(inp, y) and torch.equal(target, x)
     for x, y in seen:
         hit = (x != y).float().mean()
         assert 0.05 < float(hit) < 0.25  # about 20% of pixels, minus those already 0 or 1

@@ -3,6 +3,8 @@
 __version__ = "0.1.0"
 
 from .config import QuantizerConfig, VQVAEConfig  # noqa: E402
+from .corruptions import Corruption, CorruptionError, corrupt, parse_corruption  # noqa: E402
+from .denoise import denoise  # noqa: E402
 from .errors import CheckpointError, DataError, VQVAEError  # noqa: E402
 from .models import VQVAE, VQVAEOutput  # noqa: E402
 from .quantizers import (  # noqa: E402
@@ -15,6 +17,8 @@ from .quantizers import (  # noqa: E402
 
 __all__ = [
     "CheckpointError",
+    "Corruption",
+    "CorruptionError",
     "DataError",
     "EMAVectorQuantizer",
     "Quantizer",
@@ -27,4 +31,7 @@ __all__ = [
     "VectorQuantizer",
     "__version__",
     "build_quantizer",
+    "corrupt",
+    "denoise",
+    "parse_corruption",
 ]

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .corruptions import parse_corruption
 from .errors import CheckpointError
 
 
@@ -145,6 +146,9 @@ class TrainConfig:
         eval_subset: evaluate on only the first N test images.
         random_crop: train on random crops of this size (folders / CIFAR photos).
         checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
+        train_noise: train as a denoiser: corrupt each input batch with this spec
+            ("gaussian:0.5", "saltpepper:0.2", "mask:0.25"; see ``vqvae.corruptions``) and
+            reconstruct the clean batch. None trains a plain autoencoder.
     """
 
     dataset: str = "mnist"
@@ -161,8 +165,11 @@ class TrainConfig:
     eval_subset: int | None = None
     random_crop: int | None = None
     checkpoint_every: int = 500
+    train_noise: str | None = None
 
     def __post_init__(self) -> None:
+        if self.train_noise is not None:
+            object.__setattr__(self, "train_noise", parse_corruption(self.train_noise).spec)
         if self.epochs < 1:
             raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:

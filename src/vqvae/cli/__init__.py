@@ -13,9 +13,9 @@ from PIL import UnidentifiedImageError
 
 from .. import __version__
 from ..errors import VQVAEError
-from . import compress, decompress, evaluate, fit_entropy, images, train
+from . import compress, corrupt, decompress, denoise, evaluate, fit_entropy, images, train
 
-COMMANDS = [train, evaluate, images, fit_entropy, compress, decompress]
+COMMANDS = [train, evaluate, images, fit_entropy, compress, decompress, corrupt, denoise]
 
 
 def build_parser() -> argparse.ArgumentParser:

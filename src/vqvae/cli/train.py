@@ -51,6 +51,13 @@ def register(subparsers) -> None:
     )
     g.add_argument("--random-crop", type=int, default=None, help="train on random SIZE crops")
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    g.add_argument(
+        "--train-noise",
+        default=None,
+        metavar="SPEC",
+        help="train a denoiser: corrupt inputs with gaussian:SIGMA, saltpepper:RATE or "
+        "mask:FRACTION and reconstruct the clean images",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=["conv", "mlp"], default="conv")

@@ -92,12 +92,22 @@ class VQVAE(nn.Module):
         """z_q (B, D, H', W') -> x_hat (B, C, H'f, W'f)."""
         return self.decoder(z_q) + 0.5
 
-    def forward(self, x: torch.Tensor) -> VQVAEOutput:
-        """Reconstruct ``x`` (B, C, H, W) in [0, 1] and compute the training losses."""
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> VQVAEOutput:
+        """Reconstruct ``x`` (B, C, H, W) in [0, 1] and compute the training losses.
+
+        Args:
+            x: input images (B, C, H, W) in [0, 1].
+            target: what the reconstruction loss compares ``x_hat`` with (same shape as ``x``);
+                None means ``x`` itself. A denoiser gets corrupted ``x`` and the clean target.
+        """
+        if target is not None and target.shape != x.shape:
+            raise ValueError(
+                f"target must have the input's shape {tuple(x.shape)}, got {tuple(target.shape)}"
+            )
         z_e = self.encode_latents(x)
         q = self.quantizer(z_e)
         x_hat = self.decode_latents(q.z_q)[..., : x.shape[2], : x.shape[3]]
-        reconstruction = F.mse_loss(x_hat.float(), x.float())
+        reconstruction = F.mse_loss(x_hat.float(), (x if target is None else target).float())
         return VQVAEOutput(
             x_hat=x_hat,
             z_e=z_e,

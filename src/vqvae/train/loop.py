@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from .. import checkpoint, dist, metrics
 from ..config import TrainConfig, VQVAEConfig
+from ..corruptions import corrupt
 from ..data import ImageDataset, load_dataset
 from ..device import autocast_for
 from ..errors import CheckpointError, VQVAEError
@@ -69,6 +70,14 @@ def model_config_for(dataset: ImageDataset, base: VQVAEConfig) -> VQVAEConfig:
 
 def _batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + batch)
+
+
+def _corrupt_input(x: torch.Tensor, config: TrainConfig, epoch: int, batch: int) -> torch.Tensor:
+    """The denoiser's input: ``x`` corrupted by ``config.train_noise`` with a (seed, epoch,
+    batch)-derived generator (so resumed runs replay the same noise), else ``x``."""
+    if config.train_noise is None:
+        return x
+    return corrupt(x, config.train_noise, _batch_generator(config.seed + 7_777_777, epoch, batch))
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -219,12 +228,16 @@ def _train(
         next_batch = first_batch
         for b in bar:
             idx = sampler.indices(epoch, b)
-            # The whole global batch is built (crops drawn for every image) before this rank
-            # takes its slice: the images do not depend on the number of ranks.
+            # The whole global batch is built (crops and noise drawn for every image) before this
+            # rank takes its slice: the images do not depend on the number of ranks.
             x = train_set.batch(idx, _batch_generator(train_config.seed, epoch, b))
-            x = sampler.shard(x).to(device, non_blocking=True, memory_format=memory_format)
+            x_in = _corrupt_input(x, train_config, epoch, b)  # x itself unless --train-noise
+            x, x_in = (
+                sampler.shard(t).to(device, non_blocking=True, memory_format=memory_format)
+                for t in (x, x_in)
+            )
             with autocast_for(device):
-                out = ddp(x)
+                out = ddp(x_in, target=x)
             loss = out.loss.detach().float()
             if dist.world_size() > 1:  # every rank must see the same verdict
                 loss = dist.all_reduce_sum_(loss.clone()) / dist.world_size()

@@ -1,0 +1,53 @@
+"""``vqvae corrupt``: write seeded noisy / occluded copies of images (test inputs for denoise)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..corruptions import corrupt, parse_corruption
+from ..data import load_image, save_image
+from ..errors import DataError
+from .common import unique_stems
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "corrupt",
+        help="add seeded noise or occlusions to images",
+        description="Write corrupted copies of images as OUT_DIR/STEM.png. Image i is corrupted "
+        "with a generator seeded by (SEED, i), so the same command writes the same files.",
+    )
+    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument(
+        "--noise",
+        required=True,
+        metavar="SPEC",
+        help="gaussian:SIGMA, saltpepper:RATE or mask:FRACTION (e.g. gaussian:0.5)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
+    p.set_defaults(run=run)
+
+
+def output_paths(inputs: list[str], out_dir: str) -> list[Path]:
+    """OUT_DIR/STEM.png per input, refusing to overwrite one of the inputs."""
+    paths = [Path(out_dir) / f"{stem}.png" for stem in unique_stems(inputs)]
+    sources = {Path(p).resolve() for p in inputs}
+    for path in paths:
+        if path.resolve() in sources:
+            raise DataError(f"{path} would overwrite an input image; choose another -o OUT_DIR")
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = parse_corruption(args.noise)
+    images = [load_image(p).float().div(255).unsqueeze(0) for p in args.images]  # fail early
+    paths = output_paths(args.images, args.out_dir)
+    for i, (x, path) in enumerate(zip(images, paths, strict=True)):
+        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + i)
+        save_image(corrupt(x, spec, generator)[0], path)
+    print(f"wrote {len(images)} images corrupted with {spec} (seed {args.seed}) to {args.out_dir}")
+    return 0

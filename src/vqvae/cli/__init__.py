@@ -13,9 +13,10 @@ from PIL import UnidentifiedImageError
 
 from .. import __version__
 from ..errors import VQVAEError
-from . import evaluate, images, train
+from . import complete, encode_dataset, eval_prior, evaluate, images, sample, train, train_prior
 
 COMMANDS = [train, evaluate, images]
+COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]  # issue 4: the prior
 
 
 def build_parser() -> argparse.ArgumentParser:

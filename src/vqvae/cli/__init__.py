@@ -13,9 +13,21 @@ from PIL import UnidentifiedImageError
 
 from .. import __version__
 from ..errors import VQVAEError
-from . import complete, encode_dataset, eval_prior, evaluate, images, sample, train, train_prior
+from . import (
+    complete,
+    compress,
+    decompress,
+    encode_dataset,
+    eval_prior,
+    evaluate,
+    fit_entropy,
+    images,
+    sample,
+    train,
+    train_prior,
+)
 
-COMMANDS = [train, evaluate, images]
+COMMANDS = [train, evaluate, images, fit_entropy, compress, decompress]
 COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]  # issue 4: the prior
 
 

@@ -1,0 +1,280 @@
+"""Rate-distortion of the .vqz codec against JPEG and WebP (Pillow), measured in one run.
+
+    python benchmarks/rd.py --dataset mnist|fashion-mnist|cifar10|kodak [--runs RUN_DIR ...]
+
+Reads trained run dirs (it never trains). Default runs: for mnist the packaged model plus
+``runs/mnist-*``; for fashion-mnist ``runs/fashion-mnist-*``; for cifar10 and kodak
+``runs/cifar-*`` (all that exist). Each run is one operating point; its entropy model is the
+best the run dir has (``entropy.json`` from ``vqvae fit-entropy``, else uniform).
+
+bpp counts whole files (our header, JPEG/WebP headers) over pixels (H x W). For the 28x28 and
+32x32 datasets the figures are on 10x10 mosaics of test images (so that headers are amortised
+as for a photo); single images are reported in the table too. Kodak uses its 24 photos (or the
+first ``--limit``). Writes a table, ``rd-<dataset>.png`` and ``rd-<dataset>.json`` under
+``--out`` and prints one final JSON line:
+``{"dataset", "ours", "jpeg", "webp", "encode_mp_s", "decode_mp_s"}`` (speeds of the first run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from vqvae.codec import PRETRAINED_MNIST, compress, decompress, load  # noqa: E402
+from vqvae.data import load_dataset  # noqa: E402
+from vqvae.data.folder import list_images, load_image  # noqa: E402
+from vqvae.metrics import _gaussian_window  # noqa: E402
+
+SMALL = ("mnist", "fashion-mnist", "cifar10")
+JPEG_Q = [1, 5, 10, 20, 30, 50, 75, 90]
+WEBP_Q = [0, 5, 10, 20, 30, 50, 75, 90]
+MS_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
+
+
+def default_runs(dataset: str) -> list[Path]:
+    prefix = {"mnist": "mnist", "fashion-mnist": "fashion-mnist"}.get(dataset, "cifar")
+    runs = sorted(p for p in (ROOT / "runs").glob(f"{prefix}-*") if (p / "config.json").is_file())
+    if dataset == "mnist":
+        runs.insert(0, PRETRAINED_MNIST)
+    return runs
+
+
+def mosaics(images: torch.Tensor, n: int, side: int = 10) -> list[torch.Tensor]:
+    """``n`` mosaics of side x side images: uint8 (N, C, h, w) -> [(C, side*h, side*w)]."""
+    out = []
+    for i in range(n):
+        tiles = images[i * side * side : (i + 1) * side * side]
+        c, h, w = tiles.shape[1:]
+        grid = tiles.view(side, side, c, h, w).permute(2, 0, 3, 1, 4).reshape(c, side * h, side * w)
+        out.append(grid.contiguous())
+    return out
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    a = x.permute(1, 2, 0).numpy()
+    return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+
+
+def to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
+    img = img.convert("L" if channels == 1 else "RGB")
+    a = np.asarray(img, dtype=np.uint8)
+    a = a[:, :, None] if a.ndim == 2 else a
+    return torch.from_numpy(a.copy()).permute(2, 0, 1)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    mse = (x.double() - y.double()).pow(2).mean().item()
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> float | None:
+    """MS-SSIM (Wang et al. 2003), 5 scales, 11x11 Gaussian; None if the image is too small."""
+    if min(x.shape[-2:]) < 11 * 2**4:
+        return None
+    a, b = x[None].double() / 255, y[None].double() / 255
+    c = a.shape[1]
+    win = _gaussian_window(11, 1.5, a.device, a.dtype).expand(c, 1, 11, 11)
+    c1, c2 = 0.01**2, 0.03**2
+    values = []
+    for level in range(5):
+        mu_a, mu_b = F.conv2d(a, win, groups=c), F.conv2d(b, win, groups=c)
+        var_a = F.conv2d(a * a, win, groups=c) - mu_a**2
+        var_b = F.conv2d(b * b, win, groups=c) - mu_b**2
+        cov = F.conv2d(a * b, win, groups=c) - mu_a * mu_b
+        cs = ((2 * cov + c2) / (var_a + var_b + c2)).mean().item()
+        if level == 4:
+            lum = ((2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)).mean().item()
+            values.append(max(lum * cs, 1e-12))
+        else:
+            values.append(max(cs, 1e-12))
+            a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    return float(np.prod([v**w for v, w in zip(values, MS_WEIGHTS, strict=True)]))
+
+
+def classic(images: list[torch.Tensor], fmt: str, quality: int) -> dict:
+    bits, ps, ms = 0, [], []
+    pixels = 0
+    for x in images:
+        buf = io.BytesIO()
+        to_pil(x).save(buf, format=fmt, quality=quality)
+        y = to_tensor(Image.open(io.BytesIO(buf.getvalue())), x.shape[0])
+        bits += 8 * len(buf.getvalue())
+        pixels += x.shape[1] * x.shape[2]
+        ps.append(psnr(x, y))
+        ms.append(ms_ssim(x, y))
+    return summary(bits, pixels, ps, ms) | {"quality": quality}
+
+
+def summary(bits: int, pixels: int, ps: list, ms: list) -> dict:
+    ms = [m for m in ms if m is not None]
+    return {
+        "bpp": bits / pixels,
+        "psnr": float(np.mean(ps)),
+        "ms_ssim": float(np.mean(ms)) if ms else None,
+    }
+
+
+def ours(codec, images: list[torch.Tensor]) -> dict:
+    bits, pixels, ps, ms = 0, 0, [], []
+    t_enc = t_dec = 0.0
+    for x in images:
+        t0 = time.perf_counter()
+        data = compress(codec, x)
+        t1 = time.perf_counter()
+        y = to_tensor(decompress(data, codec), x.shape[0])
+        t2 = time.perf_counter()
+        t_enc, t_dec = t_enc + t1 - t0, t_dec + t2 - t1
+        bits += 8 * len(data)
+        pixels += x.shape[1] * x.shape[2]
+        ps.append(psnr(x, y))
+        ms.append(ms_ssim(x, y))
+    out = summary(bits, pixels, ps, ms)
+    out["encode_mp_s"] = pixels / 1e6 / t_enc
+    out["decode_mp_s"] = pixels / 1e6 / t_dec
+    return out
+
+
+def interp(curve: list[dict], x: float, key_x: str, key_y: str) -> float | None:
+    """Linear interpolation of key_y at key_x = x on a curve sorted by key_x (None outside)."""
+    pts = sorted((c[key_x], c[key_y]) for c in curve)
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return None
+
+
+def plot(path: Path, curves: dict[str, list[dict]], title: str) -> None:
+    """A small RD plot (PSNR over bpp) drawn with Pillow, no plotting dependency."""
+    w, h, m = 640, 440, 56
+    pts = [(c["bpp"], c["psnr"]) for cs in curves.values() for c in cs]
+    x0, x1 = 0.0, max(p[0] for p in pts) * 1.05
+    y0, y1 = min(p[1] for p in pts) - 1, max(p[1] for p in pts) + 1
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+
+    def xy(bpp, db):
+        return m + (bpp - x0) / (x1 - x0) * (w - 2 * m), h - m - (db - y0) / (y1 - y0) * (h - 2 * m)
+
+    d.rectangle([m, m, w - m, h - m], outline="black")
+    for i in range(6):
+        bx, dy = x0 + (x1 - x0) * i / 5, y0 + (y1 - y0) * i / 5
+        px, _ = xy(bx, y0)
+        _, py = xy(x0, dy)
+        d.text((px - 12, h - m + 6), f"{bx:.2f}", fill="black")
+        d.text((6, py - 6), f"{dy:.1f}", fill="black")
+    d.text((w // 2 - 20, h - 22), "bpp", fill="black")
+    d.text((6, 12), f"PSNR (dB)  {title}", fill="black")
+    colours = {"ours": "red", "jpeg": "blue", "webp": "green"}
+    for row, (name, cs) in enumerate(curves.items()):
+        line = [xy(c["bpp"], c["psnr"]) for c in sorted(cs, key=lambda c: c["bpp"])]
+        colour = colours.get(name, "black")
+        if len(line) > 1:
+            d.line(line, fill=colour, width=2)
+        for px, py in line:
+            d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
+        d.text((w - m - 60, m + 8 + 14 * row), name, fill=colour)
+    img.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", required=True, choices=[*SMALL, "kodak"])
+    p.add_argument("--runs", nargs="*", default=None, help="run dirs (default: see module doc)")
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--limit", type=int, default=None, help="mosaics (small sets) or photos")
+    p.add_argument("--singles", type=int, default=500, help="single small images for the table")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    args = p.parse_args(argv)
+    torch.set_grad_enabled(False)
+    runs = [Path(r) for r in args.runs] if args.runs is not None else default_runs(args.dataset)
+    if not runs:
+        p.error(f"no run dirs for {args.dataset}; pass --runs")
+
+    if args.dataset == "kodak":
+        files = list_images(Path(args.data_dir) / "kodak")[: args.limit]
+        images, singles = [load_image(f) for f in files], []
+        what = f"{len(images)} Kodak photos"
+    else:
+        test = load_dataset(args.dataset, "test", args.data_dir).images
+        images = mosaics(test, args.limit or 10)
+        singles = list(test[: args.singles])
+        what = f"{len(images)} mosaics of 10x10 test images"
+
+    codecs = [(run, load(run)) for run in runs]
+    rows = []
+    for run, codec in codecs:
+        point = ours(codec, images)
+        if singles:
+            single = ours(codec, singles)
+            point["single_bpp"], point["single_psnr"] = single["bpp"], single["psnr"]
+        cfg = codec.model.config
+        point["run"] = str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run)
+        point["f"], point["K"] = cfg.downsample_factor, cfg.quantizer.codebook_size
+        point["entropy"] = codec.entropy_model.name
+        rows.append(point)
+    jpeg = [classic(images, "JPEG", q) for q in JPEG_Q]
+    webp = [classic(images, "WEBP", q) for q in WEBP_Q]
+    if singles:
+        for curve, fmt, qs in ((jpeg, "JPEG", JPEG_Q), (webp, "WEBP", WEBP_Q)):
+            for c, q in zip(curve, qs, strict=True):
+                c["single_bpp"] = classic(singles, fmt, q)["bpp"]
+
+    print(f"{args.dataset}: {what}")
+    print(
+        f"{'codec':<34}{'bpp':>8}{'PSNR':>8}{'MS-SSIM':>9}{'1-img bpp':>10}"
+        f"{'JPEG@bpp':>9}{'WebP@bpp':>9}{'WebP bpp/ours':>14}{'enc MP/s':>9}{'dec MP/s':>9}"
+    )
+    for r in rows:
+        jp, wp = interp(jpeg, r["bpp"], "bpp", "psnr"), interp(webp, r["bpp"], "bpp", "psnr")
+        wb = interp(webp, r["psnr"], "psnr", "bpp")
+        r["jpeg_psnr_at_bpp"], r["webp_psnr_at_bpp"] = jp, wp
+        r["webp_bpp_ratio"] = wb / r["bpp"] if wb is not None else None
+        name = f"{r['run']} (f{r['f']} K{r['K']} {r['entropy']})"
+        print(
+            f"{name[-34:]:<34}{r['bpp']:8.3f}{r['psnr']:8.2f}{_f(r['ms_ssim'], 9, 4)}"
+            f"{_f(r.get('single_bpp'), 10, 3)}{_f(jp, 9, 2)}{_f(wp, 9, 2)}"
+            f"{_f(r['webp_bpp_ratio'], 14, 2)}{r['encode_mp_s']:9.3f}{r['decode_mp_s']:9.3f}"
+        )
+    for name, curve in (("JPEG", jpeg), ("WebP", webp)):
+        for c in curve:
+            print(
+                f"{name + ' q' + str(c['quality']):<34}{c['bpp']:8.3f}{c['psnr']:8.2f}"
+                f"{_f(c['ms_ssim'], 9, 4)}{_f(c.get('single_bpp'), 10, 3)}"
+            )
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot(out / f"rd-{args.dataset}.png", {"ours": rows, "jpeg": jpeg, "webp": webp}, what)
+    (out / f"rd-{args.dataset}.json").write_text(
+        json.dumps({"rows": rows, "jpeg": jpeg, "webp": webp}, indent=1) + "\n"
+    )
+    result = {
+        "dataset": args.dataset,
+        "ours": [[round(r["bpp"], 4), round(r["psnr"], 2)] for r in rows],
+        "jpeg": [[round(c["bpp"], 4), round(c["psnr"], 2)] for c in jpeg],
+        "webp": [[round(c["bpp"], 4), round(c["psnr"], 2)] for c in webp],
+        "encode_mp_s": round(rows[0]["encode_mp_s"], 4),
+        "decode_mp_s": round(rows[0]["decode_mp_s"], 4),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def _f(value, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""``vqvae compress``: images to ``.vqz`` files (see docs/format.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..checkpoint import CONFIG_FILE, atomic_write_bytes
+from ..codec import compress, load
+from ..errors import VQVAEError
+from .common import unique_stems
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compress",
+        help="compress images into .vqz files",
+        description="Compress images with a run's VQ-VAE and entropy model (default: the "
+        "packaged MNIST model). One .vqz per image: -o OUT for one image, --out-dir for many.",
+    )
+    p.add_argument(
+        "inputs",
+        metavar="[RUN_DIR] IMAGE",
+        nargs="+",
+        help="an optional run directory, then the images",
+    )
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="OUT.vqz", help="output file (one image)")
+    out.add_argument("--out-dir", metavar="DIR", help="write DIR/<image stem>.vqz")
+    p.add_argument("--entropy", default=None, help="entropy model name (default: the best fitted)")
+    p.add_argument("--device", default="cpu", help="where the encoder runs")
+    p.set_defaults(run=run)
+
+
+def split_run_dir(inputs: list[str]) -> tuple[str | None, list[str]]:
+    """``[RUN_DIR] FILE...``: the first input is the run dir if it is a directory with a config."""
+    if inputs and (Path(inputs[0]) / CONFIG_FILE).is_file():
+        return inputs[0], inputs[1:]
+    return None, inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir, images = split_run_dir(args.inputs)
+    if not images:
+        raise VQVAEError("no images given")
+    if args.output is not None and len(images) > 1:
+        raise VQVAEError(f"-o takes one image, got {len(images)}; use --out-dir")
+    codec = load(run_dir, args.entropy, args.device)
+    blobs = [compress(codec, path) for path in images]  # everything first: fail before writing
+    if args.output is not None:
+        targets = [Path(args.output)]
+    else:
+        targets = [Path(args.out_dir) / f"{stem}.vqz" for stem in unique_stems(images)]
+    for target, blob in zip(targets, blobs, strict=True):
+        atomic_write_bytes(target, blob)
+    total = sum(len(b) for b in blobs)
+    where = targets[0] if len(targets) == 1 else args.out_dir
+    print(f"wrote {len(blobs)} file(s), {total} bytes, to {where}")
+    return 0

@@ -1,0 +1,52 @@
+"""Image compression with a VQ-VAE: indices -> entropy coder -> ``.vqz`` bytes, and back.
+
+``compress(model, image) -> bytes`` and ``decompress(data, model) -> PIL.Image``; the file
+format is in ``container`` (and docs/format.md), the probability-model interface that static
+distributions and autoregressive priors share is in ``entropy``.
+"""
+
+from .api import (
+    PRETRAINED_MNIST,
+    Codec,
+    compress,
+    decompress,
+    decompress_indices,
+    load,
+    model_fingerprint,
+    read_header,
+)
+from .container import FORMAT_VERSION, FormatError, Header
+from .entropy import (
+    PRECISION,
+    EntropyModel,
+    ProbabilityModel,
+    StaticEntropyModel,
+    UniformEntropyModel,
+    check_consistency,
+    information_bits,
+    quantize_pmf,
+    register_entropy_model,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PRECISION",
+    "PRETRAINED_MNIST",
+    "Codec",
+    "EntropyModel",
+    "FormatError",
+    "Header",
+    "ProbabilityModel",
+    "StaticEntropyModel",
+    "UniformEntropyModel",
+    "check_consistency",
+    "compress",
+    "decompress",
+    "decompress_indices",
+    "information_bits",
+    "load",
+    "model_fingerprint",
+    "quantize_pmf",
+    "read_header",
+    "register_entropy_model",
+]

@@ -1,0 +1,244 @@
+"""``compress`` / ``decompress``: images to ``.vqz`` bytes and back.
+
+::
+
+    image (H, W, C) --pad to a multiple of f (edge)--> encoder -> quantizer -> indices (H', W')
+        --entropy model tables + range coder--> payload --container--> header | payload | crc32
+
+    bytes --parse + checks (magic, version, crc, model fingerprint, entropy model)-->
+        payload --range decoder + the same tables--> indices --decoder--> crop to (H, W) -> image
+
+Round trips are exact at the index level; pixels are the model's reconstruction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.folder import _to_8bit, infer_channels, load_image
+from ..errors import DataError
+from ..models import VQVAE
+from . import container, entropy
+from .container import FormatError, Header
+from .entropy import EntropyModel, load_entropy_model
+
+PRETRAINED_MNIST = Path(__file__).resolve().parents[1] / "pretrained" / "mnist"
+
+
+@dataclass
+class Codec:
+    """A VQ-VAE together with the entropy model that codes its indices.
+
+    Attributes:
+        model: the VQ-VAE, in eval mode.
+        entropy_model: the probability model over its code maps.
+        run_dir: where both came from (None if built in memory).
+    """
+
+    model: VQVAE
+    entropy_model: EntropyModel
+    run_dir: Path | None = None
+
+
+def load(
+    run_dir: str | os.PathLike | None = None, entropy: str | None = None, device: str = "cpu"
+) -> Codec:
+    """Load a run dir's VQ-VAE and entropy model (``run_dir=None``: the packaged MNIST model).
+
+    Args:
+        run_dir: a ``vqvae train`` run directory.
+        entropy: entropy model name ("static", "uniform", ...); None picks the best the run
+            dir has (a fitted ``entropy.json`` beats uniform).
+        device: where the VQ-VAE runs; entropy coding always runs on CPU.
+
+    Raises:
+        CheckpointError: not a run dir; FormatError: the run dir lacks ``entropy``.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else PRETRAINED_MNIST
+    model = VQVAE.from_pretrained(run_dir, map_location=device)
+    try:
+        entropy_model = load_entropy_model(model, run_dir, entropy)
+    except KeyError as exc:
+        raise FormatError(str(exc.args[0])) from None
+    return Codec(model, entropy_model, run_dir)
+
+
+def model_fingerprint(model: VQVAE) -> bytes:
+    """8-byte sha256 prefix of the model's config (canonical JSON) and every state tensor."""
+    h = hashlib.sha256()
+    h.update(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for key, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.digest()[:8]
+
+
+def _resolve(model, entropy_model: EntropyModel | None) -> tuple[VQVAE, EntropyModel | None]:
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load(model)
+    if isinstance(model, Codec):
+        return model.model, entropy_model or model.entropy_model
+    if not isinstance(model, VQVAE):
+        raise TypeError(f"model must be a VQVAE, a Codec or a run dir, got {type(model).__name__}")
+    return model, entropy_model
+
+
+def _image_to_uint8(image) -> torch.Tensor:
+    """PIL image / path / (C, H, W) tensor / (H, W[, C]) array -> uint8 (C, H, W), C in (1, 3)."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        img = _to_8bit(image, infer_channels(image.mode))
+        a = np.asarray(img, dtype=np.uint8)
+        a = a[:, :, None] if a.ndim == 2 else a
+        return torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()
+    if isinstance(image, np.ndarray):
+        a = image[:, :, None] if image.ndim == 2 else image
+        image = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+    if isinstance(image, torch.Tensor):
+        x = image.detach().cpu()
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[0] not in (1, 3):
+            raise DataError(
+                f"expected an image tensor (C, H, W) with C 1 or 3, got {tuple(x.shape)}"
+            )
+        if x.dtype != torch.uint8:
+            x = x.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+        return x.contiguous()
+    raise TypeError(f"cannot compress a {type(image).__name__}")
+
+
+def compress(model, image, entropy_model: EntropyModel | None = None) -> bytes:
+    """Compress one image into ``.vqz`` bytes.
+
+    Args:
+        model: a ``VQVAE`` (coded with ``entropy_model``, or uniform codes if None), a
+            ``Codec``, a run-dir path, or None for the packaged MNIST model.
+        image: a PIL image, an image file path, a (C, H, W) tensor (uint8, or float in
+            [0, 1]) or an (H, W[, C]) uint8 array; any size, grayscale or RGB. A grayscale
+            image given to an RGB model is coded as RGB and decoded back to grayscale.
+        entropy_model: overrides the codec's own probability model.
+
+    Returns:
+        The file's bytes (header, range-coded indices, CRC-32).
+
+    Raises:
+        DataError: an RGB image for a grayscale model, or a size an MLP model cannot take.
+    """
+    model, entropy_model = _resolve(model, entropy_model)
+    if entropy_model is None:
+        entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)
+    x = _image_to_uint8(image)  # (C, H, W)
+    channels, height, width = x.shape
+    if channels != model.config.in_channels:
+        if channels == 1 and model.config.in_channels == 3:
+            x = x.expand(3, -1, -1)
+        else:
+            raise DataError(
+                f"image has {channels} channel(s), the model expects {model.config.in_channels}"
+            )
+    if entropy_model.num_symbols != model.quantizer.codebook_size:
+        raise ValueError(
+            f"entropy model has {entropy_model.num_symbols} symbols, the codebook "
+            f"{model.quantizer.codebook_size}"
+        )
+    device = next(model.parameters()).device
+    try:
+        indices = model.encode(x[None].float().div(255).to(device))[0].cpu()  # (H', W')
+    except ValueError as exc:  # e.g. an MLP model given another size
+        raise DataError(str(exc)) from None
+    if indices.dim() != 2:
+        raise NotImplementedError("multi-stage code maps are not supported by format version 1")
+    f = model.downsample_factor
+    header = Header(
+        model_fingerprint=model_fingerprint(model),
+        entropy_name=entropy_model.name,
+        entropy_fingerprint=entropy_model.fingerprint(),
+        width=width,
+        height=height,
+        channels=channels,
+        downsample_factor=f,
+        pad_h=(-height) % f,
+        pad_w=(-width) % f,
+    )
+    return container.write(header, entropy.encode(indices, entropy_model))
+
+
+def read_header(data: bytes) -> Header:
+    """The header of a ``.vqz`` stream (after magic, version, size and CRC checks)."""
+    return container.parse(data)[0]
+
+
+def decompress_indices(
+    data: bytes, model, entropy_model: EntropyModel | None = None
+) -> tuple[Header, torch.Tensor]:
+    """Check a stream against the model and range-decode its code map (H', W') int64.
+
+    Raises:
+        FormatError: a damaged stream, one written with another model, or coded with an
+            entropy model that was not given.
+    """
+    header, indices, _ = _decode(data, model, entropy_model)
+    return header, indices
+
+
+def _decode(data, model, entropy_model) -> tuple[Header, torch.Tensor, VQVAE]:
+    header, payload = container.parse(data)
+    if isinstance(model, Codec) and entropy_model is None:
+        if model.entropy_model.name != header.entropy_name and model.run_dir is not None:
+            model = load(model.run_dir, header.entropy_name)  # e.g. a static file, prior codec
+    model, entropy_model = _resolve(model, entropy_model)
+    if header.model_fingerprint != model_fingerprint(model):
+        raise FormatError(
+            f"written with another model (fingerprint {header.model_fingerprint.hex()}, "
+            f"this model's is {model_fingerprint(model).hex()})"
+        )
+    if entropy_model is None and header.entropy_name == entropy.UniformEntropyModel.name:
+        entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)
+    if entropy_model is None or entropy_model.name != header.entropy_name:
+        raise FormatError(f"coded with entropy model {header.entropy_name!r}, which was not given")
+    if entropy_model.fingerprint() != header.entropy_fingerprint:
+        raise FormatError(
+            f"coded with another {header.entropy_name!r} entropy model (fingerprint mismatch)"
+        )
+    if header.downsample_factor != model.downsample_factor or header.stages != 1:
+        raise FormatError("header does not match the model's downsampling or stages")
+    try:
+        indices = entropy.decode(payload, header.code_shape, entropy_model)
+    except entropy.CodingError as exc:
+        raise FormatError(f"corrupt payload: {exc}") from None
+    except Exception as exc:  # constriction rejects impossible states with its own errors
+        raise FormatError(f"corrupt payload ({type(exc).__name__}: {exc})") from None
+    return header, indices, model
+
+
+@torch.no_grad()
+def decompress(data: bytes, model, entropy_model: EntropyModel | None = None) -> Image.Image:
+    """Decode ``.vqz`` bytes into a PIL image ("L" or "RGB", the original size).
+
+    Args:
+        data: the bytes ``compress`` wrote.
+        model: the same VQ-VAE / Codec / run dir (None: the packaged MNIST model).
+        entropy_model: the probability model it was coded with, if ``model`` is a bare VQVAE.
+
+    Raises:
+        FormatError: a truncated, damaged, foreign or unsupported stream.
+    """
+    header, indices, model = _decode(data, model, entropy_model)
+    device = next(model.parameters()).device
+    x_hat = model.decode(indices[None].to(device))[0, :, : header.height, : header.width]
+    a = x_hat.float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+    if header.channels == 1 and img.mode != "L":
+        img = img.convert("L")
+    return img

@@ -1,0 +1,205 @@
+"""The ``.vqz`` container: a small header, the range-coded payload, a CRC-32 trailer.
+
+Layout (all integers little-endian; ``uvarint`` = LEB128, 1 byte below 128)::
+
+    magic            4 bytes   b"\\x89VQZ"
+    version          1 byte    FORMAT_VERSION (1)
+    model            8 bytes   sha256 prefix of the VQ-VAE's config + weights
+    entropy name     1 byte n + n bytes ASCII (1 <= n <= 32), e.g. "static"
+    entropy model    8 bytes   the entropy model's fingerprint
+    width, height    uvarint, uvarint   original image size in pixels (>= 1)
+    channels         1 byte    1 (grayscale, PIL "L") or 3 (RGB)
+    downsample       1 byte    f of the model; code grid = (height + pad_h) / f x (width + pad_w) / f
+    pad_h, pad_w     1 byte, 1 byte    rows / columns added at the bottom / right (< f)
+    stages           1 byte    code maps in the payload, one after the other (1 today)
+    payload length   uvarint   bytes of payload (a multiple of 4: 32-bit range-coder words)
+    payload          ...
+    crc32            4 bytes   zlib.crc32 of every byte before it
+
+See docs/format.md for the full description.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from ..errors import VQVAEError
+
+MAGIC = b"\x89VQZ"
+FORMAT_VERSION = 1
+MAX_NAME = 32
+MAX_SIDE = 1 << 20
+
+
+class FormatError(VQVAEError):
+    """A ``.vqz`` stream that cannot be decoded: damaged, foreign, or for another model."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything a decoder needs besides the models themselves.
+
+    Attributes:
+        model_fingerprint: 8 bytes, hash of the VQ-VAE's config and weights.
+        entropy_name: name of the entropy model that coded the payload.
+        entropy_fingerprint: 8 bytes identifying that entropy model's tables.
+        width, height: the original image size.
+        channels: 1 or 3.
+        downsample_factor: the model's f.
+        pad_h, pad_w: padding added at the bottom / right before encoding.
+        stages: number of code maps (1 for single-stage quantizers).
+        payload_length: bytes of payload.
+    """
+
+    model_fingerprint: bytes
+    entropy_name: str
+    entropy_fingerprint: bytes
+    width: int
+    height: int
+    channels: int
+    downsample_factor: int
+    pad_h: int
+    pad_w: int
+    stages: int = 1
+    payload_length: int = 0
+    version: int = FORMAT_VERSION
+
+    @property
+    def code_shape(self) -> tuple[int, int]:
+        """(H', W') of each code map."""
+        f = self.downsample_factor
+        return ((self.height + self.pad_h) // f, (self.width + self.pad_w) // f)
+
+    def validate(self) -> None:
+        if len(self.model_fingerprint) != 8 or len(self.entropy_fingerprint) != 8:
+            raise FormatError("fingerprints must be 8 bytes")
+        name = self.entropy_name.encode("ascii", "replace")
+        if not 1 <= len(name) <= MAX_NAME or not self.entropy_name.isascii():
+            raise FormatError(f"bad entropy model name {self.entropy_name!r}")
+        if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE):
+            raise FormatError(f"bad image size {self.width}x{self.height}")
+        if self.channels not in (1, 3):
+            raise FormatError(f"bad channel count {self.channels}")
+        f = self.downsample_factor
+        if not 1 <= f <= 64:
+            raise FormatError(f"bad downsample factor {f}")
+        if not (0 <= self.pad_h < f and 0 <= self.pad_w < f):
+            raise FormatError(f"bad padding {self.pad_h}, {self.pad_w} for factor {f}")
+        if (self.height + self.pad_h) % f or (self.width + self.pad_w) % f:
+            raise FormatError("padded size is not a multiple of the downsample factor")
+        if not 1 <= self.stages <= 16:
+            raise FormatError(f"bad stage count {self.stages}")
+        if self.payload_length < 0 or self.payload_length % 4:
+            raise FormatError(f"bad payload length {self.payload_length}")
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise FormatError("truncated header")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def byte(self) -> int:
+        return self.take(1)[0]
+
+    def uvarint(self) -> int:
+        value = 0
+        for shift in range(0, 35, 7):  # at most 5 bytes: sizes here stay far below 2**32
+            byte = self.byte()
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+        raise FormatError("overlong integer in header")
+
+
+def write(header: Header, payload: bytes) -> bytes:
+    """Serialise ``header`` + ``payload`` (+ CRC-32); ``header.payload_length`` is set here."""
+    header = Header(**{**header.__dict__, "payload_length": len(payload)})
+    header.validate()
+    name = header.entropy_name.encode("ascii")
+    head = b"".join(
+        [
+            MAGIC,
+            bytes([header.version]),
+            header.model_fingerprint,
+            bytes([len(name)]),
+            name,
+            header.entropy_fingerprint,
+            _uvarint(header.width),
+            _uvarint(header.height),
+            bytes([header.channels, header.downsample_factor, header.pad_h, header.pad_w]),
+            bytes([header.stages]),
+            _uvarint(len(payload)),
+        ]
+    )
+    body = head + payload
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def parse(data: bytes) -> tuple[Header, bytes]:
+    """Split a stream into its header and payload, checking magic, version, sizes and CRC.
+
+    Raises:
+        FormatError: anything wrong with the stream, with a one-line reason.
+    """
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not a .vqz file (bad magic bytes)")
+    r = _Reader(data)
+    r.take(len(MAGIC))
+    version = r.byte()
+    if version != FORMAT_VERSION:
+        raise FormatError(f"unsupported .vqz format version {version} (this build reads 1)")
+    model_fp = r.take(8)
+    name_bytes = r.take(r.byte())
+    entropy_fp = r.take(8)
+    width, height = r.uvarint(), r.uvarint()
+    channels, factor, pad_h, pad_w, stages = r.take(5)
+    length = r.uvarint()
+    if r.pos + length + 4 != len(data):
+        if r.pos + length + 4 > len(data):
+            raise FormatError("truncated stream (payload or checksum missing)")
+        raise FormatError("trailing bytes after the checksum")
+    payload = data[r.pos : r.pos + length]
+    (crc,) = struct.unpack("<I", data[-4:])
+    if zlib.crc32(data[:-4]) != crc:
+        raise FormatError("checksum mismatch: the file is damaged")
+    try:
+        name = name_bytes.decode("ascii")
+    except UnicodeDecodeError:
+        raise FormatError("bad entropy model name") from None
+    header = Header(
+        model_fingerprint=model_fp,
+        entropy_name=name,
+        entropy_fingerprint=entropy_fp,
+        width=width,
+        height=height,
+        channels=channels,
+        downsample_factor=factor,
+        pad_h=pad_h,
+        pad_w=pad_w,
+        stages=stages,
+        payload_length=length,
+        version=version,
+    )
+    header.validate()
+    return header, payload

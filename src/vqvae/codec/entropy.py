@@ -1,0 +1,382 @@
+"""Probability models over code maps and the range coder that turns them into bytes.
+
+The one contract between the codec and any probability model (the static code distribution
+here, the autoregressive prior of ``vqvae.priors`` later)::
+
+    indices (H', W') int64 --raster order--> positions 0 .. N-1  (N = H' * W')
+
+    encoder:  freqs = model.frequencies(indices, 0, N)         # one call, teacher forcing
+    decoder:  for start in range(0, N, model.decode_block(shape)):
+                  stop = min(start + block, N)
+                  freqs = model.frequencies(partial, start, stop)   # partial: prefix decoded,
+                  partial[start:stop] = decode(freqs)                # zeros from ``start`` on
+
+``frequencies`` returns an integer table (stop - start, K): each row sums to
+``2 ** PRECISION`` and every entry is >= 1, so any symbol stays codable however wrong the
+model is. Row ``i`` may depend only on the positions before ``start + i`` (and only on those
+before ``start`` when a block is decoded at once), and it must be bit-identical whatever
+``start``/``stop`` the caller asks for and whatever the map holds from ``start`` on: that is
+what lets the encoder ask for everything in one batched pass and the decoder ask block by block.
+Models that compute float probabilities turn them into tables with ``quantize_pmf`` (fp64 on
+CPU), the one function both sides share; ``ProbabilityModel`` wires that up, so a subclass
+only writes ``probabilities``. ``check_consistency`` tests the contract on a given map.
+
+Each model has a ``name`` (stored in the file header and used to find the model again on
+decode, never an enumeration order) and a ``fingerprint`` (8 bytes over whatever determines
+its tables, checked on decode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import constriction
+import numpy as np
+import torch
+
+PRECISION = 16
+"""Frequency tables sum to ``2 ** PRECISION``; the smallest probability is ``2 ** -PRECISION``."""
+
+TOTAL = 1 << PRECISION
+MAX_SYMBOLS = TOTAL // 2  # leaves at least half of the mass to the model's own probabilities
+
+
+class CodingError(ValueError):
+    """The range decoder found a payload that the model's tables cannot have produced."""
+
+
+# ---- the shared quantizer: float probabilities -> integer frequency tables ----------------------
+
+
+def quantize_pmf(probs: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Turn probabilities into integer frequency tables, the same way on encoder and decoder.
+
+    Each row is normalised in float64, scaled to ``2**PRECISION - K`` and floored, then given
+    +1 per symbol (the floor that keeps every symbol codable); the few units lost to flooring
+    go to the row's most probable symbol (the lowest index on ties). Pure numpy fp64 on CPU:
+    the same input bits give the same table on every machine and thread count.
+
+    Args:
+        probs: (..., K) non-negative finite weights (need not sum to one); a row of zeros
+            becomes uniform.
+
+    Returns:
+        int64 (..., K) tables, each row summing to ``2**PRECISION`` with every entry >= 1.
+    """
+    if isinstance(probs, torch.Tensor):
+        probs = probs.detach().to("cpu", torch.float64).numpy()
+    p = np.asarray(probs, dtype=np.float64)
+    k = p.shape[-1]
+    if not 2 <= k <= MAX_SYMBOLS:
+        raise ValueError(f"alphabet size must be in [2, {MAX_SYMBOLS}], got {k}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("probabilities must be finite and non-negative")
+    total = p.sum(axis=-1, keepdims=True)
+    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / k)
+    freqs = np.floor(p * float(TOTAL - k)).astype(np.int64) + 1
+    short = TOTAL - freqs.sum(axis=-1)  # in [0, K]
+    top = np.argmax(freqs, axis=-1)[..., None]
+    np.put_along_axis(freqs, top, np.take_along_axis(freqs, top, -1) + short[..., None], -1)
+    return freqs
+
+
+def check_tables(freqs: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Validate a model's output: (n, K) integers, rows summing to 2**PRECISION, entries >= 1."""
+    freqs = np.asarray(freqs)
+    if freqs.shape != (n, k) or not np.issubdtype(freqs.dtype, np.integer):
+        raise ValueError(
+            f"frequency tables must be integer ({n}, {k}), got {freqs.dtype} {freqs.shape}"
+        )
+    if n and (freqs.min() < 1 or np.any(freqs.sum(axis=1) != TOTAL)):
+        raise ValueError(f"frequency rows must be >= 1 and sum to 2**{PRECISION}")
+    return freqs.astype(np.int64, copy=False)
+
+
+def fingerprint_bytes(*parts: bytes) -> bytes:
+    """8-byte sha256 prefix over ``parts`` (each length-prefixed, so boundaries count)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()[:8]
+
+
+# ---- the model interface -----------------------------------------------------------------------
+
+
+@runtime_checkable
+class EntropyModel(Protocol):
+    """What the codec needs from a probability model over code maps (see the module docstring).
+
+    Attributes:
+        name: short ASCII name stored in the file header (<= 32 bytes), e.g. ``"static"``.
+        num_symbols: alphabet size K (the VQ-VAE's codebook size).
+    """
+
+    name: str
+    num_symbols: int
+
+    def fingerprint(self) -> bytes:
+        """8 bytes identifying everything that determines the tables (checked on decode)."""
+        ...
+
+    def decode_block(self, shape: tuple[int, int]) -> int:
+        """How many raster positions the decoder may ask for at once (>= 1)."""
+        ...
+
+    def frequencies(self, indices: torch.Tensor, start: int, stop: int) -> np.ndarray:
+        """Integer tables (stop - start, K) for raster positions [start, stop) of ``indices``.
+
+        Args:
+            indices: (H', W') int64 code map on CPU; only positions before ``start`` (before
+                each row's own position for ``decode_block == 1``) may be read.
+            start, stop: raster positions, 0 <= start < stop <= H' * W'.
+
+        Returns:
+            int64 (stop - start, K), rows summing to ``2**PRECISION``, entries >= 1.
+        """
+        ...
+
+
+class ProbabilityModel(ABC):
+    """Base class for models that compute float probabilities: the codec-side quantization.
+
+    Subclasses set ``name`` and ``num_symbols`` and implement ``probabilities`` (and
+    ``fingerprint``, ``decode_block``); ``frequencies`` runs ``quantize_pmf`` on the result, so
+    encoder and decoder share one conversion. Compute the probabilities in fp32/fp64 on CPU
+    with deterministic kernels, with tensors of the same shape on both sides.
+    """
+
+    name: str
+    num_symbols: int
+
+    @abstractmethod
+    def fingerprint(self) -> bytes: ...
+
+    @abstractmethod
+    def decode_block(self, shape: tuple[int, int]) -> int: ...
+
+    @abstractmethod
+    def probabilities(self, indices: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """(stop - start, K) float probabilities, under the same rules as ``frequencies``."""
+
+    def frequencies(self, indices: torch.Tensor, start: int, stop: int) -> np.ndarray:
+        return quantize_pmf(self.probabilities(indices, start, stop))
+
+
+class StaticEntropyModel:
+    """One code distribution for every position: counts of each code over a training set.
+
+    Args:
+        counts: (K,) non-negative code counts (e.g. from ``fit_counts``); the tables add
+            the per-symbol floor of ``quantize_pmf``, so unseen codes stay codable.
+    """
+
+    name = "static"
+    FILE = "entropy.json"
+
+    def __init__(self, counts: Sequence[int] | np.ndarray) -> None:
+        counts = np.asarray(counts, dtype=np.float64)
+        if counts.ndim != 1:
+            raise ValueError(f"counts must be 1-D, got shape {counts.shape}")
+        self.counts = counts
+        self.num_symbols = len(counts)
+        self.table = quantize_pmf(counts)  # (K,) int64, computed once, shared by both sides
+
+    def fingerprint(self) -> bytes:
+        return fingerprint_bytes(self.name.encode(), self.table.astype("<i8").tobytes())
+
+    def decode_block(self, shape: tuple[int, int]) -> int:
+        return max(1, shape[0] * shape[1])  # positions are independent: decode all at once
+
+    def frequencies(self, indices: torch.Tensor, start: int, stop: int) -> np.ndarray:
+        return np.broadcast_to(self.table, (stop - start, self.num_symbols))
+
+    def save(self, run_dir: str | Path, extra: dict | None = None) -> None:
+        from ..checkpoint import write_json
+
+        obj = {"format_version": 1, "kind": self.name, "counts": [int(c) for c in self.counts]}
+        obj.update(extra or {})
+        write_json(Path(run_dir) / self.FILE, obj)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> StaticEntropyModel | None:
+        """The run dir's fitted distribution, or None if it has none."""
+        from ..checkpoint import read_json
+        from ..errors import CheckpointError
+
+        path = Path(run_dir) / cls.FILE
+        if not path.is_file():
+            return None
+        obj = read_json(path)
+        counts = obj.get("counts")
+        if obj.get("kind") != cls.name or not isinstance(counts, list) or len(counts) < 2:
+            raise CheckpointError(f"{path}: not a static code distribution")
+        try:
+            return cls(np.asarray(counts, dtype=np.int64))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: bad counts ({exc})") from None
+
+
+class UniformEntropyModel(StaticEntropyModel):
+    """Every code equally likely (log2 K bits each): the fallback when nothing was fitted."""
+
+    name = "uniform"
+
+    def __init__(self, num_symbols: int) -> None:
+        super().__init__(np.ones(num_symbols))
+
+
+@torch.no_grad()
+def fit_counts(model, batches: Iterable[torch.Tensor]) -> np.ndarray:
+    """Count the codes a VQ-VAE gives ``batches`` of float (B, C, H, W) images in [0, 1].
+
+    Returns:
+        int64 (K,) counts over all code positions of all batches.
+    """
+    k = model.quantizer.codebook_size
+    counts = torch.zeros(k, dtype=torch.int64)
+    device = next(model.parameters()).device
+    for x in batches:
+        indices = model.encode(x.to(device)).cpu()
+        counts += torch.bincount(indices.flatten(), minlength=k)
+    return counts.numpy()
+
+
+# ---- registry: entropy-model name -> loader ---------------------------------------------------
+
+Loader = Callable[[object, "str | Path | None"], "EntropyModel | None"]
+_LOADERS: dict[str, tuple[int, Loader]] = {}
+
+
+def register_entropy_model(name: str, loader: Loader, priority: int = 0) -> None:
+    """Make ``name`` loadable: ``loader(vqvae_model, run_dir_or_None)`` returns the model or None.
+
+    When a run dir has several, ``load_entropy_model(..., name=None)`` picks the loadable one
+    with the highest ``priority`` (static: 10, uniform: 0; a context model should use more).
+    """
+    _LOADERS[name] = (priority, loader)
+
+
+def entropy_model_names() -> list[str]:
+    return sorted(_LOADERS, key=lambda n: -_LOADERS[n][0])
+
+
+def load_entropy_model(model, run_dir: str | Path | None, name: str | None = None) -> EntropyModel:
+    """The entropy model ``name`` of a run dir (None: the best one it has).
+
+    Raises:
+        KeyError: ``name`` is not registered or the run dir has no such model.
+    """
+    names = [name] if name is not None else entropy_model_names()
+    for candidate in names:
+        if candidate not in _LOADERS:
+            raise KeyError(f"unknown entropy model {candidate!r}")
+        found = _LOADERS[candidate][1](model, run_dir)
+        if found is not None:
+            return found
+    raise KeyError(f"no entropy model {name!r} in {run_dir}")
+
+
+register_entropy_model(
+    "static",
+    lambda model, run_dir: None if run_dir is None else StaticEntropyModel.load(run_dir),
+    priority=10,
+)
+register_entropy_model(
+    "uniform", lambda model, run_dir: UniformEntropyModel(model.quantizer.codebook_size)
+)
+
+
+# ---- coding --------------------------------------------------------------------------------------
+
+
+def tables_for(model: EntropyModel, indices: torch.Tensor) -> np.ndarray:
+    """Encoder side: all (N, K) tables of a full map in one call (teacher forcing)."""
+    n = indices.numel()
+    return check_tables(model.frequencies(indices, 0, n), n, model.num_symbols)
+
+
+def _categorical(freqs: np.ndarray):
+    # The tables are dyadic (multiples of 2**-PRECISION), so they are exact in fp64 and
+    # constriction's fixed-point model sees the same numbers on both sides. constriction reads
+    # the raw buffer and ignores numpy strides: the array must be C-contiguous.
+    probs = np.ascontiguousarray(freqs, dtype=np.float64) / TOTAL
+    return constriction.stream.model.Categorical(perfect=False), probs
+
+
+def encode_symbols(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
+    """Range-code ``symbols`` (N,) with per-symbol tables (N, K); returns the payload."""
+    encoder = constriction.stream.queue.RangeEncoder()
+    if len(symbols):
+        model, probs = _categorical(freqs)
+        encoder.encode(np.ascontiguousarray(symbols, dtype=np.int32), model, probs)
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def encode(indices: torch.Tensor, model: EntropyModel) -> bytes:
+    """Range-code a (H', W') map in raster order with ``model``'s tables."""
+    indices = indices.detach().cpu().long()
+    return encode_symbols(indices.flatten().numpy(), tables_for(model, indices))
+
+
+def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch.Tensor:
+    """Inverse of ``encode``: (H', W') int64, asking ``model`` block by block.
+
+    Raises:
+        CodingError: the payload is not a whole number of 32-bit words, or it ends early /
+            has data left over after the last symbol.
+    """
+    if len(payload) % 4:
+        raise CodingError("payload is not a whole number of 32-bit words")
+    n = shape[0] * shape[1]
+    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    flat = torch.zeros(n, dtype=torch.int64)
+    block = max(1, int(model.decode_block(shape)))
+    k = model.num_symbols
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        freqs = check_tables(model.frequencies(flat.view(shape), start, stop), stop - start, k)
+        cat, probs = _categorical(freqs)
+        flat[start:stop] = torch.from_numpy(decoder.decode(cat, probs).astype(np.int64))
+    if not decoder.maybe_exhausted():
+        raise CodingError("payload has data left over after the last code")
+    return flat.view(shape)
+
+
+def information_bits(indices: torch.Tensor, model: EntropyModel) -> float:
+    """Sum of -log2 p(code) under the model's integer tables: the ideal payload size in bits."""
+    indices = indices.detach().cpu().long()
+    freqs = tables_for(model, indices)
+    picked = freqs[np.arange(len(freqs)), indices.flatten().numpy()]
+    return float(np.sum(PRECISION - np.log2(picked)))
+
+
+def check_consistency(model: EntropyModel, indices: torch.Tensor) -> None:
+    """Assert the interface contract on one map: block-wise tables == the one-call tables.
+
+    Asks for every block the way the decoder does (the map zeroed from the block on) and
+    compares with ``frequencies(indices, 0, N)``; raises AssertionError on any difference.
+    A prior's tests should call this on a few real maps.
+    """
+    indices = indices.detach().cpu().long()
+    shape = tuple(indices.shape)
+    n = indices.numel()
+    full = tables_for(model, indices)
+    block = max(1, int(model.decode_block(shape)))
+    flat = torch.zeros(n, dtype=torch.int64)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        part = check_tables(
+            model.frequencies(flat.view(shape), start, stop), stop - start, model.num_symbols
+        )
+        if not np.array_equal(part, full[start:stop]):
+            raise AssertionError(
+                f"tables of positions [{start}, {stop}) differ from one-call tables"
+            )
+        flat[start:stop] = indices.flatten()[start:stop]

@@ -1,0 +1,83 @@
+"""The .vqz container: parse(write(header)) == header, and every damage is a FormatError."""
+
+import struct
+import zlib
+
+import pytest
+
+from vqvae.codec import container
+from vqvae.codec.container import FormatError, Header
+
+HEADER = Header(
+    model_fingerprint=bytes(range(8)),
+    entropy_name="static",
+    entropy_fingerprint=bytes(range(8, 16)),
+    width=300,
+    height=29,
+    channels=3,
+    downsample_factor=4,
+    pad_h=3,
+    pad_w=0,
+)
+PAYLOAD = bytes(range(40))
+
+
+def _refresh_crc(data: bytes) -> bytes:
+    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]))
+
+
+def test_parse_inverts_write():
+    data = container.write(HEADER, PAYLOAD)
+    header, payload = container.parse(data)
+    assert payload == PAYLOAD
+    assert header == Header(**{**HEADER.__dict__, "payload_length": len(PAYLOAD)})
+    assert header.code_shape == (8, 75)
+    assert data[:4] == b"\x89VQZ" and data[4] == 1
+    assert len(data) == 4 + 1 + 8 + 7 + 8 + 2 + 1 + 5 + 1 + len(PAYLOAD) + 4
+
+
+def test_header_of_a_small_image_is_small():
+    small = Header(**{**HEADER.__dict__, "width": 28, "height": 28, "pad_h": 0, "channels": 1})
+    assert len(container.write(small, b"")) == 40
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: d[:-1], "truncated"),
+        (lambda d: d[:12], "truncated header"),
+        (lambda d: b"", "magic"),
+        (lambda d: b"GIF89a" + d[6:], "magic"),
+        (lambda d: d + b"\x00", "trailing"),
+        (lambda d: d[:30] + bytes([d[30] ^ 0x10]) + d[31:], "checksum"),
+        (lambda d: _refresh_crc(d[:4] + b"\x02" + d[5:]), "version 2"),
+    ],
+)
+def test_damage_is_a_format_error(damage, message):
+    data = container.write(HEADER, PAYLOAD)
+    with pytest.raises(FormatError, match=message):
+        container.parse(damage(data))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"channels": 2},
+        {"pad_h": 4},
+        {"pad_h": 0},  # 29 rows are not a multiple of 4
+        {"width": 0},
+        {"downsample_factor": 0},
+        {"entropy_name": ""},
+        {"entropy_name": "x" * 33},
+        {"stages": 0},
+    ],
+)
+def test_inconsistent_headers_are_refused(change):
+    with pytest.raises(FormatError):
+        container.write(Header(**{**HEADER.__dict__, **change}), PAYLOAD)
+
+
+def test_format_error_is_a_value_error_and_a_user_error():
+    from vqvae.errors import VQVAEError
+
+    assert issubclass(FormatError, ValueError) and issubclass(FormatError, VQVAEError)

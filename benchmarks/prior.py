@@ -1,6 +1,6 @@
 """MNIST generation benchmark: VQ-VAE (7x7 codes, K=128, D=16) + prior within 20 CPU-minutes.
 
-    python benchmarks/prior.py [--vqvae-minutes 8] [--prior-minutes 7] [--out RUN_DIR]
+    python benchmarks/prior.py [--vqvae-minutes 7] [--prior-minutes 6.5] [--out RUN_DIR]
 
 1. ``vqvae train`` the Keras example's rate (--downsample 4 --codebook-size 128 --code-dim 16,
    recipe flags given explicitly below), 2. ``vqvae train-prior`` (encodes the splits first),
@@ -62,12 +62,14 @@ def call(argv: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vqvae-minutes", type=float, default=8.0)
-    parser.add_argument("--prior-minutes", type=float, default=7.0)
-    parser.add_argument("--classifier-epochs", type=int, default=2)
+    parser.add_argument("--vqvae-minutes", type=float, default=7.0)
+    parser.add_argument("--prior-minutes", type=float, default=6.5)
+    parser.add_argument("--classifier-epochs", type=int, default=1)
     parser.add_argument("--samples-per-class", type=int, default=100)
-    parser.add_argument("--codec-images", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--codec-images", type=int, default=100)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="1: robust on a shared machine (2 threads thrash)"
+    )
     parser.add_argument("--out", default=None, help="keep the run dir here")
     parser.add_argument("--skip-vqvae", action="store_true", help="reuse the VQ-VAE in --out")
     parser.add_argument("--classifier-subset", type=int, default=None, help=argparse.SUPPRESS)

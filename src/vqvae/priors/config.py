@@ -34,8 +34,8 @@ class PriorConfig:
     num_classes: int = 0
     n_layer: int = 4
     n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.1
+    n_embd: int = 96
+    dropout: float = 0.0
     positions: str = "2d"
     label_dropout: float = 0.2
 

@@ -28,7 +28,7 @@ class PriorTrainConfig:
     epochs: int = 20
     max_minutes: float | None = None
     max_steps: int | None = None
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
     warmup_steps: int = 100

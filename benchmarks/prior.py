@@ -55,9 +55,11 @@ def call(argv: list[str]) -> str:
     buffer = io.StringIO()
     with redirect_stdout(buffer):
         code = vqvae(argv)
+    output = buffer.getvalue()
+    print("".join(f"    {line}\n" for line in output.splitlines()[-6:]), end="", flush=True)
     if code != 0:
         raise SystemExit(f"vqvae {' '.join(argv)} failed with exit code {code}")
-    return buffer.getvalue()
+    return output
 
 
 def main() -> None:

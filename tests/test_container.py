@@ -66,6 +66,7 @@ def test_damage_is_a_format_error(damage, message):
         {"pad_h": 4},
         {"pad_h": 0},  # 29 rows are not a multiple of 4
         {"width": 0},
+        {"width": 1 << 20, "height": 1 << 10, "pad_h": 0},  # over MAX_PIXELS
         {"downsample_factor": 0},
         {"entropy_name": ""},
         {"entropy_name": "x" * 33},

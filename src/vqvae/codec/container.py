@@ -31,6 +31,7 @@ MAGIC = b"\x89VQZ"
 FORMAT_VERSION = 1
 MAX_NAME = 32
 MAX_SIDE = 1 << 20
+MAX_PIXELS = 1 << 28  # 16k x 16k: a crafted header cannot make the decoder allocate more
 
 
 class FormatError(VQVAEError):
@@ -78,7 +79,9 @@ class Header:
         name = self.entropy_name.encode("ascii", "replace")
         if not 1 <= len(name) <= MAX_NAME or not self.entropy_name.isascii():
             raise FormatError(f"bad entropy model name {self.entropy_name!r}")
-        if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE):
+        if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE) or (
+            self.width * self.height > MAX_PIXELS
+        ):
             raise FormatError(f"bad image size {self.width}x{self.height}")
         if self.channels not in (1, 3):
             raise FormatError(f"bad channel count {self.channels}")

@@ -91,9 +91,15 @@ def check_tables(freqs: np.ndarray, n: int, k: int) -> np.ndarray:
         raise ValueError(
             f"frequency tables must be integer ({n}, {k}), got {freqs.dtype} {freqs.shape}"
         )
-    if n and (freqs.min() < 1 or np.any(freqs.sum(axis=1) != TOTAL)):
+    rows = freqs[:1] if _shared(freqs) else freqs
+    if n and (rows.min() < 1 or np.any(rows.sum(axis=1) != TOTAL)):
         raise ValueError(f"frequency rows must be >= 1 and sum to 2**{PRECISION}")
-    return freqs.astype(np.int64, copy=False)
+    return freqs
+
+
+def _shared(freqs: np.ndarray) -> bool:
+    """One table broadcast over all rows (stride 0), as the static model returns."""
+    return freqs.ndim == 2 and freqs.shape[0] > 1 and freqs.strides[0] == 0
 
 
 def fingerprint_bytes(*parts: bytes) -> bytes:
@@ -302,19 +308,41 @@ def tables_for(model: EntropyModel, indices: torch.Tensor) -> np.ndarray:
 
 
 def _categorical(freqs: np.ndarray):
-    # The tables are dyadic (multiples of 2**-PRECISION), so they are exact in fp64 and
-    # constriction's fixed-point model sees the same numbers on both sides. constriction reads
-    # the raw buffer and ignores numpy strides: the array must be C-contiguous.
+    """constriction model (+ per-symbol parameters, or None) for integer tables (n, K).
+
+    The tables are dyadic (multiples of 2**-PRECISION), so they are exact in fp64 and
+    constriction's fixed-point model sees the same numbers on both sides. A table shared by all
+    rows becomes one model (the same quantization: ``perfect=False`` either way). constriction
+    reads the raw buffer and ignores numpy strides: arrays must be C-contiguous.
+    """
+    if _shared(freqs):
+        probs = np.ascontiguousarray(freqs[0], dtype=np.float64) / TOTAL
+        return constriction.stream.model.Categorical(probs, perfect=False), None
     probs = np.ascontiguousarray(freqs, dtype=np.float64) / TOTAL
     return constriction.stream.model.Categorical(perfect=False), probs
+
+
+def _encode_block(encoder, symbols: np.ndarray, freqs: np.ndarray) -> None:
+    model, probs = _categorical(freqs)
+    symbols = np.ascontiguousarray(symbols, dtype=np.int32)
+    if probs is None:
+        encoder.encode(symbols, model)
+    else:
+        encoder.encode(symbols, model, probs)
+
+
+def _decode_block(decoder, freqs: np.ndarray) -> np.ndarray:
+    model, probs = _categorical(freqs)
+    if probs is None:
+        return decoder.decode(model, len(freqs))
+    return decoder.decode(model, probs)
 
 
 def encode_symbols(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     """Range-code ``symbols`` (N,) with per-symbol tables (N, K); returns the payload."""
     encoder = constriction.stream.queue.RangeEncoder()
     if len(symbols):
-        model, probs = _categorical(freqs)
-        encoder.encode(np.ascontiguousarray(symbols, dtype=np.int32), model, probs)
+        _encode_block(encoder, symbols, freqs)
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
@@ -342,8 +370,7 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
     for start in range(0, n, block):
         stop = min(start + block, n)
         freqs = check_tables(model.frequencies(flat.view(shape), start, stop), stop - start, k)
-        cat, probs = _categorical(freqs)
-        flat[start:stop] = torch.from_numpy(decoder.decode(cat, probs).astype(np.int64))
+        flat[start:stop] = torch.from_numpy(_decode_block(decoder, freqs).astype(np.int64))
     if not decoder.maybe_exhausted():
         raise CodingError("payload has data left over after the last code")
     return flat.view(shape)

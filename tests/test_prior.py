@@ -297,6 +297,7 @@ def test_cli_prior_end_to_end(tmp_path, capsys):
         ["sample", str(run), "-n", "4", "--temperature", "-1", "-o", str(grid)],
         ["complete", str(run), DIGITS[0], "--keep", "nowhere.png", "-o", str(grid)],
         ["eval-prior", str(tmp_path / "missing")],
+        ["train-prior", str(run), "--codes", str(codes), "--epochs", "0"],
     ):
         assert main(bad) == 2, bad
         err = capsys.readouterr().err

@@ -44,7 +44,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         schedule = PriorTrainConfig(
-            epochs=args.epochs or (1000 if args.max_minutes else PriorTrainConfig.epochs),
+            epochs=(
+                args.epochs
+                if args.epochs is not None
+                else (1000 if args.max_minutes else PriorTrainConfig.epochs)
+            ),
             max_minutes=args.max_minutes,
             max_steps=args.max_steps,
             batch_size=args.batch_size,

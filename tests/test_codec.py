@@ -116,7 +116,7 @@ def test_another_model_or_entropy_model_is_refused(gray):
         decompress(data, codec.model)  # a bare VQVAE: only uniform streams decode without help
     uniform = compress(codec.model, images[0])
     assert read_header(uniform).entropy_name == "uniform"
-    decompress(uniform, codec.model)
+    assert decompress(uniform, codec.model).size == decompress(uniform, codec).size == (28, 28)
 
 
 def test_static_model_beats_uniform_and_payload_matches_information(gray):

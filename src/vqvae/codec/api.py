@@ -194,9 +194,14 @@ def decompress_indices(
 
 def _decode(data, model, entropy_model) -> tuple[Header, torch.Tensor, VQVAE]:
     header, payload = container.parse(data)
-    if isinstance(model, Codec) and entropy_model is None:
-        if model.entropy_model.name != header.entropy_name and model.run_dir is not None:
-            model = load(model.run_dir, header.entropy_name)  # e.g. a static file, prior codec
+    name = header.entropy_name
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load(model, name)  # the run dir's model of that name
+    elif isinstance(model, Codec) and entropy_model is None and model.entropy_model.name != name:
+        if model.run_dir is not None:
+            model = load(model.run_dir, name)  # e.g. a uniform file given a static codec
+        elif name == entropy.UniformEntropyModel.name:
+            model = Codec(model.model, entropy.UniformEntropyModel(model.entropy_model.num_symbols))
     model, entropy_model = _resolve(model, entropy_model)
     if header.model_fingerprint != model_fingerprint(model):
         raise FormatError(

@@ -60,10 +60,18 @@ def keep_mask(keep: str, code_shape: tuple[int, int], image_shape, factor: int) 
 
 
 def run(args: argparse.Namespace) -> int:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one-token steps on small matrices: extra threads only spin
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
     if args.candidates < 1:
         raise DataError(f"--candidates must be >= 1, got {args.candidates}")
-    torch.set_num_threads(1)  # one-token steps on small matrices: extra threads only spin
     model = load_model(args.run_dir, "cpu")
     prior = load_prior(args.run_dir)
     label = parse_label(args.label, prior.config.num_classes)

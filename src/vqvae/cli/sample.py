@@ -27,8 +27,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_sampling_args(args.temperature, args.top_k, args.n)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one-token steps on small matrices: extra threads only spin
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_sampling_args(args.temperature, args.top_k, args.n)
     model = load_model(args.run_dir, "cpu")
     prior = load_prior(args.run_dir)
     label = parse_label(args.label, prior.config.num_classes)

@@ -13,9 +13,25 @@ from PIL import UnidentifiedImageError
 
 from .. import __version__
 from ..errors import VQVAEError
-from . import compress, corrupt, decompress, denoise, evaluate, fit_entropy, images, train
+from . import (
+    complete,
+    compress,
+    corrupt,
+    decompress,
+    denoise,
+    encode_dataset,
+    eval_prior,
+    evaluate,
+    fit_entropy,
+    images,
+    sample,
+    train,
+    train_prior,
+)
 
-COMMANDS = [train, evaluate, images, fit_entropy, compress, decompress, corrupt, denoise]
+COMMANDS = [train, evaluate, images, fit_entropy, compress, decompress]
+COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
+COMMANDS += [corrupt, denoise]
 
 
 def build_parser() -> argparse.ArgumentParser:

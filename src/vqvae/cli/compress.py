@@ -27,7 +27,15 @@ def register(subparsers) -> None:
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUT.vqz", help="output file (one image)")
     out.add_argument("--out-dir", metavar="DIR", help="write DIR/<image stem>.vqz")
-    p.add_argument("--entropy", default=None, help="entropy model name (default: the best fitted)")
+    p.add_argument(
+        "--entropy-model",
+        "--entropy",
+        dest="entropy",
+        default=None,
+        metavar="prior|static|uniform",
+        help="probability model of the codes (default: the run's prior if it has one, else "
+        "its fitted static distribution, else uniform)",
+    )
     p.add_argument("--device", default="cpu", help="where the encoder runs")
     p.set_defaults(run=run)
 

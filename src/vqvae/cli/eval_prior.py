@@ -1,0 +1,47 @@
+"""``vqvae eval-prior``: the prior's negative log-likelihood on a dataset split's codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..priors import load_prior
+from ..train.prior import evaluate_prior
+from .common import load_model
+from .prior_common import cached_codes
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval-prior", help="bits per code / image / dim of the prior", description=__doc__
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--codes", default=None, metavar="CODES_DIR", help="default: RUN_DIR/codes")
+    p.add_argument("--split", choices=["train", "test"], default="test")
+    p.add_argument(
+        "--labels", action="store_true", help="condition on the true labels (default: none)"
+    )
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.set_defaults(run=run)
+
+
+def evaluate_run(run_dir: str, codes_dir: str | None = None, split: str = "test", labels=False):
+    """{"bits_per_code", "bits_per_image", "bits_per_dim"} of the run's prior on ``split``."""
+    model = load_model(run_dir, "cpu")
+    prior = load_prior(run_dir)
+    codes = cached_codes(run_dir, model, codes_dir, split, log=lambda _: None)
+    bits = evaluate_prior(prior, codes, use_labels=labels and prior.config.num_classes > 0)
+    h, w = codes.shape
+    height, width = model.config.image_size
+    dims = model.config.in_channels * height * width
+    return {"bits_per_code": bits / (h * w), "bits_per_image": bits, "bits_per_dim": bits / dims}
+
+
+def run(args: argparse.Namespace) -> int:
+    result = evaluate_run(args.run_dir, args.codes, args.split, args.labels)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>15}: {value:.6g}")
+    return 0

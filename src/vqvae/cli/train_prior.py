@@ -1,0 +1,93 @@
+"""``vqvae train-prior``: train the autoregressive prior over a run's code maps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..device import resolve_device
+from ..errors import VQVAEError
+from ..priors import PriorConfig
+from ..train.prior import PriorTrainConfig, train_prior
+from .common import load_model
+from .prior_common import cached_codes
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train-prior", help="train the prior over a run's codes", description=__doc__
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=int, default=None, help="passes over the codes (default 20)")
+    g.add_argument("--max-minutes", type=float, default=None, help="stop after this much time")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--codes", default=None, metavar="CODES_DIR", help="default: RUN_DIR/codes")
+    p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--batch-size", type=int, default=PriorTrainConfig.batch_size)
+    p.add_argument("--lr", type=float, default=PriorTrainConfig.lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    m = p.add_argument_group("prior")
+    m.add_argument("--n-layer", type=int, default=PriorConfig.n_layer)
+    m.add_argument("--n-head", type=int, default=PriorConfig.n_head)
+    m.add_argument("--n-embd", type=int, default=PriorConfig.n_embd)
+    m.add_argument("--dropout", type=float, default=PriorConfig.dropout)
+    m.add_argument("--positions", choices=["1d", "2d"], default=PriorConfig.positions)
+    m.add_argument("--label-dropout", type=float, default=PriorConfig.label_dropout)
+    m.add_argument("--no-labels", action="store_true", help="train an unconditional prior")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        schedule = PriorTrainConfig(
+            epochs=(
+                args.epochs
+                if args.epochs is not None
+                else (1000 if args.max_minutes else PriorTrainConfig.epochs)
+            ),
+            max_minutes=args.max_minutes,
+            max_steps=args.max_steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise VQVAEError(str(exc)) from None
+    device = resolve_device(args.device)
+    model = load_model(args.run_dir, "cpu")
+    train_codes = cached_codes(
+        args.run_dir, model, args.codes, "train", args.dataset, args.data_dir
+    )
+    test_codes = cached_codes(args.run_dir, model, args.codes, "test", args.dataset, args.data_dir)
+    h, w = train_codes.shape
+    num_classes = 0
+    if not args.no_labels and train_codes.labels is not None:
+        num_classes = int(train_codes.labels.max()) + 1
+    try:
+        config = PriorConfig(
+            codebook_size=model.quantizer.codebook_size,
+            height=h,
+            width=w,
+            num_classes=num_classes,
+            n_layer=args.n_layer,
+            n_head=args.n_head,
+            n_embd=args.n_embd,
+            dropout=args.dropout,
+            positions=args.positions,
+            label_dropout=args.label_dropout,
+        )
+    except ValueError as exc:
+        raise VQVAEError(str(exc)) from None
+    result = train_prior(config, schedule, train_codes, test_codes, args.run_dir, device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"prior saved to {args.run_dir}/prior: {result['bits_per_image']:.2f} bits per image "
+            f"on the test codes after {result['steps']} steps ({result['minutes']:.1f} min)"
+        )
+    return 0

@@ -1,0 +1,73 @@
+"""The prior's place in a run dir: ``RUN_DIR/prior/config.json`` + ``model.safetensors``.
+
+The config records a fingerprint of the VQ-VAE weights the prior was trained for, so a prior
+left behind by a retrained model is refused instead of silently giving bad samples or bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, checkpoint
+from ..errors import CheckpointError
+from .config import PriorConfig
+from .transformer import TransformerPrior
+
+PRIOR_DIR = "prior"
+
+
+def weights_fingerprint(run_dir: str | os.PathLike) -> str:
+    """sha256 prefix (16 hex digits) of the run's ``model.safetensors``."""
+    path = Path(run_dir) / checkpoint.WEIGHTS_FILE
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not found") from None
+
+
+def has_prior(run_dir: str | os.PathLike) -> bool:
+    return (Path(run_dir) / PRIOR_DIR / checkpoint.CONFIG_FILE).is_file()
+
+
+def save_prior(
+    prior: TransformerPrior, run_dir: str | os.PathLike, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write the prior (unwrapped module) into ``RUN_DIR/prior`` and return that folder."""
+    folder = Path(run_dir) / PRIOR_DIR
+    config = {
+        "format_version": checkpoint.FORMAT_VERSION,
+        "kind": "prior",
+        "vqvae_version": __version__,
+        "prior": prior.config.to_dict(),
+        "vqvae_fingerprint": weights_fingerprint(run_dir),
+    }
+    config.update(extra or {})
+    checkpoint.save_weights(folder / checkpoint.WEIGHTS_FILE, prior.state_dict())
+    checkpoint.write_json(folder / checkpoint.CONFIG_FILE, config)
+    return folder
+
+
+def load_prior(run_dir: str | os.PathLike, map_location="cpu") -> TransformerPrior:
+    """The run's prior in eval mode; CheckpointError if missing, damaged or for other weights."""
+    run_dir = Path(run_dir)
+    folder = run_dir / PRIOR_DIR
+    if not (folder / checkpoint.CONFIG_FILE).is_file():
+        raise CheckpointError(f"{run_dir}: no prior (run `vqvae train-prior {run_dir}` first)")
+    config = checkpoint.read_run_config(folder, kind="prior")
+    if config.get("vqvae_fingerprint") != weights_fingerprint(run_dir):
+        raise CheckpointError(
+            f"{folder}: the prior was trained for other VQ-VAE weights; train it again"
+        )
+    prior = TransformerPrior(PriorConfig.from_dict(config.get("prior", {})))
+    state = checkpoint.load_weights(folder / checkpoint.WEIGHTS_FILE)
+    try:
+        prior.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{folder / checkpoint.WEIGHTS_FILE}: weights do not match config ({first})"
+        ) from None
+    return prior.to(map_location).eval()

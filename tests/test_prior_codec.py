@@ -1,0 +1,121 @@
+"""The prior as the codec's entropy model: exact round trips, thread independence, real bits."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vqvae import VQVAE, QuantizerConfig, VQVAEConfig
+from vqvae.cli import main
+from vqvae.codec import (
+    check_consistency,
+    compress,
+    decompress_indices,
+    information_bits,
+    load,
+    read_header,
+)
+from vqvae.codec.container import parse
+from vqvae.data import load_image
+from vqvae.data.codes import encode_dataset, load_codes
+from vqvae.data.datasets import ImageDataset
+from vqvae.priors import PriorConfig
+from vqvae.priors.entropy import PriorEntropyModel
+from vqvae.train.prior import PriorTrainConfig, train_prior
+
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+K = 16
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A tiny VQ-VAE run dir with a briefly trained prior over the digits' codes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("prior_codec") / "run"
+    config = VQVAEConfig(
+        hidden_channels=16,
+        res_channels=8,
+        num_res_blocks=1,
+        quantizer=QuantizerConfig(codebook_size=K, code_dim=4, kmeans_init=False),
+    )
+    model = VQVAE(config).eval()
+    model.save_pretrained(run, extra={"train": {"dataset": "mnist"}})
+    images = torch.stack([load_image(p) for p in DIGITS])  # (8, 1, 28, 28) uint8
+    encode_dataset(model, ImageDataset(images, None, "digits"), run / "codes", "train")
+    codes = load_codes(run / "codes", "train")
+    prior_config = PriorConfig(codebook_size=K, n_layer=2, n_head=2, n_embd=32)
+    schedule = PriorTrainConfig(epochs=20, batch_size=8, warmup_steps=1)
+    train_prior(prior_config, schedule, codes, None, run, log=lambda _: None)
+    torch.set_num_threads(threads)
+    return run
+
+
+def test_prior_is_the_default_entropy_model(run):
+    codec = load(run)
+    assert codec.entropy_model.name == "prior"
+    assert isinstance(codec.entropy_model, PriorEntropyModel)
+
+
+def test_tables_are_consistent_on_real_maps(run):
+    codec = load(run)
+    for path in DIGITS[:3]:
+        indices = codec.model.encode(load_image(path)[None].float() / 255)[0]
+        check_consistency(codec.entropy_model, indices)  # raises on any differing table
+
+
+def test_round_trip_exact_and_thread_independent(run):
+    codec = load(run)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        blobs = [compress(codec, path) for path in DIGITS]
+        torch.set_num_threads(1)
+        fresh = load(run)  # a new process would rebuild everything from the run dir
+        for path, blob in zip(DIGITS, blobs, strict=True):
+            assert read_header(blob).entropy_name == "prior"
+            _, decoded = decompress_indices(blob, fresh)
+            expected = codec.model.encode(load_image(path)[None].float() / 255)[0]
+            assert torch.equal(decoded, expected)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_file_bits_match_the_prior_nll(run):
+    codec = load(run)
+    prior = codec.entropy_model.prior
+    nll = info = payload_bits = 0.0
+    for path in DIGITS:
+        indices = codec.model.encode(load_image(path)[None].float() / 255)[0]
+        nll += float(prior.nll_bits(indices[None]).detach().double())
+        info += information_bits(indices, codec.entropy_model)
+        payload_bits += 8 * len(parse(compress(codec, path))[1])
+    # integer tables (16-bit, floor of 1 per code) cost well under 1 % over the float NLL
+    assert abs(info - nll) <= 0.01 * nll
+    # the range coder adds at most its final 32-bit words per file (the "plus the header")
+    assert info <= payload_bits <= info + 64 * len(DIGITS)
+
+
+def test_cli_entropy_model_choice(run, tmp_path, capsys):
+    out = tmp_path / "a.vqz"
+    assert main(["compress", str(run), DIGITS[0], "-o", str(out)]) == 0
+    assert read_header(out.read_bytes()).entropy_name == "prior"
+    assert main(["decompress", str(out), "--model", str(run), "-o", str(tmp_path / "a.png")]) == 0
+    out2 = tmp_path / "b.vqz"
+    assert (
+        main(["compress", str(run), DIGITS[0], "--entropy-model", "uniform", "-o", str(out2)]) == 0
+    )
+    assert read_header(out2.read_bytes()).entropy_name == "uniform"
+    capsys.readouterr()
+    assert (
+        main(["compress", str(run), DIGITS[0], "--entropy-model", "static", "-o", str(out2)]) == 2
+    )
+    assert capsys.readouterr().err.startswith("vqvae: error:")
+    big = tmp_path / "big.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(big)  # a 10x10 code map > the prior's 7x7
+    assert main(["compress", str(run), str(big), "-o", str(tmp_path / "c.vqz")]) == 2
+    assert "static" in capsys.readouterr().err

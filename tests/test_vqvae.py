@@ -109,3 +109,17 @@ def test_code_statistics():
     assert stats["usage"] == 0.5
     assert stats["bits_per_code"] == pytest.approx(1.0)
     assert stats["perplexity"] == pytest.approx(2.0)
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+
+    from vqvae.checkpoint import atomic_write_bytes
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "f.bin").read_bytes() == b"x"

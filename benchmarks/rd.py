@@ -33,7 +33,14 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from vqvae.codec import PRETRAINED_MNIST, compress, decompress, load  # noqa: E402
+from vqvae.codec import (  # noqa: E402
+    PRETRAINED_MNIST,
+    compress,
+    decompress,
+    decompress_indices,
+    information_bits,
+    load,
+)
 from vqvae.data import load_dataset  # noqa: E402
 from vqvae.data.folder import list_images, load_image  # noqa: E402
 
@@ -140,6 +147,7 @@ def summary(bits: int, pixels: int, ps: list, ms: list) -> dict:
 def ours(codec, images: list[torch.Tensor]) -> dict:
     bits, pixels, ps, ms = 0, 0, [], []
     t_enc = t_dec = 0.0
+    payload_bits = ideal_bits = 0.0
     for x in images:
         t0 = time.perf_counter()
         data = compress(codec, x)
@@ -151,7 +159,11 @@ def ours(codec, images: list[torch.Tensor]) -> dict:
         pixels += x.shape[1] * x.shape[2]
         ps.append(psnr(x, y))
         ms.append(ms_ssim(x, y))
+        header, indices = decompress_indices(data, codec)  # outside the timing
+        payload_bits += 8 * header.payload_length
+        ideal_bits += information_bits(indices, codec.entropy_model)
     out = summary(bits, pixels, ps, ms)
+    out["payload_over_ideal"] = payload_bits / ideal_bits  # coder overhead vs sum(-log2 p)
     out["encode_mp_s"] = pixels / 1e6 / t_enc
     out["decode_mp_s"] = pixels / 1e6 / t_dec
     return out
@@ -248,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'codec':<34}{'bpp':>8}{'PSNR':>8}{'MS-SSIM':>9}{'1-img bpp':>10}"
         f"{'JPEG@bpp':>9}{'WebP@bpp':>9}{'WebP bpp/ours':>14}{'enc MP/s':>9}{'dec MP/s':>9}"
+        f"{'payload/ideal':>14}"
     )
     for r in rows:
         jp, wp = interp(jpeg, r["bpp"], "bpp", "psnr"), interp(webp, r["bpp"], "bpp", "psnr")
@@ -259,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{name[-34:]:<34}{r['bpp']:8.3f}{r['psnr']:8.2f}{_f(r['ms_ssim'], 9, 4)}"
             f"{_f(r.get('single_bpp'), 10, 3)}{_f(jp, 9, 2)}{_f(wp, 9, 2)}"
             f"{_f(r['webp_bpp_ratio'], 14, 2)}{r['encode_mp_s']:9.3f}{r['decode_mp_s']:9.3f}"
+            f"{r['payload_over_ideal']:14.4f}"
         )
     for name, curve in (("JPEG", jpeg), ("WebP", webp)):
         for c in curve:

@@ -28,6 +28,8 @@ TINY = [
     "--res-blocks", "1", "--train-subset", "96", "--eval-subset", "16", "--random-crop", "24",
     "--dead-code-threshold", "0.9", "--decay", "0.5", "--batch-size", "16", "--seed", "5",
     "--device", "cpu", "--epochs", "2", "--checkpoint-every", "2", "--no-progress",
+    # runs here change --max-steps on resume: a cosine schedule would change its horizon
+    "--lr-schedule", "constant",
 ]  # fmt: skip
 # The child sleeps after every optimizer step (numerics untouched) so the kill lands mid-run.
 CHILD = """

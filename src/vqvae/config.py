@@ -139,7 +139,9 @@ class TrainConfig:
         max_minutes: stop (checkpoint + evaluate) after this much training time.
         max_steps: stop after this many optimizer steps (mainly for tests).
         batch_size: images per step (the global batch under DDP).
-        lr: Adam learning rate.
+        lr: Adam learning rate (the peak, with a schedule).
+        lr_schedule: "constant", or "cosine": decay to zero over the run, measured by steps
+            (--epochs / --max-steps) or by training time (--max-minutes), whichever ends first.
         seed: seeds initialisation, shuffling, crops and code restarts.
         device: "auto", "cpu", "cuda" or "mps".
         train_subset: use only the first N training images.
@@ -159,6 +161,7 @@ class TrainConfig:
     max_steps: int | None = None
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: str = "cosine"
     seed: int = 0
     device: str = "auto"
     train_subset: int | None = None
@@ -176,6 +179,8 @@ class TrainConfig:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"--max-minutes must be > 0, got {self.max_minutes}")
 

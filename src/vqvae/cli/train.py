@@ -43,6 +43,12 @@ def register(subparsers) -> None:
     g.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
+    g.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default=None,
+        help="cosine (default): decay to zero over the steps or --max-minutes; constant",
+    )
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     g.add_argument("--train-subset", type=int, default=None, help="use the first N training images")

@@ -80,6 +80,23 @@ def _corrupt_input(x: torch.Tensor, config: TrainConfig, epoch: int, batch: int)
     return corrupt(x, config.train_noise, _batch_generator(config.seed + 7_777_777, epoch, batch))
 
 
+def scheduled_lr(
+    config: TrainConfig, step: int, total_steps: float, elapsed: float, deadline: float
+) -> float:
+    """The learning rate for optimizer step ``step`` (0-based) under ``config.lr_schedule``.
+
+    Cosine: lr * (1 + cos(pi * progress)) / 2, where progress is the larger of the fraction of
+    steps done and the fraction of the time budget used (so a --max-minutes run still ends at
+    a learning rate near zero).
+    """
+    if config.lr_schedule == "constant":
+        return config.lr
+    progress = step / total_steps if total_steps < math.inf else 0.0
+    if deadline < math.inf:
+        progress = max(progress, elapsed / deadline)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -213,6 +230,7 @@ def _train(
 
     deadline = train_config.max_minutes * 60 if train_config.max_minutes else math.inf
     max_steps = train_config.max_steps or math.inf
+    total_steps = min(max_steps, train_config.epochs * sampler.batches_per_epoch)
     last_eval: dict[str, float] = {}
     stop = False
     writer = _tensorboard_writer(run_dir) if main else None
@@ -248,12 +266,19 @@ def _train(
                 )
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
+            if train_config.lr_schedule != "constant":
+                for group in optimizer.param_groups:
+                    group["lr"] = scheduled_lr(train_config, step, total_steps, elapsed, deadline)
             optimizer.step()
             step += 1
             next_batch = b + 1
             now = time.perf_counter()
             elapsed += now - started
             started = now
+            if train_config.lr_schedule != "constant" and deadline < math.inf:
+                # a time-based schedule must follow one clock on every rank: rank 0's
+                clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+                elapsed = float(dist.broadcast_(clock)[0])
             if progress and step % 10 == 0:
                 bar.set_postfix(
                     loss=f"{float(loss):.4f}",

@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--res-channels", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir", default=os.environ.get("VQVAE_DATA_DIR"))
@@ -56,6 +57,7 @@ def main() -> None:
         max_minutes=args.minutes,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
         seed=args.seed,
         device="cpu",
         checkpoint_every=0,
@@ -84,6 +86,7 @@ def main() -> None:
         "codebook_size": args.codebook_size,
         "code_dim": args.code_dim,
         "threads": args.threads,
+        "lr_schedule": args.lr_schedule,
     }
     print()
     for key, value in summary.items():

@@ -16,7 +16,7 @@ from ..errors import DataError
 from ..priors import complete, load_prior
 from ..visualize import image_grid
 from .common import load_images_for, load_model
-from .prior_common import check_sampling_args, parse_label
+from .prior_common import check_sampling_args, parse_label, single_threaded
 
 
 def register(subparsers) -> None:
@@ -59,16 +59,8 @@ def keep_mask(keep: str, code_shape: tuple[int, int], image_shape, factor: int) 
     return mask
 
 
+@single_threaded
 def run(args: argparse.Namespace) -> int:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one-token steps on small matrices: extra threads only spin
-    try:
-        return _run(args)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
     if args.candidates < 1:
         raise DataError(f"--candidates must be >= 1, got {args.candidates}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -80,3 +81,19 @@ def check_sampling_args(temperature: float, top_k: int | None, n: int) -> None:
         raise DataError(f"--top-k must be >= 1, got {top_k}")
     if n < 1:
         raise DataError(f"-n must be >= 1, got {n}")
+
+
+def single_threaded(run):
+    """Run a subcommand with one intra-op thread (restored after): the prior's one-token steps
+    on small matrices gain nothing from more threads, which only spin on a busy machine."""
+
+    @functools.wraps(run)
+    def wrapper(args):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return run(args)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper

@@ -11,7 +11,7 @@ from ..data import save_image
 from ..priors import load_prior, sample
 from ..visualize import image_grid
 from .common import load_model
-from .prior_common import check_sampling_args, parse_label
+from .prior_common import check_sampling_args, parse_label, single_threaded
 
 
 def register(subparsers) -> None:
@@ -26,16 +26,8 @@ def register(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+@single_threaded
 def run(args: argparse.Namespace) -> int:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one-token steps on small matrices: extra threads only spin
-    try:
-        return _run(args)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
     model = load_model(args.run_dir, "cpu")
     prior = load_prior(args.run_dir)

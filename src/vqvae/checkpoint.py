@@ -100,6 +100,16 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: corrupt or truncated weights ({exc})") from None
 
 
+def load_weights_into(module: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Load ``path`` (safetensors) into ``module``; a shape or key mismatch is a CheckpointError."""
+    state = load_weights(path)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not match config ({first})") from None
+
+
 def read_run_config(run_dir: str | os.PathLike, kind: str = "vqvae") -> dict[str, Any]:
     """Read and validate ``RUN_DIR/config.json``; raise CheckpointError if it is not a ``kind`` run."""
     run_dir = Path(run_dir)

@@ -18,7 +18,6 @@ from torch import nn
 
 from .. import __version__, checkpoint
 from ..config import VQVAEConfig
-from ..errors import CheckpointError
 from ..quantizers import build_quantizer
 from .encoders import build_encoder_decoder
 
@@ -159,12 +158,5 @@ class VQVAE(nn.Module):
         run_dir = Path(run_dir)
         config = checkpoint.read_run_config(run_dir)
         model = cls(VQVAEConfig.from_dict(config.get("model", {})))
-        state = checkpoint.load_weights(run_dir / checkpoint.WEIGHTS_FILE)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(
-                f"{run_dir / checkpoint.WEIGHTS_FILE}: weights do not match config ({first})"
-            ) from None
+        checkpoint.load_weights_into(model, run_dir / checkpoint.WEIGHTS_FILE)
         return model.to(map_location).eval()

@@ -62,12 +62,5 @@ def load_prior(run_dir: str | os.PathLike, map_location="cpu") -> TransformerPri
             f"{folder}: the prior was trained for other VQ-VAE weights; train it again"
         )
     prior = TransformerPrior(PriorConfig.from_dict(config.get("prior", {})))
-    state = checkpoint.load_weights(folder / checkpoint.WEIGHTS_FILE)
-    try:
-        prior.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(
-            f"{folder / checkpoint.WEIGHTS_FILE}: weights do not match config ({first})"
-        ) from None
+    checkpoint.load_weights_into(prior, folder / checkpoint.WEIGHTS_FILE)
     return prior.to(map_location).eval()

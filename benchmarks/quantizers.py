@@ -43,14 +43,18 @@ PLAIN = dict(kmeans_init=False, dead_code_threshold=0.0)
 def variant_config(name: str, k: int) -> QuantizerConfig:
     """The quantizer of one ablation row (everything not named is the library default).
 
-    ``NAME@decay=0.9:thr=0.1`` overrides the EMA decay / dead-code threshold of row NAME
-    (used to search for a default that meets the usage target).
+    ``NAME@decay=0.9:thr=0.1:udecay=0.99`` overrides the EMA decay / dead-code threshold /
+    restart (recent-usage) decay of row NAME (used to search for a default that meets the
+    usage target).
     """
     name, _, overrides = name.partition("@")
-    changes = {}
+    changes, options = {}, {}
     for item in filter(None, overrides.split(":")):
         key, value = item.split("=")
-        changes[{"decay": "decay", "thr": "dead_code_threshold"}[key]] = float(value)
+        if key == "udecay":
+            options["restart_decay"] = float(value)
+        else:
+            changes[{"decay": "decay", "thr": "dead_code_threshold"}[key]] = float(value)
     base = QuantizerConfig(codebook_size=k, code_dim=64)
     variants = {
         "vq": dict(kind="vq", **PLAIN),
@@ -62,7 +66,10 @@ def variant_config(name: str, k: int) -> QuantizerConfig:
         "rotation": dict(kind="vq", options={"rotation_trick": True}, **PLAIN),
         "cosine+restart": dict(kind="cosine", options={"lookup_dim": 8}),
     }
-    return replace(replace(base, **variants[name]), **changes)
+    config = replace(replace(base, **variants[name]), **changes)
+    if options:
+        config = replace(config, options={**config.options, **options})
+    return config
 
 
 VARIANTS = ("vq", "ema", "ema+restart", "cosine-lowdim", "fsq", "rvq", "rotation")

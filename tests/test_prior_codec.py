@@ -113,9 +113,32 @@ def test_cli_entropy_model_choice(run, tmp_path, capsys):
         main(["compress", str(run), DIGITS[0], "--entropy-model", "static", "-o", str(out2)]) == 2
     )
     assert capsys.readouterr().err.startswith("vqvae: error:")
-    big = tmp_path / "big.png"
+
+
+def test_maps_larger_than_the_prior_are_coded_in_tiles(run, tmp_path):
     from PIL import Image
 
-    Image.fromarray(np.zeros((40, 40), np.uint8)).save(big)  # a 10x10 code map > the prior's 7x7
-    assert main(["compress", str(run), str(big), "-o", str(tmp_path / "c.vqz")]) == 2
-    assert "static" in capsys.readouterr().err
+    codec = load(run)
+    digits = [load_image(p)[0].numpy() for p in DIGITS[:4]]
+    mosaic = np.block([[digits[0], digits[1]], [digits[2], digits[3]]])  # 56x56: 14x14 codes
+    odd = np.pad(mosaic, ((0, 12), (0, 4)))  # 68x60 -> 17x15 codes: partial edge tiles
+    for array in (mosaic, odd):
+        path = tmp_path / f"big{array.shape[0]}.png"
+        Image.fromarray(array).save(path)
+        indices = codec.model.encode(torch.from_numpy(array)[None, None].float() / 255)[0]
+        check_consistency(codec.entropy_model, indices)
+        _, decoded = decompress_indices(compress(codec, path), codec)
+        assert torch.equal(decoded, indices)
+    # each 7x7 tile of the mosaic costs what the digit alone costs (up to the encoder's
+    # receptive field across tile borders, which is zero padding vs a neighbour's black border)
+    prior = codec.entropy_model.prior
+    tile_bits = sum(
+        float(
+            prior.nll_bits(
+                codec.model.encode(torch.from_numpy(d)[None, None].float() / 255)
+            ).detach()
+        )
+        for d in digits
+    )
+    mosaic_map = codec.model.encode(torch.from_numpy(mosaic)[None, None].float() / 255)[0]
+    assert information_bits(mosaic_map, codec.entropy_model) == pytest.approx(tile_bits, rel=0.2)

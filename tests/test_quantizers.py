@@ -115,6 +115,7 @@ def test_dead_code_restart_resets_ema_statistics():
     q.codebook.copy_(codebook0)
     q.embed_sum.copy_(codebook0)
     q.cluster_size[5] = 0.01  # its running usage has decayed below the threshold
+    q.recent_usage[5] = 0.01
     z = torch.randn(1, 2, 16, 16)
     out = q(z)
     assert 5 not in out.indices.unique().tolist()
@@ -132,6 +133,7 @@ def test_dead_code_restart_vq():
     with torch.no_grad():
         q.codebook[3] = 1e6
     q.cluster_size[3] = 0.01
+    q.recent_usage[3] = 0.01
     z = torch.randn(1, 2, 16, 16)
     q(z)
     batch = z.permute(0, 2, 3, 1).reshape(-1, 2)
@@ -149,6 +151,43 @@ def test_unused_code_dies_after_grace_period():
         steps += 1
         assert steps < 200
     assert steps > 1  # not restarted at the first step: a fresh code gets time to be used
+
+
+def test_recent_usage_is_a_hand_computed_ema_step():
+    q = make("ema", k=4, d=2, dead_code_threshold=0.0, options={"restart_decay": 0.8}).train()
+    q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]]))
+    q.embed_sum.copy_(q.codebook)
+    z = torch.tensor([[0.1, 0.0], [9.9, 0.1], [0.2, 0.1], [0.0, 9.0]])  # counts 2, 1, 1, 0
+    q(z.t().reshape(1, 2, 2, 2))
+    expected = 0.8 * torch.ones(4) + 0.2 * torch.tensor([2.0, 1.0, 1.0, 0.0])
+    torch.testing.assert_close(q.recent_usage, expected)
+
+
+@pytest.mark.parametrize("restart_decay, most_steps", [(0.5, 8), (0.9, 50)])
+def test_restart_horizon_follows_restart_decay_not_codebook_decay(restart_decay, most_steps):
+    # Codebook decay 0.999 alone would keep an unused code alive for thousands of steps.
+    q = make(
+        "ema", k=8, d=2, decay=0.999, dead_code_threshold=0.03,
+        options={"restart_decay": restart_decay},
+    ).train()  # fmt: skip
+    q.codebook[5] = 1e6
+    q.embed_sum[5] = 1e6
+    steps = 0
+    while q.codebook[5].abs().max() > 1e5:
+        q(torch.randn(1, 2, 8, 8))
+        steps += 1
+        assert steps <= most_steps
+    assert steps > 1
+
+
+def test_weights_without_recent_usage_still_load():
+    q = make("ema", k=8, d=2)
+    state = q.state_dict()
+    state["cluster_size"] = torch.arange(1.0, 9.0)
+    del state["recent_usage"]
+    fresh = make("ema", k=8, d=2)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.recent_usage, torch.arange(1.0, 9.0))
 
 
 def test_kmeans_init_uses_data():
@@ -184,3 +223,22 @@ def test_classes_and_validation():
         QuantizerConfig(codebook_size=1)
     with pytest.raises(ValueError, match="expected z_e"):
         make("vq")(torch.randn(2, 3, 4, 4))
+
+
+def test_nearest_code_with_bias_matches_brute_force():
+    z, codebook, bias = torch.randn(300, 4), torch.randn(16, 4), torch.rand(16)
+    expected = (torch.cdist(z.double(), codebook.double()) ** 2 + bias.double()).argmin(1)
+    assert torch.equal(nearest_code(z, codebook, bias), expected)
+
+
+def test_rate_weight_assigns_by_distance_plus_bits():
+    q = make("ema", k=2, d=1, options={"rate_weight": 0.5}).eval()
+    q.codebook.copy_(torch.tensor([[0.0], [1.0]]))
+    q.cluster_size.copy_(torch.tensor([7.0, 1.0]))  # p = 7/8, 1/8: 0.19 and 3 bits
+    z = torch.tensor([0.4, 0.6, 0.9]).reshape(1, 1, 1, 3)
+    bits = -torch.log2(torch.tensor([7.0, 1.0]) / 8)
+    cost = (z.reshape(3, 1) - torch.tensor([0.0, 1.0])) ** 2 + 0.5 * bits
+    expected = cost.argmin(1)
+    assert expected.tolist() == [0, 0, 0]  # 0.9 is nearer code 1 but code 0 is 2.8 bits cheaper
+    assert q(z).indices.flatten().tolist() == expected.tolist()
+    assert make("ema", k=2, d=1).eval()._rate_bias() is None

@@ -30,7 +30,11 @@ class QuantizerConfig:
             "rotation_trick" (bool: the rotation trick of Fifty et al. 2024 instead of the
             straight-through estimator), "entropy_weight" (float: weight of the codebook-
             diversity regulariser, 0 = off), "entropy_temperature" (its softmax temperature),
-            "levels" (fsq: list of ints >= 3; codebook_size must equal their product),
+            "rate_weight" (float: lambda of entropy-constrained assignment, nearest code under
+            ||z - e||^2 + lambda * -log2 p(code), p the running usage; 0 = plain nearest),
+            "restart_decay" (float: EMA decay of the recent-usage counts that decide which
+            codes are dead, default 0.9, i.e. a horizon of ~10 steps, so an unused code is
+            restarted after ~35 steps whatever the codebook decay), "levels" (fsq: list of ints >= 3; codebook_size must equal their product),
             "num_stages", "dropout", "stage_kind" (rvq: stages, quantizer-dropout probability,
             "ema" or "vq" per stage), "groups", "stage_kind" (grouped), "lookup_dim" (cosine),
     """
@@ -59,6 +63,10 @@ class QuantizerConfig:
             raise ValueError(f"options must be a dict, got {type(self.options).__name__}")
         if self.entropy_weight < 0:
             raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
+        if self.rate_weight < 0:
+            raise ValueError(f"rate_weight must be >= 0, got {self.rate_weight}")
+        if not 0.0 <= self.restart_decay < 1.0:
+            raise ValueError(f"restart_decay must be in [0, 1), got {self.restart_decay}")
 
     def option(self, name: str, default: Any = None) -> Any:
         """``options[name]`` or ``default``."""
@@ -68,6 +76,16 @@ class QuantizerConfig:
     def rotation_trick(self) -> bool:
         """Rotation trick instead of straight-through (``options["rotation_trick"]``)."""
         return bool(self.options.get("rotation_trick", False))
+
+    @property
+    def rate_weight(self) -> float:
+        """Lambda of entropy-constrained code assignment (``options["rate_weight"]``, 0)."""
+        return float(self.options.get("rate_weight", 0.0))
+
+    @property
+    def restart_decay(self) -> float:
+        """Decay of the usage EMA that picks dead codes (``options["restart_decay"]``, 0.9)."""
+        return float(self.options.get("restart_decay", 0.9))
 
     @property
     def entropy_weight(self) -> float:

@@ -84,6 +84,18 @@ def register(subparsers) -> None:
     m.add_argument("--commitment-weight", type=float, default=0.25)
     m.add_argument("--decay", type=float, default=0.99, help="EMA decay")
     m.add_argument("--dead-code-threshold", type=float, default=0.03, help="0 disables restarts")
+    m.add_argument(
+        "--restart-decay",
+        type=float,
+        default=None,
+        help="decay of the recent-usage EMA that picks dead codes (default 0.9)",
+    )
+    m.add_argument(
+        "--rate-weight",
+        type=float,
+        default=None,
+        help="entropy-constrained VQ: pick codes by distance + RATE_WEIGHT * bits (default 0)",
+    )
     m.add_argument("--no-kmeans-init", action="store_true")
     m.add_argument(
         "--rotation-trick",
@@ -137,6 +149,8 @@ def _quantizer_options(args: argparse.Namespace) -> dict:
         "groups": args.groups,
         "stage_kind": args.stage_kind,
         "lookup_dim": args.lookup_dim,
+        "restart_decay": args.restart_decay,
+        "rate_weight": args.rate_weight,
     }
     options.update({k: v for k, v in flags.items() if v is not None})
     if args.rotation_trick:

@@ -3,8 +3,9 @@
 Encoder and decoder must build bit-identical integer tables, so there is exactly one code path
 (``PriorEntropyModel.probabilities``) and it is deterministic::
 
-    map so far (h, w), later positions whatever they hold
-      -> one full teacher-forced pass, (1, h, w), "no label" start token, fp32 on CPU,
+    map so far (h, w), later positions whatever they hold; maps larger than the prior's
+    (H, W) are split into H x W tiles coded independently
+      -> one full teacher-forced pass per tile, (1, h, w), "no label" start token, fp32 on CPU,
          one intra-op thread (the reduction order of a kernel may depend on its thread split)
       -> logits (N, K) -> softmax in float64 -> rows [start, stop) -> codec.quantize_pmf
 
@@ -23,7 +24,6 @@ from pathlib import Path
 import torch
 
 from ..codec.entropy import ProbabilityModel, fingerprint_bytes, register_entropy_model
-from ..errors import DataError
 from .io import has_prior, load_prior
 from .transformer import TransformerPrior
 
@@ -62,22 +62,37 @@ class PriorEntropyModel(ProbabilityModel):
 
     @torch.no_grad()
     def probabilities(self, indices: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """(stop - start, K) float64 probabilities of raster positions [start, stop)."""
+        """(stop - start, K) float64 probabilities of raster positions [start, stop).
+
+        A map larger than the prior's (H, W) is coded in H x W tiles (the last row / column
+        of tiles may be smaller), each conditioned only on its own earlier codes: every code a
+        tile position depends on comes earlier in the whole map's raster order too, so the
+        decoder has it. Each tile gets its own pass of the tile's shape on both sides.
+        """
         indices = indices.detach().cpu().long()
         if indices.dim() != 2:
             raise ValueError(f"expected a code map (h, w), got {tuple(indices.shape)}")
-        try:
-            self.prior.check_shape(tuple(indices.shape))
-        except ValueError as exc:
-            raise DataError(f"{exc}; use --entropy-model static") from None
+        height, width = indices.shape
+        th, tw = self.prior.config.height, self.prior.config.width
+        tiles: dict[tuple[int, int], torch.Tensor] = {}
+        rows = []
+        for p in range(start, stop):
+            r, c = divmod(p, width)
+            key = (r // th, c // tw)
+            if key not in tiles:
+                tile = indices[key[0] * th : (key[0] + 1) * th, key[1] * tw : (key[1] + 1) * tw]
+                tiles[key] = self._tile_logits(tile)
+            rows.append(tiles[key][r - key[0] * th, c - key[1] * tw])
+        return torch.softmax(torch.stack(rows).double(), dim=-1)
+
+    def _tile_logits(self, tile: torch.Tensor) -> torch.Tensor:
+        """One teacher-forced pass over a tile (h, w) -> logits (h, w, K), fp32, one thread."""
         threads = torch.get_num_threads()
         torch.set_num_threads(CODING_THREADS)
         try:
-            logits = self.prior(indices[None].contiguous(), None)  # (1, h, w, K) fp32
+            return self.prior(tile[None].contiguous(), None)[0]
         finally:
             torch.set_num_threads(threads)
-        logits = logits.reshape(-1, self.num_symbols)[start:stop].double()
-        return torch.softmax(logits, dim=-1)
 
 
 def _load(model, run_dir: str | Path | None) -> PriorEntropyModel | None:

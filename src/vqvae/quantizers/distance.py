@@ -8,12 +8,15 @@ import torch
 _MAX_ELEMENTS = 1 << 26
 
 
-def nearest_code(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+def nearest_code(
+    vectors: torch.Tensor, codebook: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
     """Index of the nearest codebook row (squared Euclidean) for each vector.
 
     Args:
         vectors: (N, D) float tensor.
         codebook: (K, D) float tensor.
+        bias: optional (K,) cost added to every distance to code k (e.g. a rate penalty).
 
     Returns:
         (N,) int64 indices. Computed in fp32 as ||e||^2 - 2 z.e (||z||^2 is constant per row).
@@ -21,6 +24,8 @@ def nearest_code(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     vectors = vectors.float()
     codebook = codebook.float()
     code_sq = codebook.pow(2).sum(1)  # (K,)
+    if bias is not None:
+        code_sq = code_sq + bias.float()
     n, k = vectors.shape[0], codebook.shape[0]
     chunk = max(1, _MAX_ELEMENTS // max(k, 1))
     if n <= chunk:

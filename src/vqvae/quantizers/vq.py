@@ -97,7 +97,16 @@ class VectorQuantizer(Quantizer):
         # Running assignments per code (an EMA of counts); starts at 1 so that
         # codebook = embed_sum / cluster_size holds from the first step in the EMA variant.
         self.register_buffer("cluster_size", torch.ones(k))
+        # Recent assignments per code, an EMA at the (faster) restart decay: decides which
+        # codes are dead, so restarts do not wait for the slow codebook EMA to forget a code.
+        self.register_buffer("recent_usage", torch.ones(k))
         self.register_buffer("initialized", torch.tensor(not config.kmeans_init))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        # Weights saved before ``recent_usage`` existed: start it from the codebook usage.
+        if prefix + "cluster_size" in state_dict and prefix + "recent_usage" not in state_dict:
+            state_dict[prefix + "recent_usage"] = state_dict[prefix + "cluster_size"].clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _lookup_dim(self) -> int:
         return self.config.code_dim
@@ -146,7 +155,7 @@ class VectorQuantizer(Quantizer):
         if self.training and not bool(self.initialized):
             self._kmeans_init(vectors.detach())
         codebook = self._lookup_codebook()
-        indices = nearest_code(vectors.detach(), codebook.detach())  # (N,)
+        indices = nearest_code(vectors.detach(), codebook.detach(), self._rate_bias())  # (N,)
         codes = F.embedding(indices, codebook)  # (N, d), gradient reaches the codebook
         counts = torch.bincount(indices, minlength=self.codebook_size)
         # Codebook term moves codes towards encoder outputs; commitment term (weighted by
@@ -171,6 +180,18 @@ class VectorQuantizer(Quantizer):
     def _loss(self, codebook_loss: torch.Tensor, commitment_loss: torch.Tensor) -> torch.Tensor:
         return codebook_loss + self.config.commitment_weight * commitment_loss
 
+    def _rate_bias(self) -> torch.Tensor | None:
+        """lambda * -log2 p_k, p_k the codes' running usage share; None when rate_weight = 0.
+
+        Entropy-constrained VQ (Chou, Lookabaugh & Gray 1989): the nearest code under
+        ||z - e_k||^2 + lambda * bits_k, which trades latent distortion for a lower code rate.
+        """
+        weight = self.config.rate_weight
+        if weight <= 0:
+            return None
+        usage = self.cluster_size.double() + self.config.eps
+        return (weight * -torch.log2(usage / usage.sum())).float()
+
     # ---- training-time state -------------------------------------------------------------
 
     def _kmeans_init(self, flat: torch.Tensor) -> None:
@@ -180,19 +201,27 @@ class VectorQuantizer(Quantizer):
         centroids = kmeans(dist.all_gather_rows(flat), self.codebook_size, self.config.kmeans_iters)
         dist.broadcast_(centroids)  # bit-identical on every rank, whatever the hardware
         self._set_codes(torch.ones_like(self.cluster_size, dtype=torch.bool), centroids, 1.0)
+        self.recent_usage.fill_(1.0)
         self.initialized.fill_(True)
 
     def _update(self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         counts = dist.all_reduce_sum_(counts.float())
         self.cluster_size.mul_(self.config.decay).add_(counts, alpha=1 - self.config.decay)
-        self._restart_dead_codes(flat)
+        self._restart_dead_codes(flat, counts)
 
-    def _restart_dead_codes(self, flat: torch.Tensor) -> None:
-        """Move codes whose usage fell below a fraction of a uniform share onto batch vectors."""
+    def _restart_dead_codes(self, flat: torch.Tensor, counts: torch.Tensor) -> None:
+        """Move codes whose recent usage fell below a fraction of a uniform share onto batch
+        vectors.
+
+        ``counts`` are this step's global assignments per code; they update ``recent_usage``
+        (an EMA at ``config.restart_decay``), which is compared with the threshold.
+        """
+        decay = self.config.restart_decay
+        self.recent_usage.mul_(decay).add_(counts, alpha=1 - decay)
         if self.config.dead_code_threshold <= 0:
             return
-        share = self.cluster_size.sum() / self.codebook_size
-        dead = self.cluster_size < self.config.dead_code_threshold * share
+        recent_share = self.recent_usage.sum() / self.codebook_size
+        dead = self.recent_usage < self.config.dead_code_threshold * recent_share
         n_dead = int(dead.sum())
         if n_dead == 0:
             return
@@ -206,7 +235,8 @@ class VectorQuantizer(Quantizer):
         else:
             pick = torch.randint(total, (n_dead,), device=flat.device)
         fresh = dist.gather_rows(flat, pick, sizes)
-        self._set_codes(dead, fresh, float(share))
+        self._set_codes(dead, fresh, float(self.cluster_size.sum() / self.codebook_size))
+        self.recent_usage[dead] = recent_share
 
     def _set_codes(self, mask: torch.Tensor, vectors: torch.Tensor, usage: float) -> None:
         """Overwrite the codes in ``mask`` and reset their statistics to ``usage`` assignments."""
@@ -244,7 +274,7 @@ class EMAVectorQuantizer(VectorQuantizer):
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + eps) / (total + self.codebook_size * eps) * total
         self.codebook.copy_(self.embed_sum / smoothed[:, None])
-        self._restart_dead_codes(flat)
+        self._restart_dead_codes(flat, counts)
 
     def _set_codes(self, mask: torch.Tensor, vectors: torch.Tensor, usage: float) -> None:
         super()._set_codes(mask, vectors, usage)

@@ -209,3 +209,14 @@ def test_same_bytes_and_pixels_whatever_the_thread_count():
     finally:
         torch.set_num_threads(threads)
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_fingerprint_ignores_training_only_statistics():
+    from vqvae.codec.api import model_fingerprint
+
+    model = tiny_model(1, seed=0)
+    before = model_fingerprint(model)
+    model.quantizer.recent_usage.fill_(7.0)  # dead-code detection only
+    assert model_fingerprint(model) == before
+    model.quantizer.cluster_size[0] += 1.0  # steers --rate-weight assignment: part of the model
+    assert model_fingerprint(model) != before

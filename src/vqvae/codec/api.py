@@ -71,11 +71,21 @@ def load(
     return Codec(model, entropy_model, run_dir)
 
 
+# State tensors that only steer training (dead-code detection): not part of a model's identity.
+TRAINING_ONLY = frozenset({"recent_usage"})
+
+
 def model_fingerprint(model: VQVAE) -> bytes:
-    """8-byte sha256 prefix of the model's config (canonical JSON) and every state tensor."""
+    """8-byte sha256 prefix of the model's config (canonical JSON) and every state tensor.
+
+    Training-only statistics that coding never reads (``TRAINING_ONLY``) are left out, so
+    adding one does not orphan files written before.
+    """
     h = hashlib.sha256()
     h.update(json.dumps(model.config.to_dict(), sort_keys=True).encode())
     for key, tensor in sorted(model.state_dict().items()):
+        if key.rsplit(".", 1)[-1] in TRAINING_ONLY:
+            continue
         t = tensor.detach().cpu().contiguous()
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())

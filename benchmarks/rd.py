@@ -2,10 +2,12 @@
 
     python benchmarks/rd.py --dataset mnist|fashion-mnist|cifar10|kodak [--runs RUN_DIR ...]
 
-Reads trained run dirs (it never trains). Default runs: for mnist the packaged model plus
+Reads trained run dirs (it never trains); a run with a prior gives two rows, coded with the
+prior and with the static distribution. Default runs: for mnist the packaged model plus
 ``runs/mnist-*``; for fashion-mnist ``runs/fashion-mnist-*``; for cifar10 and kodak
-``runs/cifar-*`` (all that exist). Each run is one operating point; its entropy model is the
-best the run dir has (``entropy.json`` from ``vqvae fit-entropy``, else uniform).
+``runs/cifar-*`` (all that exist). Each run is one operating point; its first row uses the
+best entropy model the run dir has (the prior, else ``entropy.json`` from ``vqvae
+fit-entropy``, else uniform).
 
 bpp counts whole files (our header, JPEG/WebP headers) over pixels (H x W). For the 28x28 and
 32x32 datasets the figures are on 10x10 mosaics of test images (so that headers are amortised
@@ -237,7 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         singles = list(test[: args.singles])
         what = f"{len(images)} mosaics of 10x10 test images"
 
-    codecs = [(run, load(run)) for run in runs]
+    codecs = []
+    for run in runs:
+        best = load(run)
+        codecs.append((run, best))
+        if best.entropy_model.name == "prior" and (run / "entropy.json").is_file():
+            codecs.append((run, load(run, "static")))  # the same codes, without the context
     rows = []
     for run, codec in codecs:
         point = ours(codec, images)

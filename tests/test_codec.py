@@ -220,3 +220,35 @@ def test_fingerprint_ignores_training_only_statistics():
     assert model_fingerprint(model) == before
     model.quantizer.cluster_size[0] += 1.0  # steers --rate-weight assignment: part of the model
     assert model_fingerprint(model) != before
+
+
+@pytest.mark.parametrize(
+    "kind, options, stages",
+    [("rvq", {"num_stages": 3}, 3), ("grouped", {"groups": 2}, 2), ("fsq", {"levels": [4, 4]}, 1)],
+)
+def test_multi_stage_and_fsq_models_round_trip(kind, options, stages):
+    torch.manual_seed(0)
+    config = VQVAEConfig(
+        in_channels=3,
+        hidden_channels=8,
+        res_channels=4,
+        num_res_blocks=1,
+        quantizer=QuantizerConfig(kind=kind, codebook_size=16, code_dim=4, options=options),
+    )
+    model = VQVAE(config).eval()
+    image = test_image(22, 29, 3)
+    expected = model.encode(image[None].float() / 255)[0]
+    assert expected.shape == ((stages,) if stages > 1 else ()) + (6, 8)
+    codec = Codec(model, static_for(model, [image, test_image(16, 16, 3, seed=1)]))
+    data = compress(codec, image)
+    header, indices = decompress_indices(data, codec)
+    assert header.stages == stages
+    assert torch.equal(indices, expected)
+    pixels = np.asarray(decompress(data, codec))
+    reference = model.decode(expected[None])[0, :, :22, :29].clamp(0, 1)
+    reference = reference.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(pixels, reference)
+    assert (
+        information_bits(indices.reshape(-1, indices.shape[-1]), codec.entropy_model)
+        <= 8 * header.payload_length
+    )

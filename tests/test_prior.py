@@ -302,3 +302,19 @@ def test_cli_prior_end_to_end(tmp_path, capsys):
         assert main(bad) == 2, bad
         err = capsys.readouterr().err
         assert err.startswith("vqvae: error:") and err.count("\n") == 1, err
+
+
+def test_train_prior_refuses_multi_stage_runs(tmp_path, capsys):
+    config = VQVAEConfig(
+        hidden_channels=16,
+        res_channels=8,
+        num_res_blocks=1,
+        quantizer=QuantizerConfig(
+            kind="rvq", codebook_size=K, code_dim=4, options={"num_stages": 2}
+        ),
+    )
+    run = tmp_path / "rvq"
+    VQVAE(config).save_pretrained(run, extra={"train": {"dataset": "mnist"}})
+    assert main(["train-prior", str(run), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "single-stage" in err and err.count("\n") == 1

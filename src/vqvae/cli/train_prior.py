@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError(str(exc)) from None
     device = resolve_device(args.device)
     model = load_model(args.run_dir, "cpu")
+    if model.quantizer.num_stages > 1:
+        raise VQVAEError(
+            f"{args.run_dir}: the prior models single-stage code maps; this run's "
+            f"{model.config.quantizer.kind} quantizer has {model.quantizer.num_stages} stages"
+        )
     train_codes = cached_codes(
         args.run_dir, model, args.codes, "train", args.dataset, args.data_dir
     )

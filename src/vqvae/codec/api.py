@@ -3,6 +3,7 @@
 ::
 
     image (H, W, C) --pad to a multiple of f (edge)--> encoder -> quantizer -> indices (H', W')
+        [multi-stage quantizers: (S, H', W'), stacked into an (S * H', W') map]
         --entropy model tables + range coder--> payload --container--> header | payload | crc32
 
     bytes --parse + checks (magic, version, crc, model fingerprint, entropy model)-->
@@ -167,8 +168,12 @@ def compress(model, image, entropy_model: EntropyModel | None = None) -> bytes:
         indices = model.encode(x[None].float().div(255).to(device))[0].cpu()  # (H', W')
     except ValueError as exc:  # e.g. an MLP model given another size
         raise DataError(str(exc)) from None
-    if indices.dim() != 2:
-        raise NotImplementedError("multi-stage code maps are not supported by format version 1")
+    stages = model.quantizer.num_stages
+    if stages > 1 and entropy_model.name == "prior":
+        raise ValueError(
+            f"the prior models single-stage code maps, this model has {stages} stages; "
+            "use --entropy-model static"
+        )
     f = model.downsample_factor
     header = Header(
         model_fingerprint=model_fingerprint(model),
@@ -180,8 +185,17 @@ def compress(model, image, entropy_model: EntropyModel | None = None) -> bytes:
         downsample_factor=f,
         pad_h=(-height) % f,
         pad_w=(-width) % f,
+        stages=stages,
     )
-    return container.write(header, entropy.encode(indices, entropy_model))
+    return container.write(header, entropy.encode(stack_stages(indices), entropy_model))
+
+
+def stack_stages(indices: torch.Tensor) -> torch.Tensor:
+    """Code maps (H', W') or (S, H', W') -> the (S * H', W') map the payload codes.
+
+    Stage s's map occupies rows s * H' .. (s + 1) * H' - 1: stage by stage, each in raster order.
+    """
+    return indices if indices.dim() == 2 else indices.reshape(-1, indices.shape[-1])
 
 
 def read_header(data: bytes) -> Header:
@@ -192,7 +206,8 @@ def read_header(data: bytes) -> Header:
 def decompress_indices(
     data: bytes, model, entropy_model: EntropyModel | None = None
 ) -> tuple[Header, torch.Tensor]:
-    """Check a stream against the model and range-decode its code map (H', W') int64.
+    """Check a stream against the model and range-decode its code map (H', W') int64
+    ((S, H', W') for a model with S > 1 stages, e.g. residual or grouped VQ).
 
     Raises:
         FormatError: a damaged stream, one written with another model, or coded with an
@@ -226,14 +241,18 @@ def _decode(data, model, entropy_model) -> tuple[Header, torch.Tensor, VQVAE]:
         raise FormatError(
             f"coded with another {header.entropy_name!r} entropy model (fingerprint mismatch)"
         )
-    if header.downsample_factor != model.downsample_factor or header.stages != 1:
+    stages = model.quantizer.num_stages
+    if header.downsample_factor != model.downsample_factor or header.stages != stages:
         raise FormatError("header does not match the model's downsampling or stages")
+    h, w = header.code_shape
     try:
-        indices = entropy.decode(payload, header.code_shape, entropy_model)
+        indices = entropy.decode(payload, (stages * h, w), entropy_model)
     except entropy.CodingError as exc:
         raise FormatError(f"corrupt payload: {exc}") from None
     except Exception as exc:  # constriction rejects impossible states with its own errors
         raise FormatError(f"corrupt payload ({type(exc).__name__}: {exc})") from None
+    if stages > 1:
+        indices = indices.reshape(stages, h, w)
     return header, indices, model
 
 

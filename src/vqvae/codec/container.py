@@ -11,7 +11,7 @@ Layout (all integers little-endian; ``uvarint`` = LEB128, 1 byte below 128)::
     channels         1 byte    1 (grayscale, PIL "L") or 3 (RGB)
     downsample       1 byte    f of the model; code grid = (height + pad_h) / f x (width + pad_w) / f
     pad_h, pad_w     1 byte, 1 byte    rows / columns added at the bottom / right (< f)
-    stages           1 byte    code maps in the payload, one after the other (1 today)
+    stages           1 byte    code maps in the payload, one after the other (S of rvq/grouped)
     payload length   uvarint   bytes of payload (a multiple of 4: 32-bit range-coder words)
     payload          ...
     crc32            4 bytes   zlib.crc32 of every byte before it

@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--singles", type=int, default=500, help="single small images for the table")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (speeds use these)")
+    p.add_argument(
+        "--entropy", default=None, help="code every run with this entropy model (e.g. static)"
+    )
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     torch.set_num_threads(args.threads)
@@ -241,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
 
     codecs = []
     for run in runs:
+        if args.entropy:
+            codecs.append((run, load(run, args.entropy)))
+            continue
         best = load(run)
         codecs.append((run, best))
         if best.entropy_model.name == "prior" and (run / "entropy.json").is_file():

@@ -1,7 +1,7 @@
 """A Gated PixelCNN prior over VQ-VAE code maps, for comparison with our transformer prior.
 
 Gated PixelCNN: van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
-Decoders" (the prior of the VQ-VAE paper). Self-contained (plain PyTorch); it duck-types the
+Decoders" (the prior of the VQ-VAE paper). Plain PyTorch, with the schedule and evaluation of ``vqvae.train.prior``; it duck-types the
 ``CodeDataset`` of ``vqvae.data.codes`` (``len``, ``batch(idx)``, ``shape``, ``labels``) and
 follows the conventions of ``vqvae.priors.transformer`` (raster order, ``nll_bits`` per map)
 and ``vqvae.train.prior`` (AdamW, warm-up, cosine decay over time progress)::
@@ -31,6 +31,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vqvae.train.prior import evaluate_prior as evaluate_pixelcnn  # any module with nll_bits
+from vqvae.train.prior import scheduled_lr
 
 
 def _gate(x: torch.Tensor) -> torch.Tensor:
@@ -165,23 +168,6 @@ def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
 
 
-@torch.no_grad()
-def evaluate_pixelcnn(
-    model: GatedPixelCNN, codes: Any, batch_size: int = 500, use_labels: bool = False
-) -> float:
-    """Mean bits per code map of ``codes`` (unconditional unless ``use_labels``)."""
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    device = model.code_emb.weight.device
-    for start in range(0, len(codes), batch_size):
-        x, y = codes.batch(torch.arange(start, min(start + batch_size, len(codes))))
-        labels = y.to(device) if use_labels and y is not None else None
-        total += float(model.nll_bits(x.to(device), labels).double().sum())
-    model.train(was_training)
-    return total / len(codes)
-
-
 def train_pixelcnn(
     train_codes: Any,
     test_codes: Any,
@@ -248,8 +234,7 @@ def train_pixelcnn(
             if progress >= 1.0:
                 stop = True
                 break
-            warm = min(1.0, (step + 1) / warmup_steps)
-            step_lr = lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+            step_lr = scheduled_lr(lr, step, warmup_steps, progress)
             for group in optimizer.param_groups:
                 group["lr"] = step_lr
             x, y = train_codes.batch(perm[b * batch_size : (b + 1) * batch_size])

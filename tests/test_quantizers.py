@@ -141,15 +141,21 @@ def test_dead_code_restart_vq():
     assert q.cluster_size[3] > 0.5 * q.cluster_size.sum() / 8
 
 
-def test_unused_code_dies_after_grace_period():
-    q = make("ema", k=8, d=2, dead_code_threshold=0.5).train()
+def _steps_until_far_code_restarts(q, most_steps: int) -> int:
+    """Park code 5 far away (never chosen) and count the steps until it is restarted."""
     q.codebook[5] = 1e6
     q.embed_sum[5] = 1e6
     steps = 0
     while q.codebook[5].abs().max() > 1e5:
         q(torch.randn(1, 2, 8, 8))
         steps += 1
-        assert steps < 200
+        assert steps <= most_steps
+    return steps
+
+
+def test_unused_code_dies_after_grace_period():
+    q = make("ema", k=8, d=2, dead_code_threshold=0.5).train()
+    steps = _steps_until_far_code_restarts(q, most_steps=199)
     assert steps > 1  # not restarted at the first step: a fresh code gets time to be used
 
 
@@ -170,14 +176,7 @@ def test_restart_horizon_follows_restart_decay_not_codebook_decay(restart_decay,
         "ema", k=8, d=2, decay=0.999, dead_code_threshold=0.03,
         options={"restart_decay": restart_decay},
     ).train()  # fmt: skip
-    q.codebook[5] = 1e6
-    q.embed_sum[5] = 1e6
-    steps = 0
-    while q.codebook[5].abs().max() > 1e5:
-        q(torch.randn(1, 2, 8, 8))
-        steps += 1
-        assert steps <= most_steps
-    assert steps > 1
+    assert _steps_until_far_code_restarts(q, most_steps) > 1
 
 
 def test_weights_without_recent_usage_still_load():

@@ -56,15 +56,25 @@ def _optimizer(prior: TransformerPrior, config: PriorTrainConfig) -> torch.optim
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
 
 
+def scheduled_lr(base: float, step: int, warmup_steps: int, progress: float) -> float:
+    """Learning rate of ``step``: linear warm-up, then cosine from ``base`` to 5% of it as
+    ``progress`` (0..1, steps or time, whichever is further) goes."""
+    warm = min(1.0, (step + 1) / warmup_steps)
+    return base * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 @torch.no_grad()
 def evaluate_prior(
-    prior: TransformerPrior, codes: CodeDataset, batch_size: int = 500, use_labels: bool = False
+    prior: torch.nn.Module, codes: CodeDataset, batch_size: int = 500, use_labels: bool = False
 ) -> float:
-    """Mean bits per code map of ``codes`` (unconditional unless ``use_labels``)."""
+    """Mean bits per code map of ``codes`` (unconditional unless ``use_labels``).
+
+    ``prior`` is any module with ``nll_bits(indices, labels) -> (B,)`` bits per map.
+    """
     was_training = prior.training
     prior.eval()
     total = 0.0
-    device = prior.head.weight.device
+    device = next(prior.parameters()).device
     for start in range(0, len(codes), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(codes)))
         x, y = codes.batch(idx)
@@ -121,8 +131,7 @@ def train_prior(
             if progress >= 1.0:
                 stop = True
                 break
-            warm = min(1.0, (step + 1) / train_config.warmup_steps)
-            lr = train_config.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+            lr = scheduled_lr(train_config.lr, step, train_config.warmup_steps, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y = train_codes.batch(perm[b * batch_size : (b + 1) * batch_size])

@@ -12,6 +12,7 @@ from vqvae.codec.entropy import (
     check_consistency,
     information_bits,
     quantize_pmf,
+    raster_schedule,
 )
 
 
@@ -86,13 +87,13 @@ class _LeftNeighbour(ProbabilityModel):
     def fingerprint(self) -> bytes:
         return b"toy-ctx1"
 
-    def decode_block(self, shape):
-        return 1
+    def schedule(self, shape):
+        return raster_schedule(shape, 1)
 
-    def probabilities(self, indices, start, stop):
+    def probabilities(self, indices, positions):
         flat = indices.flatten()
-        probs = torch.full((stop - start, self.num_symbols), 0.02, dtype=torch.float64)
-        for row, p in enumerate(range(start, stop)):
+        probs = torch.full((len(positions), self.num_symbols), 0.02, dtype=torch.float64)
+        for row, p in enumerate(positions):
             if p > 0:
                 probs[row, flat[p - 1]] = 1.0
         return probs
@@ -103,10 +104,10 @@ class _Cheater(_LeftNeighbour):
 
     name = "cheater"
 
-    def probabilities(self, indices, start, stop):
+    def probabilities(self, indices, positions):
         flat = indices.flatten()
-        probs = torch.full((stop - start, self.num_symbols), 0.02, dtype=torch.float64)
-        for row, p in enumerate(range(start, stop)):
+        probs = torch.full((len(positions), self.num_symbols), 0.02, dtype=torch.float64)
+        for row, p in enumerate(positions):
             probs[row, flat[p]] = 1.0
         return probs
 
@@ -126,3 +127,45 @@ def test_check_consistency_catches_a_model_that_peeks():
     indices = torch.tensor([[1, 2, 3], [4, 5, 6]])
     with pytest.raises(AssertionError):
         check_consistency(_Cheater(), indices)
+
+
+class _ColumnModel(ProbabilityModel):
+    """A toy model with a non-raster schedule: whole columns, each from the column before."""
+
+    name = "column"
+    num_symbols = 8
+
+    def fingerprint(self) -> bytes:
+        return b"toy-col1"
+
+    def schedule(self, shape):
+        h, w = shape
+        return [np.arange(h) * w + col for col in range(w)]
+
+    def probabilities(self, indices, positions):
+        w = indices.shape[1]
+        probs = torch.full((len(positions), self.num_symbols), 0.02, dtype=torch.float64)
+        for row, p in enumerate(positions):
+            if p % w:
+                probs[row, indices.flatten()[p - 1]] = 1.0
+        return probs
+
+
+def test_a_model_chooses_its_coding_order():
+    model = _ColumnModel()
+    indices = torch.tensor([[1, 1, 1, 1], [5, 5, 5, 2], [2, 2, 7, 7]])
+    check_consistency(model, indices)
+    payload = entropy.encode(indices, model)
+    assert torch.equal(entropy.decode(payload, (3, 4), model), indices)
+    assert information_bits(indices, model) < information_bits(
+        indices, StaticEntropyModel(np.ones(8))
+    )
+
+
+def test_a_schedule_must_cover_every_position_once():
+    class Broken(_ColumnModel):
+        def schedule(self, shape):
+            return [np.array([0, 1, 1])]
+
+    with pytest.raises(ValueError, match="exactly once"):
+        entropy.encode(torch.zeros(1, 3, dtype=torch.int64), Broken())

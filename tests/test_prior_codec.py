@@ -20,7 +20,7 @@ from vqvae.codec.container import parse
 from vqvae.data import load_image
 from vqvae.data.codes import encode_dataset, load_codes
 from vqvae.data.datasets import ImageDataset
-from vqvae.priors import PriorConfig
+from vqvae.priors import PriorConfig, load_prior
 from vqvae.priors.entropy import PriorEntropyModel
 from vqvae.train.prior import PriorTrainConfig, train_prior
 
@@ -53,6 +53,10 @@ def run(tmp_path_factory) -> Path:
     return run
 
 
+def _fresh(run) -> PriorEntropyModel:
+    return PriorEntropyModel(load_prior(run))
+
+
 def test_prior_is_the_default_entropy_model(run):
     codec = load(run)
     assert codec.entropy_model.name == "prior"
@@ -63,7 +67,8 @@ def test_tables_are_consistent_on_real_maps(run):
     codec = load(run)
     for path in DIGITS[:3]:
         indices = codec.model.encode(load_image(path)[None].float() / 255)[0]
-        check_consistency(codec.entropy_model, indices)  # raises on any differing table
+        # raises on any differing table; a fresh instance decodes, as a real decoder would
+        check_consistency(codec.entropy_model, indices, _fresh(run))
 
 
 def test_round_trip_exact_and_thread_independent(run):
@@ -126,8 +131,8 @@ def test_maps_larger_than_the_prior_are_coded_in_tiles(run, tmp_path):
         path = tmp_path / f"big{array.shape[0]}.png"
         Image.fromarray(array).save(path)
         indices = codec.model.encode(torch.from_numpy(array)[None, None].float() / 255)[0]
-        check_consistency(codec.entropy_model, indices)
-        _, decoded = decompress_indices(compress(codec, path), codec)
+        check_consistency(codec.entropy_model, indices, _fresh(run))
+        _, decoded = decompress_indices(compress(codec, path), load(run))
         assert torch.equal(decoded, indices)
     # each 7x7 tile of the mosaic costs what the digit alone costs (up to the encoder's
     # receptive field across tile borders, which is zero padding vs a neighbour's black border)
@@ -142,3 +147,21 @@ def test_maps_larger_than_the_prior_are_coded_in_tiles(run, tmp_path):
     )
     mosaic_map = codec.model.encode(torch.from_numpy(mosaic)[None, None].float() / 255)[0]
     assert information_bits(mosaic_map, codec.entropy_model) == pytest.approx(tile_bits, rel=0.2)
+
+
+def test_tiles_of_one_shape_are_decoded_together(run):
+    model = _fresh(run)
+    blocks = model.schedule((17, 15))  # tiles 7x7 (4), 7x1 (2), 3x7 (2), 3x1 (1)
+    assert [len(b) for b in blocks] == [4] * 49 + [2] * 7 + [2] * 21 + [1] * 3
+    assert blocks[0].tolist() == [0, 7, 7 * 15, 7 * 15 + 7]  # position 0 of each full tile
+    assert blocks[1].tolist() == [1, 8, 7 * 15 + 1, 7 * 15 + 8]
+    assert sorted(np.concatenate(blocks).tolist()) == list(range(17 * 15))
+
+
+def test_cached_steps_are_reused_only_for_the_same_earlier_codes(run):
+    codec = load(run)
+    maps = [codec.model.encode(load_image(p)[None].float() / 255)[0] for p in DIGITS[:3]]
+    reference = [information_bits(m, _fresh(run)) for m in maps]
+    shared = _fresh(run)  # one instance codes all maps, in both orders
+    assert [information_bits(m, shared) for m in maps] == reference
+    assert [information_bits(m, shared) for m in maps[::-1]] == reference[::-1]

@@ -25,6 +25,7 @@ from .entropy import (
     check_consistency,
     information_bits,
     quantize_pmf,
+    raster_schedule,
     register_entropy_model,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "load",
     "model_fingerprint",
     "quantize_pmf",
+    "raster_schedule",
     "read_header",
     "register_entropy_model",
 ]

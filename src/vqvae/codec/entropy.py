@@ -4,22 +4,21 @@ The one contract between the codec and any probability model (the static code di
 here, the autoregressive prior of ``vqvae.priors`` later)::
 
     indices (H', W') int64 --raster order--> positions 0 .. N-1  (N = H' * W')
+    blocks = model.schedule((H', W'))        # the coding order: arrays of raster positions
+    encoder:  freqs = model.frequencies(indices, concat(blocks))   # teacher forcing
+    decoder:  for block in blocks:
+                  freqs = model.frequencies(partial, block)    # partial: earlier blocks
+                  partial[block] = decode(freqs)                # decoded, zeros elsewhere
 
-    encoder:  freqs = model.frequencies(indices, 0, N)         # one call, teacher forcing
-    decoder:  for start in range(0, N, model.decode_block(shape)):
-                  stop = min(start + block, N)
-                  freqs = model.frequencies(partial, start, stop)   # partial: prefix decoded,
-                  partial[start:stop] = decode(freqs)                # zeros from ``start`` on
-
-``frequencies`` returns an integer table (stop - start, K): each row sums to
+``frequencies`` returns an integer table (len(positions), K): each row sums to
 ``2 ** PRECISION`` and every entry is >= 1, so any symbol stays codable however wrong the
-model is. Row ``i`` may depend only on the positions before ``start + i`` (and only on those
-before ``start`` when a block is decoded at once), and it must be bit-identical whatever
-``start``/``stop`` the caller asks for and whatever the map holds from ``start`` on: that is
-what lets the encoder ask for everything in one batched pass and the decoder ask block by block.
-Models that compute float probabilities turn them into tables with ``quantize_pmf`` (fp64 on
-CPU), the one function both sides share; ``ProbabilityModel`` wires that up, so a subclass
-only writes ``probabilities``. ``check_consistency`` tests the contract on a given map.
+model is. A position's row may depend only on the positions of earlier blocks, and it must be
+bit-identical whatever positions the caller asks for with it and whatever the map holds outside
+the earlier blocks: that is what lets the encoder ask for everything at once and the decoder
+block by block. Models that compute float probabilities turn them into tables with
+``quantize_pmf`` (fp64 on CPU), the one function both sides share; ``ProbabilityModel`` wires
+that up, so a subclass only writes ``probabilities``. ``check_consistency`` tests the contract
+on a given map.
 
 Each model has a ``name`` (stored in the file header and used to find the model again on
 decode, never an enumeration order) and a ``fingerprint`` (8 bytes over whatever determines
@@ -114,6 +113,17 @@ def fingerprint_bytes(*parts: bytes) -> bytes:
 # ---- the model interface -----------------------------------------------------------------------
 
 
+def raster_schedule(shape: tuple[int, int], block: int | None = None) -> list[np.ndarray]:
+    """Raster order in blocks of ``block`` consecutive positions (None: one block of all)."""
+    n = int(shape[0]) * int(shape[1])
+    order = np.arange(n, dtype=np.int64)
+    if block is None or block >= n:
+        return [order]
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    return [order[i : i + block] for i in range(0, n, block)]
+
+
 @runtime_checkable
 class EntropyModel(Protocol):
     """What the codec needs from a probability model over code maps (see the module docstring).
@@ -130,20 +140,21 @@ class EntropyModel(Protocol):
         """8 bytes identifying everything that determines the tables (checked on decode)."""
         ...
 
-    def decode_block(self, shape: tuple[int, int]) -> int:
-        """How many raster positions the decoder may ask for at once (>= 1)."""
+    def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:
+        """The coding order of an (H', W') map: blocks of raster positions (int64 arrays that
+        together hold every position once); the decoder decodes one block at a time."""
         ...
 
-    def frequencies(self, indices: torch.Tensor, start: int, stop: int) -> np.ndarray:
-        """Integer tables (stop - start, K) for raster positions [start, stop) of ``indices``.
+    def frequencies(self, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
+        """Integer tables (len(positions), K) for raster ``positions`` of ``indices``.
 
         Args:
-            indices: (H', W') int64 code map on CPU; only positions before ``start`` (before
-                each row's own position for ``decode_block == 1``) may be read.
-            start, stop: raster positions, 0 <= start < stop <= H' * W'.
+            indices: (H', W') int64 code map on CPU; a position's table may read only the
+                positions of the blocks before its own.
+            positions: int64 raster positions, each in [0, H' * W').
 
         Returns:
-            int64 (stop - start, K), rows summing to ``2**PRECISION``, entries >= 1.
+            int64 (len(positions), K), rows summing to ``2**PRECISION``, entries >= 1.
         """
         ...
 
@@ -152,7 +163,7 @@ class ProbabilityModel(ABC):
     """Base class for models that compute float probabilities: the codec-side quantization.
 
     Subclasses set ``name`` and ``num_symbols`` and implement ``probabilities`` (and
-    ``fingerprint``, ``decode_block``); ``frequencies`` runs ``quantize_pmf`` on the result, so
+    ``fingerprint``, ``schedule``); ``frequencies`` runs ``quantize_pmf`` on the result, so
     encoder and decoder share one conversion. Compute the probabilities in fp32/fp64 on CPU
     with deterministic kernels, with tensors of the same shape on both sides.
     """
@@ -164,14 +175,14 @@ class ProbabilityModel(ABC):
     def fingerprint(self) -> bytes: ...
 
     @abstractmethod
-    def decode_block(self, shape: tuple[int, int]) -> int: ...
+    def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]: ...
 
     @abstractmethod
-    def probabilities(self, indices: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """(stop - start, K) float probabilities, under the same rules as ``frequencies``."""
+    def probabilities(self, indices: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
+        """(len(positions), K) float probabilities, under the same rules as ``frequencies``."""
 
-    def frequencies(self, indices: torch.Tensor, start: int, stop: int) -> np.ndarray:
-        return quantize_pmf(self.probabilities(indices, start, stop))
+    def frequencies(self, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
+        return quantize_pmf(self.probabilities(indices, positions))
 
 
 class StaticEntropyModel:
@@ -196,11 +207,11 @@ class StaticEntropyModel:
     def fingerprint(self) -> bytes:
         return fingerprint_bytes(self.name.encode(), self.table.astype("<i8").tobytes())
 
-    def decode_block(self, shape: tuple[int, int]) -> int:
-        return max(1, shape[0] * shape[1])  # positions are independent: decode all at once
+    def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:
+        return raster_schedule(shape)  # positions are independent: decode all at once
 
-    def frequencies(self, indices: torch.Tensor, start: int, stop: int) -> np.ndarray:
-        return np.broadcast_to(self.table, (stop - start, self.num_symbols))
+    def frequencies(self, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.table, (len(positions), self.num_symbols))
 
     def save(self, run_dir: str | Path, extra: dict | None = None) -> None:
         from ..checkpoint import write_json
@@ -301,10 +312,41 @@ register_entropy_model(
 # ---- coding --------------------------------------------------------------------------------------
 
 
-def tables_for(model: EntropyModel, indices: torch.Tensor) -> np.ndarray:
-    """Encoder side: all (N, K) tables of a full map in one call (teacher forcing)."""
-    n = indices.numel()
-    return check_tables(model.frequencies(indices, 0, n), n, model.num_symbols)
+ENCODE_CHUNK = 1 << 16
+"""The encoder asks for the tables of whole blocks, at most about this many positions a call."""
+
+
+def _checked_schedule(model: EntropyModel, shape: tuple[int, int]) -> list[np.ndarray]:
+    n = int(shape[0]) * int(shape[1])
+    blocks = [np.asarray(b, dtype=np.int64).reshape(-1) for b in model.schedule(shape)]
+    order = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+    if len(order) != n or not np.array_equal(np.sort(order), np.arange(n)):
+        raise ValueError(f"{model.name}: schedule does not cover the {n} positions exactly once")
+    return [b for b in blocks if len(b)]
+
+
+def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder side (teacher forcing): the coding order (N,) and its tables (N, K), asked
+    for in whole blocks, a few calls for very large maps."""
+    blocks = _checked_schedule(model, tuple(indices.shape))
+    k = model.num_symbols
+    order, tables, chunk = [], [], []
+
+    def flush() -> None:
+        positions = np.concatenate(chunk)
+        tables.append(check_tables(model.frequencies(indices, positions), len(positions), k))
+        order.append(positions)
+        chunk.clear()
+
+    for block in blocks:
+        chunk.append(block)
+        if sum(len(b) for b in chunk) >= ENCODE_CHUNK:
+            flush()
+    if chunk:
+        flush()
+    if not order:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, k), dtype=np.int64)
+    return np.concatenate(order), np.concatenate(tables)
 
 
 def _categorical(freqs: np.ndarray):
@@ -347,9 +389,10 @@ def encode_symbols(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
 
 
 def encode(indices: torch.Tensor, model: EntropyModel) -> bytes:
-    """Range-code a (H', W') map in raster order with ``model``'s tables."""
+    """Range-code a (H', W') map in ``model``'s coding order with its tables."""
     indices = indices.detach().cpu().long()
-    return encode_symbols(indices.flatten().numpy(), tables_for(model, indices))
+    order, freqs = tables_for(model, indices)
+    return encode_symbols(indices.flatten().numpy()[order], freqs)
 
 
 def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch.Tensor:
@@ -361,16 +404,16 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
     """
     if len(payload) % 4:
         raise CodingError("payload is not a whole number of 32-bit words")
-    n = shape[0] * shape[1]
+    shape = (int(shape[0]), int(shape[1]))
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
-    flat = torch.zeros(n, dtype=torch.int64)
-    block = max(1, int(model.decode_block(shape)))
+    flat = torch.zeros(shape[0] * shape[1], dtype=torch.int64)
     k = model.num_symbols
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        freqs = check_tables(model.frequencies(flat.view(shape), start, stop), stop - start, k)
-        flat[start:stop] = torch.from_numpy(_decode_block(decoder, freqs).astype(np.int64))
+    for block in _checked_schedule(model, shape):
+        freqs = check_tables(model.frequencies(flat.view(shape), block), len(block), k)
+        flat[torch.from_numpy(block)] = torch.from_numpy(
+            _decode_block(decoder, freqs).astype(np.int64)
+        )
     if not decoder.maybe_exhausted():
         raise CodingError("payload has data left over after the last code")
     return flat.view(shape)
@@ -379,31 +422,36 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
 def information_bits(indices: torch.Tensor, model: EntropyModel) -> float:
     """Sum of -log2 p(code) under the model's integer tables: the ideal payload size in bits."""
     indices = indices.detach().cpu().long()
-    freqs = tables_for(model, indices)
-    picked = freqs[np.arange(len(freqs)), indices.flatten().numpy()]
+    order, freqs = tables_for(model, indices)
+    picked = freqs[np.arange(len(freqs)), indices.flatten().numpy()[order]]
     return float(np.sum(PRECISION - np.log2(picked)))
 
 
-def check_consistency(model: EntropyModel, indices: torch.Tensor) -> None:
+def check_consistency(
+    model: EntropyModel, indices: torch.Tensor, decoder_model: EntropyModel | None = None
+) -> None:
     """Assert the interface contract on one map: block-wise tables == the one-call tables.
 
-    Asks for every block the way the decoder does (the map zeroed from the block on) and
-    compares with ``frequencies(indices, 0, N)``; raises AssertionError on any difference.
-    A prior's tests should call this on a few real maps.
+    Asks for every block the way the decoder does (only earlier blocks filled in, zeros
+    elsewhere) and compares with the encoder's tables; raises AssertionError on any difference.
+    A prior's tests should call this on a few real maps. ``decoder_model``: a second instance
+    of the same model for the decoder side, so that a model which keeps work between calls
+    (a prior's cached steps) is checked from scratch as a real decoder would run.
     """
     indices = indices.detach().cpu().long()
     shape = tuple(indices.shape)
-    n = indices.numel()
-    full = tables_for(model, indices)
-    block = max(1, int(model.decode_block(shape)))
-    flat = torch.zeros(n, dtype=torch.int64)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
+    order, full = tables_for(model, indices)
+    model = decoder_model or model
+    rows = {int(p): i for i, p in enumerate(order)}
+    flat = torch.zeros(indices.numel(), dtype=torch.int64)
+    for block in _checked_schedule(model, shape):
         part = check_tables(
-            model.frequencies(flat.view(shape), start, stop), stop - start, model.num_symbols
+            model.frequencies(flat.view(shape), block), len(block), model.num_symbols
         )
-        if not np.array_equal(part, full[start:stop]):
+        expected = full[[rows[int(p)] for p in block]]
+        if not np.array_equal(part, expected):
             raise AssertionError(
-                f"tables of positions [{start}, {stop}) differ from one-call tables"
+                f"tables of positions {block[:4].tolist()}... differ from the one-call tables"
             )
-        flat[start:stop] = indices.flatten()[start:stop]
+        idx = torch.from_numpy(block)
+        flat[idx] = indices.flatten()[idx]

@@ -3,17 +3,20 @@
 Encoder and decoder must build bit-identical integer tables, so there is exactly one code path
 (``PriorEntropyModel.probabilities``) and it is deterministic::
 
-    map so far (h, w), later positions whatever they hold; maps larger than the prior's
-    (H, W) are split into H x W tiles coded independently
-      -> one full teacher-forced pass per tile, (1, h, w), "no label" start token, fp32 on CPU,
-         one intra-op thread (the reduction order of a kernel may depend on its thread split)
-      -> logits (N, K) -> softmax in float64 -> rows [start, stop) -> codec.quantize_pmf
+    map (H', W') -> tiles of the prior's size (h, w) (the last row / column of tiles may be
+      smaller); the tiles of one shape form a group, groups in order of their first tile
+    coding order: group by group; within a group, tile position q = 0 .. h*w-1, each q one
+      block holding position q of every tile of the group (decoded together)
+    tables: teacher-forced passes over the whole group in fixed chunks of tiles,
+      (chunk, h, w), "no label" start token, fp32 on CPU, one intra-op thread
+      -> logits -> softmax in float64 -> codec.quantize_pmf
 
-The encoder asks for all N rows at once, the decoder one position at a time (``decode_block``
-is 1), both with the same-shaped pass, so causal masking -- not a KV cache or a shorter
-sequence -- is what hides the positions not decoded yet: masked attention weights are exactly
-0, and row p of every matrix product reads only row p, so row p's bits do not depend on what
-the map holds from p on (``codec.check_consistency`` tests this on real maps).
+Both sides run the same-shaped passes over the same chunks of tiles, so causal masking -- not
+a KV cache or a shorter sequence -- hides what is not decoded yet: masked attention weights
+are exactly 0, and row p of every matrix product reads only row p, so position q's table does
+not depend on what a tile holds from q on (``codec.check_consistency`` tests this on real
+maps). The decoder runs one batched pass per tile position (h*w per group) instead of one per
+code of the map.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..codec.entropy import ProbabilityModel, fingerprint_bytes, register_entropy_model
@@ -28,6 +32,11 @@ from .io import has_prior, load_prior
 from .transformer import TransformerPrior
 
 CODING_THREADS = 1
+CODING_PATH = b"tiles-kv-cache-v2"
+"""Names how the tables are computed; part of the fingerprint, so files coded another way
+are refused rather than misdecoded."""
+TILE_CHUNK = 256
+"""Tiles per pass: bounds the memory of a pass on large maps; fixed, so both sides agree."""
 
 
 class PriorEntropyModel(ProbabilityModel):
@@ -43,11 +52,14 @@ class PriorEntropyModel(ProbabilityModel):
         self.prior = prior.cpu().eval()
         self.num_symbols = prior.config.codebook_size
         self._fingerprint: bytes | None = None
+        self._steps: dict[tuple, _Steps] = {}
+        self._steps_shape: tuple[int, int] | None = None
 
     def fingerprint(self) -> bytes:
         if self._fingerprint is None:  # derived lazily, never refreshed by hand
             parts = [
                 self.name.encode(),
+                CODING_PATH,
                 json.dumps(self.prior.config.to_dict(), sort_keys=True).encode(),
             ]
             for key, tensor in sorted(self.prior.state_dict().items()):
@@ -57,42 +69,112 @@ class PriorEntropyModel(ProbabilityModel):
             self._fingerprint = fingerprint_bytes(*parts)
         return self._fingerprint
 
-    def decode_block(self, shape: tuple[int, int]) -> int:
-        return 1
+    def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:
+        width = int(shape[1])
+        blocks = []
+        for (h, w), origins in _tile_groups(shape, self._tile_size).items():
+            rows, cols = (np.array(axis, dtype=np.int64) for axis in zip(*origins, strict=True))
+            for q in range(h * w):
+                r, c = divmod(q, w)
+                blocks.append((rows + r) * width + cols + c)
+        return blocks
 
     @torch.no_grad()
-    def probabilities(self, indices: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """(stop - start, K) float64 probabilities of raster positions [start, stop).
+    def probabilities(self, indices: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
+        """(len(positions), K) float64 probabilities of raster ``positions``.
 
-        A map larger than the prior's (H, W) is coded in H x W tiles (the last row / column
-        of tiles may be smaller), each conditioned only on its own earlier codes: every code a
-        tile position depends on comes earlier in the whole map's raster order too, so the
-        decoder has it. Each tile gets its own pass of the tile's shape on both sides.
+        Each tile is conditioned only on its own earlier codes, which come in earlier blocks of
+        the coding order (``schedule``), so the decoder has them. The steps always cover a
+        whole chunk of a group's tiles, whichever of their positions are asked for.
         """
         indices = indices.detach().cpu().long()
         if indices.dim() != 2:
             raise ValueError(f"expected a code map (h, w), got {tuple(indices.shape)}")
-        height, width = indices.shape
-        th, tw = self.prior.config.height, self.prior.config.width
-        tiles: dict[tuple[int, int], torch.Tensor] = {}
-        rows = []
-        for p in range(start, stop):
-            r, c = divmod(p, width)
-            key = (r // th, c // tw)
-            if key not in tiles:
-                tile = indices[key[0] * th : (key[0] + 1) * th, key[1] * tw : (key[1] + 1) * tw]
-                tiles[key] = self._tile_logits(tile)
-            rows.append(tiles[key][r - key[0] * th, c - key[1] * tw])
-        return torch.softmax(torch.stack(rows).double(), dim=-1)
+        shape = (int(indices.shape[0]), int(indices.shape[1]))
+        if self._steps_shape != shape:  # keep the steps of one map only
+            self._steps, self._steps_shape = {}, shape
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        th, tw = self._tile_size
+        r, c = positions // shape[1], positions % shape[1]
+        origin_r, origin_c = r - r % th, c - c % tw
+        out = torch.empty(len(positions), self.num_symbols, dtype=torch.float32)
+        for (h, w), origins in _tile_groups(shape, self._tile_size).items():
+            number = {origin: i for i, origin in enumerate(origins)}
+            rows = [
+                (j, number[o])
+                for j, o in enumerate(zip(origin_r.tolist(), origin_c.tolist(), strict=True))
+                if o in number
+            ]
+            if not rows:
+                continue
+            picks = torch.tensor(rows, dtype=torch.int64)  # (n, 2): row of out, tile number
+            local = torch.from_numpy((r - origin_r) * w + (c - origin_c))[picks[:, 0]]
+            chunk_of = picks[:, 1] // TILE_CHUNK
+            for chunk in torch.unique(chunk_of).tolist():
+                sel = chunk_of == chunk
+                first = chunk * TILE_CHUNK
+                tiles = torch.stack(
+                    [indices[a : a + h, b : b + w] for a, b in origins[first : first + TILE_CHUNK]]
+                )
+                logits = self._stepped_logits((h, w, first), tiles, int(local[sel].max()))
+                out[picks[sel, 0]] = logits[picks[sel, 1] - first, local[sel]]
+        return torch.softmax(out.double(), dim=-1)
 
-    def _tile_logits(self, tile: torch.Tensor) -> torch.Tensor:
-        """One teacher-forced pass over a tile (h, w) -> logits (h, w, K), fp32, one thread."""
+    @property
+    def _tile_size(self) -> tuple[int, int]:
+        return self.prior.config.height, self.prior.config.width
+
+    def _stepped_logits(self, key: tuple, tiles: torch.Tensor, last: int) -> torch.Tensor:
+        """Logits (B, last + 1, K) of tile positions 0..last, one token a step (KV cache, fp32,
+        one thread). Steps already taken for the same earlier codes are reused: a step's
+        logits depend only on the codes before it, so reuse gives the same bits."""
+        b, h, w = tiles.shape
+        flat = tiles.reshape(b, h * w)
+        state = self._steps.get(key)
+        if state is not None:
+            seen = min(last, state.codes.shape[1])
+            if state.codes.shape[0] != b or not torch.equal(state.codes[:, :seen], flat[:, :seen]):
+                state = None
+        if state is None:
+            state = self._steps[key] = _Steps(self.prior.new_cache(), b)
         threads = torch.get_num_threads()
         torch.set_num_threads(CODING_THREADS)
         try:
-            return self.prior(tile[None].contiguous(), None)[0]
+            while len(state.logits) <= last:
+                step = len(state.logits)
+                if step == 0:
+                    token = self.prior.start_tokens(b, None)
+                else:
+                    token = flat[:, step - 1 : step]
+                    state.codes = torch.cat([state.codes[:, : step - 1], token], dim=1)
+                logits = self.prior.forward_tokens(token, step, (h, w), state.cache)
+                state.logits.append(logits[:, -1])
         finally:
             torch.set_num_threads(threads)
+        return torch.stack(state.logits[: last + 1], dim=1)
+
+
+class _Steps:
+    """The incremental pass over one chunk of tiles: KV cache, codes fed, logits per step."""
+
+    def __init__(self, cache, batch: int) -> None:
+        self.cache = cache
+        self.codes = torch.zeros(batch, 0, dtype=torch.int64)
+        self.logits: list[torch.Tensor] = []
+
+
+def _tile_groups(
+    shape: tuple[int, int], tile: tuple[int, int]
+) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Tiles of a map, grouped by shape: {(h, w): [(row, col) of each tile's top-left]}, the
+    groups in order of their first tile, each group's tiles in raster order."""
+    (height, width), (th, tw) = shape, tile
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for row in range(0, height, th):
+        for col in range(0, width, tw):
+            size = (min(th, height - row), min(tw, width - col))
+            groups.setdefault(size, []).append((row, col))
+    return groups
 
 
 def _load(model, run_dir: str | Path | None) -> PriorEntropyModel | None:

@@ -132,6 +132,7 @@ def test_maps_larger_than_the_prior_are_coded_in_tiles(run, tmp_path):
         Image.fromarray(array).save(path)
         indices = codec.model.encode(torch.from_numpy(array)[None, None].float() / 255)[0]
         check_consistency(codec.entropy_model, indices, _fresh(run))
+        check_consistency(codec.entropy_model, indices)  # one instance, steps reused
         _, decoded = decompress_indices(compress(codec, path), load(run))
         assert torch.equal(decoded, indices)
     # each 7x7 tile of the mosaic costs what the digit alone costs (up to the encoder's

@@ -116,32 +116,41 @@ class PriorEntropyModel(ProbabilityModel):
                 tiles = torch.stack(
                     [indices[a : a + h, b : b + w] for a, b in origins[first : first + TILE_CHUNK]]
                 )
-                logits = self._stepped_logits((h, w, first), tiles, int(local[sel].max()))
-                out[picks[sel, 0]] = logits[picks[sel, 1] - first, local[sel]]
+                lo, hi = int(local[sel].min()), int(local[sel].max())
+                logits = self._stepped_logits((h, w, first), tiles, lo, hi)
+                out[picks[sel, 0]] = logits[picks[sel, 1] - first, local[sel] - lo]
         return torch.softmax(out.double(), dim=-1)
 
     @property
     def _tile_size(self) -> tuple[int, int]:
         return self.prior.config.height, self.prior.config.width
 
-    def _stepped_logits(self, key: tuple, tiles: torch.Tensor, last: int) -> torch.Tensor:
-        """Logits (B, last + 1, K) of tile positions 0..last, one token a step (KV cache, fp32,
-        one thread). Steps already taken for the same earlier codes are reused: a step's
-        logits depend only on the codes before it, so reuse gives the same bits."""
+    def _stepped_logits(self, key: tuple, tiles: torch.Tensor, first: int, last: int):
+        """Logits (B, last - first + 1, K) of tile positions first..last, one token a step
+        (KV cache, fp32, one thread).
+
+        Steps already taken for the same earlier codes are reused (a step's logits depend only
+        on the codes before it, so reuse gives the same bits); only the latest step's logits are
+        kept between calls, so decoding a large map holds one step of logits per chunk.
+        """
         b, h, w = tiles.shape
         flat = tiles.reshape(b, h * w)
         state = self._steps.get(key)
         if state is not None:
             seen = min(last, state.codes.shape[1])
-            if state.codes.shape[0] != b or not torch.equal(state.codes[:, :seen], flat[:, :seen]):
+            if (
+                first < state.first
+                or state.codes.shape[0] != b
+                or not torch.equal(state.codes[:, :seen], flat[:, :seen])
+            ):
                 state = None
         if state is None:
             state = self._steps[key] = _Steps(self.prior.new_cache(), b)
         threads = torch.get_num_threads()
         torch.set_num_threads(CODING_THREADS)
         try:
-            while len(state.logits) <= last:
-                step = len(state.logits)
+            while state.steps <= last:
+                step = state.steps
                 if step == 0:
                     token = self.prior.start_tokens(b, None)
                 else:
@@ -151,16 +160,25 @@ class PriorEntropyModel(ProbabilityModel):
                 state.logits.append(logits[:, -1])
         finally:
             torch.set_num_threads(threads)
-        return torch.stack(state.logits[: last + 1], dim=1)
+        out = torch.stack(state.logits[first - state.first : last - state.first + 1], dim=1)
+        del state.logits[: last - state.first]  # keep the latest step only
+        state.first = last
+        return out
 
 
 class _Steps:
-    """The incremental pass over one chunk of tiles: KV cache, codes fed, logits per step."""
+    """The incremental pass over one chunk of tiles: KV cache, codes fed, logits of steps
+    ``first`` .. ``steps - 1``."""
 
     def __init__(self, cache, batch: int) -> None:
         self.cache = cache
         self.codes = torch.zeros(batch, 0, dtype=torch.int64)
         self.logits: list[torch.Tensor] = []
+        self.first = 0
+
+    @property
+    def steps(self) -> int:
+        return self.first + len(self.logits)
 
 
 def _tile_groups(

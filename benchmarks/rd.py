@@ -7,7 +7,8 @@ prior and with the static distribution. Default runs: for mnist the packaged mod
 ``runs/mnist-*``; for fashion-mnist ``runs/fashion-mnist-*``; for cifar10 and kodak
 ``runs/cifar-*`` (all that exist). Each run is one operating point; its first row uses the
 best entropy model the run dir has (the prior, else ``entropy.json`` from ``vqvae
-fit-entropy``, else uniform).
+fit-entropy``, else uniform). ``--rd-lambdas`` adds operating points per run: the same model
+and entropy model with codes chosen by rate-distortion (``vqvae compress --rd-lambda``).
 
 bpp counts whole files (our header, JPEG/WebP headers) over pixels (H x W). For the 28x28 and
 32x32 datasets the figures are on 10x10 mosaics of test images (so that headers are amortised
@@ -146,13 +147,13 @@ def summary(bits: int, pixels: int, ps: list, ms: list) -> dict:
     }
 
 
-def ours(codec, images: list[torch.Tensor]) -> dict:
+def ours(codec, images: list[torch.Tensor], rd_lambda: float | None = None) -> dict:
     bits, pixels, ps, ms = 0, 0, [], []
     t_enc = t_dec = 0.0
     payload_bits = ideal_bits = 0.0
     for x in images:
         t0 = time.perf_counter()
-        data = compress(codec, x)
+        data = compress(codec, x, rd_lambda=rd_lambda)
         t1 = time.perf_counter()
         y = to_tensor(decompress(data, codec), x.shape[0])
         t2 = time.perf_counter()
@@ -225,6 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--entropy", default=None, help="code every run with this entropy model (e.g. static)"
     )
+    p.add_argument(
+        "--rd-lambdas",
+        default="",
+        metavar="L1,L2,...",
+        help="extra operating points per run: codes chosen by rate-distortion "
+        "(compress --rd-lambda L) with the run's best entropy model",
+    )
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     torch.set_num_threads(args.threads)
@@ -242,25 +250,27 @@ def main(argv: list[str] | None = None) -> int:
         singles = list(test[: args.singles])
         what = f"{len(images)} mosaics of 10x10 test images"
 
+    lambdas = [float(v) for v in args.rd_lambdas.split(",") if v.strip()]
     codecs = []
     for run in runs:
-        if args.entropy:
-            codecs.append((run, load(run, args.entropy)))
-            continue
-        best = load(run)
-        codecs.append((run, best))
-        if best.entropy_model.name == "prior" and (run / "entropy.json").is_file():
-            codecs.append((run, load(run, "static")))  # the same codes, without the context
+        best = load(run, args.entropy) if args.entropy else load(run)
+        codecs.append((run, best, None))
+        if not args.entropy and best.entropy_model.name == "prior":
+            if (run / "entropy.json").is_file():  # the same codes, without the context
+                codecs.append((run, load(run, "static"), None))
+        if hasattr(best.model.quantizer, "code_distances"):
+            codecs += [(run, best, lam) for lam in lambdas]
     rows = []
-    for run, codec in codecs:
-        point = ours(codec, images)
+    for run, codec, lam in codecs:
+        point = ours(codec, images, lam)
         if singles:
-            single = ours(codec, singles)
+            single = ours(codec, singles, lam)
             point["single_bpp"], point["single_psnr"] = single["bpp"], single["psnr"]
         cfg = codec.model.config
         point["run"] = str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run)
         point["f"], point["K"] = cfg.downsample_factor, cfg.quantizer.codebook_size
         point["entropy"] = codec.entropy_model.name
+        point["rd_lambda"] = lam
         rows.append(point)
     jpeg = [classic(images, "JPEG", q) for q in JPEG_Q]
     webp = [classic(images, "WEBP", q) for q in WEBP_Q]
@@ -280,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         wb = interp(webp, r["psnr"], "psnr", "bpp")
         r["jpeg_psnr_at_bpp"], r["webp_psnr_at_bpp"] = jp, wp
         r["webp_bpp_ratio"] = wb / r["bpp"] if wb is not None else None
-        name = f"{r['run']} (f{r['f']} K{r['K']} {r['entropy']})"
+        rd = f" rd{r['rd_lambda']:g}" if r["rd_lambda"] is not None else ""
+        name = f"{r['run']} (f{r['f']} K{r['K']} {r['entropy']}{rd})"
         print(
             f"{name[-34:]:<34}{r['bpp']:8.3f}{r['psnr']:8.2f}{_f(r['ms_ssim'], 9, 4)}"
             f"{_f(r.get('single_bpp'), 10, 3)}{_f(jp, 9, 2)}{_f(wp, 9, 2)}"

@@ -99,6 +99,18 @@ def test_bad_inputs_to_compress(run_dir, tmp_path, capsys):
     assert "missing.png" in capsys.readouterr().err
 
 
+def test_rd_lambda_makes_smaller_files(run_dir, tmp_path, capsys):
+    plain, small = tmp_path / "plain.vqz", tmp_path / "small.vqz"
+    assert main(["compress", str(run_dir), DIGITS[0], "-o", str(plain)]) == 0
+    assert main(["compress", str(run_dir), DIGITS[0], "--rd-lambda", "1e9", "-o", str(small)]) == 0
+    assert small.stat().st_size <= plain.stat().st_size
+    out = tmp_path / "x.png"
+    assert main(["decompress", str(small), "--model", str(run_dir), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["compress", str(run_dir), DIGITS[0], "--rd-lambda", "-1", "-o", str(plain)]) == 2
+    assert "--rd-lambda" in capsys.readouterr().err
+
+
 def test_packaged_mnist_model_needs_no_run_dir(tmp_path):
     assert (PRETRAINED_MNIST / "config.json").is_file()
     size = sum(p.stat().st_size for p in PRETRAINED_MNIST.iterdir())

@@ -166,3 +166,21 @@ def test_cached_steps_are_reused_only_for_the_same_earlier_codes(run):
     shared = _fresh(run)  # one instance codes all maps, in both orders
     assert [information_bits(m, shared) for m in maps] == reference
     assert [information_bits(m, shared) for m in maps[::-1]] == reference[::-1]
+
+
+def test_rd_choice_with_the_prior_round_trips_on_a_fresh_decoder(run, tmp_path):
+    from PIL import Image
+
+    codec = load(run)
+    digits = [load_image(p)[0].numpy().T.copy() for p in DIGITS[:4]]  # unlike the training maps
+    path = tmp_path / "mosaic.png"
+    Image.fromarray(np.block([[digits[0], digits[1]], [digits[2], digits[3]]])).save(path)
+    bits = []
+    for lam in (None, 1e9):  # a huge lambda: every code is its table's most probable one
+        _, decoded = decompress_indices(compress(codec, path, rd_lambda=lam), load(run))
+        bits.append(information_bits(decoded, _fresh(run)))
+    assert bits[1] <= bits[0]
+    model = _fresh(run)
+    for block in model.schedule(tuple(decoded.shape)):  # greedy: the argmax given earlier codes
+        tables = model.frequencies(decoded, block)
+        assert decoded.flatten()[block].tolist() == tables.argmax(1).tolist()

@@ -36,6 +36,15 @@ def register(subparsers) -> None:
         help="probability model of the codes (default: the run's prior if it has one, else "
         "its fitted static distribution, else uniform)",
     )
+    p.add_argument(
+        "--rd-lambda",
+        type=float,
+        default=None,
+        metavar="L",
+        help="choose codes by rate-distortion: latent squared distance + L * bits (greedy, in "
+        "the entropy model's coding order); larger L = smaller files, lower quality. Default: "
+        "the encoder's nearest codes",
+    )
     p.add_argument("--device", default="cpu", help="where the encoder runs")
     p.set_defaults(run=run)
 
@@ -53,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError("no images given")
     if args.output is not None and len(images) > 1:
         raise VQVAEError(f"-o takes one image, got {len(images)}; use --out-dir")
+    if args.rd_lambda is not None and not 0 <= args.rd_lambda < float("inf"):
+        raise VQVAEError(f"--rd-lambda must be a finite number >= 0, got {args.rd_lambda}")
     codec = load(run_dir, args.entropy, args.device)
-    blobs = [compress(codec, path) for path in images]  # everything first: fail before writing
+    # everything first: fail before writing
+    blobs = [compress(codec, path, rd_lambda=args.rd_lambda) for path in images]
     if args.output is not None:
         targets = [Path(args.output)]
     else:

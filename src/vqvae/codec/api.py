@@ -30,6 +30,7 @@ from ..models import VQVAE
 from . import container, entropy
 from .container import FormatError, Header
 from .entropy import EntropyModel, load_entropy_model
+from .rdo import choose_codes
 
 PRETRAINED_MNIST = Path(__file__).resolve().parents[1] / "pretrained" / "mnist"
 
@@ -129,7 +130,9 @@ def _image_to_uint8(image) -> torch.Tensor:
     raise TypeError(f"cannot compress a {type(image).__name__}")
 
 
-def compress(model, image, entropy_model: EntropyModel | None = None) -> bytes:
+def compress(
+    model, image, entropy_model: EntropyModel | None = None, rd_lambda: float | None = None
+) -> bytes:
     """Compress one image into ``.vqz`` bytes.
 
     Args:
@@ -139,6 +142,9 @@ def compress(model, image, entropy_model: EntropyModel | None = None) -> bytes:
             [0, 1]) or an (H, W[, C]) uint8 array; any size, grayscale or RGB. A grayscale
             image given to an RGB model is coded as RGB and decoded back to grayscale.
         entropy_model: overrides the codec's own probability model.
+        rd_lambda: choose codes by rate-distortion (``codec.rdo``: latent squared distance
+            + rd_lambda * bits under the coder's tables) instead of the encoder's nearest
+            codes; larger = smaller files. Single-codebook quantizers (vq, ema, cosine).
 
     Returns:
         The file's bytes (header, range-coded indices, CRC-32).
@@ -164,8 +170,19 @@ def compress(model, image, entropy_model: EntropyModel | None = None) -> bytes:
             f"{model.quantizer.codebook_size}"
         )
     device = next(model.parameters()).device
+    if rd_lambda is not None and not hasattr(model.quantizer, "code_distances"):
+        raise DataError(
+            f"rate-distortion code choice needs a single-codebook quantizer (vq, ema, cosine), "
+            f"this model has {model.config.quantizer.kind}"
+        )
     try:
-        indices = model.encode(x[None].float().div(255).to(device))[0].cpu()  # (H', W')
+        with torch.no_grad():
+            if rd_lambda is None:
+                indices = model.encode(x[None].float().div(255).to(device))[0].cpu()  # (H', W')
+            else:
+                z_e = model.encode_latents(x[None].float().div(255).to(device))
+                distances = model.quantizer.code_distances(z_e)[0].cpu()  # (H', W', K)
+                indices = choose_codes(distances, entropy_model, rd_lambda)
     except ValueError as exc:  # e.g. an MLP model given another size
         raise DataError(str(exc)) from None
     stages = model.quantizer.num_stages

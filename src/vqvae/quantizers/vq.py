@@ -133,6 +133,17 @@ class VectorQuantizer(Quantizer):
         """Look up codes: indices (B, *spatial) -> z_q (B, D, *spatial)."""
         return self._project_out(F.embedding(indices, self._lookup_codebook())).movedim(-1, 1)
 
+    @torch.no_grad()
+    def code_distances(self, z_e: torch.Tensor) -> torch.Tensor:
+        """Squared distances (B, *spatial, K) from each latent vector of ``z_e`` (B, D,
+        *spatial) to every code, in the space where nearest codes are looked up (fp32)."""
+        self._check_input(z_e)
+        vectors = self._project_in(to_flat(z_e).float())  # (N, d)
+        codebook = self._lookup_codebook().float()
+        d = torch.addmm(codebook.pow(2).sum(1), vectors, codebook.t(), alpha=-2.0)
+        d = d.add_(vectors.pow(2).sum(1, keepdim=True)).clamp_(min=0.0)
+        return d.reshape(z_e.shape[0], *z_e.shape[2:], -1)
+
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
         self._check_input(z_e)
         with no_autocast(z_e.device.type):

@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 import torch
+from toy_entropy_models import Cheater, Column, LeftNeighbour
 
 from vqvae.codec import entropy
 from vqvae.codec.entropy import (
     PRECISION,
-    ProbabilityModel,
     StaticEntropyModel,
     check_consistency,
     information_bits,
     quantize_pmf,
-    raster_schedule,
 )
 
 
@@ -78,42 +77,8 @@ def test_decoder_rejects_leftover_words():
         entropy.decode(payload[:-1], (2, 2), model)
 
 
-class _LeftNeighbour(ProbabilityModel):
-    """A toy context model: code p is probably the code at p-1 (raster order)."""
-
-    name = "left-neighbour"
-    num_symbols = 8
-
-    def fingerprint(self) -> bytes:
-        return b"toy-ctx1"
-
-    def schedule(self, shape):
-        return raster_schedule(shape, 1)
-
-    def probabilities(self, indices, positions):
-        flat = indices.flatten()
-        probs = torch.full((len(positions), self.num_symbols), 0.02, dtype=torch.float64)
-        for row, p in enumerate(positions):
-            if p > 0:
-                probs[row, flat[p - 1]] = 1.0
-        return probs
-
-
-class _Cheater(_LeftNeighbour):
-    """Breaks the contract: looks at the code it is predicting."""
-
-    name = "cheater"
-
-    def probabilities(self, indices, positions):
-        flat = indices.flatten()
-        probs = torch.full((len(positions), self.num_symbols), 0.02, dtype=torch.float64)
-        for row, p in enumerate(positions):
-            probs[row, flat[p]] = 1.0
-        return probs
-
-
 def test_a_context_model_plugs_into_the_same_coder():
-    model = _LeftNeighbour()
+    model = LeftNeighbour()
     indices = torch.tensor([[1, 1, 1, 1, 5], [5, 5, 2, 2, 2], [2, 2, 2, 2, 7]])
     check_consistency(model, indices)
     payload = entropy.encode(indices, model)
@@ -126,33 +91,11 @@ def test_a_context_model_plugs_into_the_same_coder():
 def test_check_consistency_catches_a_model_that_peeks():
     indices = torch.tensor([[1, 2, 3], [4, 5, 6]])
     with pytest.raises(AssertionError):
-        check_consistency(_Cheater(), indices)
-
-
-class _ColumnModel(ProbabilityModel):
-    """A toy model with a non-raster schedule: whole columns, each from the column before."""
-
-    name = "column"
-    num_symbols = 8
-
-    def fingerprint(self) -> bytes:
-        return b"toy-col1"
-
-    def schedule(self, shape):
-        h, w = shape
-        return [np.arange(h) * w + col for col in range(w)]
-
-    def probabilities(self, indices, positions):
-        w = indices.shape[1]
-        probs = torch.full((len(positions), self.num_symbols), 0.02, dtype=torch.float64)
-        for row, p in enumerate(positions):
-            if p % w:
-                probs[row, indices.flatten()[p - 1]] = 1.0
-        return probs
+        check_consistency(Cheater(), indices)
 
 
 def test_a_model_chooses_its_coding_order():
-    model = _ColumnModel()
+    model = Column()
     indices = torch.tensor([[1, 1, 1, 1], [5, 5, 5, 2], [2, 2, 7, 7]])
     check_consistency(model, indices)
     payload = entropy.encode(indices, model)
@@ -163,7 +106,7 @@ def test_a_model_chooses_its_coding_order():
 
 
 def test_a_schedule_must_cover_every_position_once():
-    class Broken(_ColumnModel):
+    class Broken(Column):
         def schedule(self, shape):
             return [np.array([0, 1, 1])]
 

@@ -5,16 +5,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from toy_entropy_models import LeftNeighbour
 
 from vqvae import VQVAE, QuantizerConfig, VQVAEConfig
 from vqvae.codec import (
     Codec,
-    ProbabilityModel,
     StaticEntropyModel,
     compress,
     decompress_indices,
     information_bits,
-    raster_schedule,
 )
 from vqvae.codec.rdo import choose_codes
 from vqvae.errors import DataError
@@ -51,26 +50,6 @@ def test_lambda_zero_gives_the_nearest_codes_and_static_bits_add_a_bias():
         choose_codes(distances[..., :4], model, 0.1)
 
 
-class _LeftNeighbour(ProbabilityModel):
-    """Code p is probably the code at p - 1 (raster order), one position per block."""
-
-    name = "left"
-    num_symbols = 8
-
-    def fingerprint(self) -> bytes:
-        return b"toy-left"
-
-    def schedule(self, shape):
-        return raster_schedule(shape, 1)
-
-    def probabilities(self, indices, positions):
-        probs = torch.full((len(positions), 8), 0.02, dtype=torch.float64)
-        for row, p in enumerate(positions):
-            if p > 0:
-                probs[row, indices.flatten()[p - 1]] = 1.0
-        return probs
-
-
 def test_context_model_choice_by_hand():
     # position 0: code 1 (distance 0); position 1: code 2 at 0.0, code 1 at 0.5, others far.
     distances = torch.full((1, 2, 8), 9.0)
@@ -78,8 +57,8 @@ def test_context_model_choice_by_hand():
     distances[0, 1, 2], distances[0, 1, 1] = 0.0, 0.5
     # after code 1 the table gives code 1 about 1/1.14 and code 2 about 0.02/1.14:
     # 0.19 vs 5.83 bits, so code 1 wins once 0.5 < lambda * 5.64, i.e. lambda > 0.089
-    low = choose_codes(distances, _LeftNeighbour(), 0.05)
-    high = choose_codes(distances, _LeftNeighbour(), 0.2)
+    low = choose_codes(distances, LeftNeighbour(), 0.05)
+    high = choose_codes(distances, LeftNeighbour(), 0.2)
     assert low.tolist() == [[1, 2]] and high.tolist() == [[1, 1]]
     assert math.isclose(16 - math.log2(int(0.02 / 1.14 * 2**16)), 5.83, abs_tol=0.01)
 

@@ -316,7 +316,9 @@ ENCODE_CHUNK = 1 << 16
 """The encoder asks for the tables of whole blocks, at most about this many positions a call."""
 
 
-def _checked_schedule(model: EntropyModel, shape: tuple[int, int]) -> list[np.ndarray]:
+def coding_blocks(model: EntropyModel, shape: tuple[int, int]) -> list[np.ndarray]:
+    """``model.schedule(shape)`` as int64 arrays, checked to hold every position exactly once
+    (empty blocks dropped)."""
     n = int(shape[0]) * int(shape[1])
     blocks = [np.asarray(b, dtype=np.int64).reshape(-1) for b in model.schedule(shape)]
     order = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
@@ -325,27 +327,27 @@ def _checked_schedule(model: EntropyModel, shape: tuple[int, int]) -> list[np.nd
     return [b for b in blocks if len(b)]
 
 
+def block_tables(model: EntropyModel, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
+    """``model.frequencies(indices, positions)``, checked (shape, sums, floor)."""
+    return check_tables(model.frequencies(indices, positions), len(positions), model.num_symbols)
+
+
 def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Encoder side (teacher forcing): the coding order (N,) and its tables (N, K), asked
     for in whole blocks, a few calls for very large maps."""
-    blocks = _checked_schedule(model, tuple(indices.shape))
-    k = model.num_symbols
-    order, tables, chunk = [], [], []
-
-    def flush() -> None:
-        positions = np.concatenate(chunk)
-        tables.append(check_tables(model.frequencies(indices, positions), len(positions), k))
-        order.append(positions)
-        chunk.clear()
-
-    for block in blocks:
+    order, tables, chunk, size = [], [], [], 0
+    for block in coding_blocks(model, tuple(indices.shape)):
         chunk.append(block)
-        if sum(len(b) for b in chunk) >= ENCODE_CHUNK:
-            flush()
+        size += len(block)
+        if size >= ENCODE_CHUNK:
+            order.append(np.concatenate(chunk))
+            tables.append(block_tables(model, indices, order[-1]))
+            chunk, size = [], 0
     if chunk:
-        flush()
+        order.append(np.concatenate(chunk))
+        tables.append(block_tables(model, indices, order[-1]))
     if not order:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, k), dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros((0, model.num_symbols), dtype=np.int64)
     return np.concatenate(order), np.concatenate(tables)
 
 
@@ -408,9 +410,8 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
     flat = torch.zeros(shape[0] * shape[1], dtype=torch.int64)
-    k = model.num_symbols
-    for block in _checked_schedule(model, shape):
-        freqs = check_tables(model.frequencies(flat.view(shape), block), len(block), k)
+    for block in coding_blocks(model, shape):
+        freqs = block_tables(model, flat.view(shape), block)
         flat[torch.from_numpy(block)] = torch.from_numpy(
             _decode_block(decoder, freqs).astype(np.int64)
         )
@@ -444,10 +445,8 @@ def check_consistency(
     model = decoder_model or model
     rows = {int(p): i for i, p in enumerate(order)}
     flat = torch.zeros(indices.numel(), dtype=torch.int64)
-    for block in _checked_schedule(model, shape):
-        part = check_tables(
-            model.frequencies(flat.view(shape), block), len(block), model.num_symbols
-        )
+    for block in coding_blocks(model, shape):
+        part = block_tables(model, flat.view(shape), block)
         expected = full[[rows[int(p)] for p in block]]
         if not np.array_equal(part, expected):
             raise AssertionError(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .entropy import PRECISION, EntropyModel, check_tables
+from .entropy import PRECISION, EntropyModel, block_tables, coding_blocks
 
 
 def choose_codes(distances: torch.Tensor, model: EntropyModel, rd_lambda: float) -> torch.Tensor:
@@ -43,11 +43,8 @@ def choose_codes(distances: torch.Tensor, model: EntropyModel, rd_lambda: float)
     flat = cost.argmin(1)  # nearest codes; each block is overwritten in coding order
     if rd_lambda == 0:
         return flat.view(shape)
-    for block in model.schedule(shape):
-        block = np.asarray(block, dtype=np.int64).reshape(-1)
-        freqs = check_tables(
-            model.frequencies(flat.view(shape), block), len(block), model.num_symbols
-        )
+    for block in coding_blocks(model, shape):
+        freqs = block_tables(model, flat.view(shape), block)
         bits = torch.from_numpy(PRECISION - np.log2(freqs.astype(np.float64)))
         rows = torch.from_numpy(block)
         flat[rows] = (cost[rows] + rd_lambda * bits).argmin(1)

@@ -7,16 +7,15 @@ Encoder and decoder must build bit-identical integer tables, so there is exactly
       smaller); the tiles of one shape form a group, groups in order of their first tile
     coding order: group by group; within a group, tile position q = 0 .. h*w-1, each q one
       block holding position q of every tile of the group (decoded together)
-    tables: teacher-forced passes over the whole group in fixed chunks of tiles,
-      (chunk, h, w), "no label" start token, fp32 on CPU, one intra-op thread
-      -> logits -> softmax in float64 -> codec.quantize_pmf
+    tables: the prior over the group's tiles in fixed chunks of 256, one token per step with a
+      key/value cache, "no label" start token, fp32 on CPU, one intra-op thread
+      -> step q's logits -> softmax in float64 -> codec.quantize_pmf
 
-Both sides run the same-shaped passes over the same chunks of tiles, so causal masking -- not
-a KV cache or a shorter sequence -- hides what is not decoded yet: masked attention weights
-are exactly 0, and row p of every matrix product reads only row p, so position q's table does
-not depend on what a tile holds from q on (``codec.check_consistency`` tests this on real
-maps). The decoder runs one batched pass per tile position (h*w per group) instead of one per
-code of the map.
+Encoder and decoder take the same steps, of the same shapes, in the same order, and step q
+reads only the codes before q of each tile, so both build bit-identical tables
+(``codec.check_consistency`` tests this on real maps). The decoder runs h*w steps per group,
+whatever the number of tiles; steps already taken for the same earlier codes are reused
+between calls.
 """
 
 from __future__ import annotations
@@ -98,16 +97,16 @@ class PriorEntropyModel(ProbabilityModel):
         r, c = positions // shape[1], positions % shape[1]
         origin_r, origin_c = r - r % th, c - c % tw
         out = torch.empty(len(positions), self.num_symbols, dtype=torch.float32)
-        for (h, w), origins in _tile_groups(shape, self._tile_size).items():
-            number = {origin: i for i, origin in enumerate(origins)}
-            rows = [
-                (j, number[o])
-                for j, o in enumerate(zip(origin_r.tolist(), origin_c.tolist(), strict=True))
-                if o in number
-            ]
-            if not rows:
+        groups = _tile_groups(shape, self._tile_size)
+        where = {o: (size, i) for size, origins in groups.items() for i, o in enumerate(origins)}
+        asked: dict[tuple[int, int], list[tuple[int, int]]] = {size: [] for size in groups}
+        for j, origin in enumerate(zip(origin_r.tolist(), origin_c.tolist(), strict=True)):
+            size, number = where[origin]
+            asked[size].append((j, number))  # row of out, tile number in its group
+        for (h, w), origins in groups.items():
+            if not asked[(h, w)]:
                 continue
-            picks = torch.tensor(rows, dtype=torch.int64)  # (n, 2): row of out, tile number
+            picks = torch.tensor(asked[(h, w)], dtype=torch.int64)  # (n, 2)
             local = torch.from_numpy((r - origin_r) * w + (c - origin_c))[picks[:, 0]]
             chunk_of = picks[:, 1] // TILE_CHUNK
             for chunk in torch.unique(chunk_of).tolist():

@@ -93,6 +93,9 @@ class QuantizerConfig:
         return float(self.options.get("entropy_weight", 0.0))
 
 
+_DECODER_FIELDS = ("decoder_hidden_channels", "decoder_res_channels", "decoder_res_blocks")
+
+
 @dataclass(frozen=True)
 class VQVAEConfig:
     """Settings of the encoder / decoder around the quantizer.
@@ -107,6 +110,9 @@ class VQVAEConfig:
         num_res_blocks: residual blocks in encoder and decoder.
         downsample_factor: spatial reduction f (2, 4 or 8); code maps are (H/f, W/f).
         quantizer: the quantizer's settings.
+        decoder_hidden_channels, decoder_res_channels, decoder_res_blocks: a decoder of
+            another size than the encoder (``vqvae train-decoder``); None: the encoder's.
+            Stored only when set, so older config.json files and fingerprints stay as they were.
     """
 
     arch: str = "conv"
@@ -117,6 +123,9 @@ class VQVAEConfig:
     num_res_blocks: int = 2
     downsample_factor: int = 4
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    decoder_hidden_channels: int | None = None
+    decoder_res_channels: int | None = None
+    decoder_res_blocks: int | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ("conv", "mlp"):
@@ -127,10 +136,29 @@ class VQVAEConfig:
             )
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {self.in_channels}")
+        for name in _DECODER_FIELDS:
+            value = getattr(self, name)
+            minimum = 0 if name == "decoder_res_blocks" else 1
+            if value is not None and value < minimum:
+                raise ValueError(f"{name} must be >= {minimum}, got {value}")
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
 
+    def decoder_config(self) -> VQVAEConfig:
+        """This config with the decoder's own sizes in the shared fields (what builds it)."""
+        own = {
+            "hidden_channels": self.decoder_hidden_channels,
+            "res_channels": self.decoder_res_channels,
+            "num_res_blocks": self.decoder_res_blocks,
+        }
+        changes = {name: value for name, value in own.items() if value is not None}
+        return dataclasses.replace(self, **changes, **{name: None for name in _DECODER_FIELDS})
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        for name in _DECODER_FIELDS:
+            if data[name] is None:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VQVAEConfig:
@@ -169,6 +197,8 @@ class TrainConfig:
         train_noise: train as a denoiser: corrupt each input batch with this spec
             ("gaussian:0.5", "saltpepper:0.2", "mask:0.25"; see ``vqvae.corruptions``) and
             reconstruct the clean batch. None trains a plain autoencoder.
+        codes_from: train only the decoder, on the frozen encoder and quantizer of this run
+            dir (``vqvae train-decoder``; see ``vqvae.train.decoder``). None trains all.
     """
 
     dataset: str = "mnist"
@@ -187,6 +217,7 @@ class TrainConfig:
     random_crop: int | None = None
     checkpoint_every: int = 500
     train_noise: str | None = None
+    codes_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.train_noise is not None:

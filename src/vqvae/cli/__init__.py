@@ -26,10 +26,11 @@ from . import (
     images,
     sample,
     train,
+    train_decoder,
     train_prior,
 )
 
-COMMANDS = [train, evaluate, images, fit_entropy, compress, decompress]
+COMMANDS = [train, train_decoder, evaluate, images, fit_entropy, compress, decompress]
 COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
 COMMANDS += [corrupt, denoise]
 

@@ -35,36 +35,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    g = p.add_argument_group("schedule")
-    g.add_argument("--epochs", type=int, default=None)
-    g.add_argument(
-        "--max-minutes", type=float, default=None, help="stop after this much training time"
-    )
-    g.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--lr", type=float, default=None)
-    g.add_argument(
-        "--lr-schedule",
-        choices=["constant", "cosine"],
-        default=None,
-        help="cosine (default): decay to zero over the steps or --max-minutes; constant",
-    )
-    g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
-    g.add_argument("--train-subset", type=int, default=None, help="use the first N training images")
-    g.add_argument(
-        "--eval-subset", type=int, default=None, help="evaluate on the first N test images"
-    )
-    g.add_argument("--random-crop", type=int, default=None, help="train on random SIZE crops")
-    g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
-    g.add_argument(
-        "--train-noise",
-        default=None,
-        metavar="SPEC",
-        help="train a denoiser: corrupt inputs with gaussian:SIGMA, saltpepper:RATE or "
-        "mask:FRACTION and reconstruct the clean images",
-    )
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_schedule_arguments(p)
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=["conv", "mlp"], default="conv")
     m.add_argument(
@@ -118,14 +89,46 @@ def register(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
+    """The "schedule" flags (all default to None: unset), shared with ``train-decoder``."""
+    g = p.add_argument_group("schedule")
+    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument(
+        "--max-minutes", type=float, default=None, help="stop after this much training time"
+    )
+    g.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default=None,
+        help="cosine (default): decay to zero over the steps or --max-minutes; constant",
+    )
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    g.add_argument("--train-subset", type=int, default=None, help="use the first N training images")
+    g.add_argument(
+        "--eval-subset", type=int, default=None, help="evaluate on the first N test images"
+    )
+    g.add_argument("--random-crop", type=int, default=None, help="train on random SIZE crops")
+    g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    g.add_argument(
+        "--train-noise",
+        default=None,
+        metavar="SPEC",
+        help="train a denoiser: corrupt inputs with gaussian:SIGMA, saltpepper:RATE or "
+        "mask:FRACTION and reconstruct the clean images",
+    )
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 _TRAIN_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
-    """Explicit flags over (on --resume) the run's saved settings over the defaults."""
-    base: dict = {}
-    if args.resume:
-        base = dict(read_run_config(args.out).get("train", {}))
+def train_config_from(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
+    """Explicit flags over ``base`` (saved settings) over the defaults."""
+    base = dict(base or {})
     for name in _TRAIN_FIELDS:
         value = getattr(args, name, None)
         if value is not None:
@@ -189,7 +192,8 @@ def _model_config(args: argparse.Namespace) -> VQVAEConfig:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        train_config = _train_config(args)
+        saved = read_run_config(args.out).get("train", {}) if args.resume else {}
+        train_config = train_config_from(args, saved)
         model_config = _model_config(args)
     except ValueError as exc:  # config validation
         raise VQVAEError(str(exc)) from None

@@ -34,7 +34,7 @@ from ..device import autocast_for
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import evaluate
 from ..models import VQVAE
-from . import distributed
+from . import decoder, distributed
 from .sampler import DistributedBatchSampler, epoch_permutation
 
 METRICS_FILE = "metrics.jsonl"
@@ -179,8 +179,14 @@ def _train(
     # z_e itself, so it does not care about the memory format.
     channels_last = device.type == "cuda" and model_config.arch == "conv"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = VQVAE(model_config).to(device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+    model = VQVAE(model_config)
+    if train_config.codes_from is not None:  # decoder only: the source's codes, frozen
+        if state is None:
+            decoder.load_codes_from(model, train_config.codes_from)
+        decoder.freeze_codes(model)
+    model = model.to(device, memory_format=memory_format)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=train_config.lr)
 
     step, epoch, first_batch, elapsed = 0, 0, 0, 0.0
     if state is not None:
@@ -236,6 +242,8 @@ def _train(
     writer = _tensorboard_writer(run_dir) if main else None
     while epoch < train_config.epochs and not stop:
         model.train()
+        if train_config.codes_from is not None:
+            decoder.hold_codes(model)
         bar = tqdm(
             range(first_batch, sampler.batches_per_epoch),
             desc=f"epoch {epoch + 1}/{train_config.epochs}",

@@ -1,0 +1,71 @@
+"""``vqvae train-decoder``: train a new decoder on a finished run's frozen codes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..checkpoint import read_run_config
+from ..config import VQVAEConfig
+from ..errors import VQVAEError
+from ..train import train
+from ..train.decoder import carry_over, decoder_config
+from .train import add_schedule_arguments, train_config_from
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train-decoder",
+        help="train a (bigger) decoder on a run's frozen codes",
+        description="Copy RUN_DIR's encoder and quantizer, freeze them, and train a decoder "
+        "(by default of RUN_DIR's size) into --out. The codes stay exactly RUN_DIR's, so its "
+        "entropy.json and prior are carried over: the same bits, a better reconstruction. "
+        "Data and schedule default to RUN_DIR's; --resume continues --out.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run whose codes to keep")
+    p.add_argument("--out", required=True, help="new run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--dataset", default=None, help="default: RUN_DIR's")
+    p.add_argument("--data-dir", default=None, help="default: RUN_DIR's")
+    p.add_argument("--download", action="store_true", default=None)
+    add_schedule_arguments(p)
+    m = p.add_argument_group("decoder (default: RUN_DIR's decoder)")
+    m.add_argument("--hidden", type=int, default=None, help="conv trunk width")
+    m.add_argument("--res-channels", type=int, default=None)
+    m.add_argument("--res-blocks", type=int, default=None)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    source, out = Path(args.run_dir), Path(args.out)
+    if out.resolve() == source.resolve():
+        raise VQVAEError("--out must be a new run directory, not RUN_DIR itself")
+    saved = read_run_config(source)
+    if args.resume:
+        base = read_run_config(out).get("train", {})
+    else:
+        if (out / "config.json").exists():
+            raise VQVAEError(f"{out} already holds a run; pick a new --out or pass --resume")
+        base = {k: v for k, v in saved.get("train", {}).items() if k != "max_steps"}
+        base["codes_from"] = str(source)
+    try:
+        train_config = train_config_from(args, base)
+        model_config = decoder_config(
+            VQVAEConfig.from_dict(saved.get("model", {})),
+            args.hidden,
+            args.res_channels,
+            args.res_blocks,
+        )
+    except ValueError as exc:  # config validation
+        raise VQVAEError(str(exc)) from None
+    if train_config.codes_from is None:
+        raise VQVAEError(f"{out} was not made by train-decoder; resume it with `vqvae train`")
+    result = train(
+        model_config, train_config, out, resume=args.resume, progress=not args.no_progress
+    )
+    if not result:  # a rank other than 0 under torchrun: rank 0 reports
+        return 0
+    copied = carry_over(train_config.codes_from, out)
+    extra = f"; carried over {', '.join(copied)}" if copied else ""
+    print(f"done: {out} (test psnr {result['psnr']:.2f} dB, nmse {result['nmse']:.4f}){extra}")
+    return 0

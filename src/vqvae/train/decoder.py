@@ -1,0 +1,120 @@
+"""Decoder-only training on a finished run's frozen codes (``vqvae train-decoder``).
+
+The encoder and the quantizer of the source run are copied and frozen (no gradients, the
+quantizer in eval mode: no EMA updates, no restarts), so every image gets exactly the codes the
+source run gives it. Only the decoder learns, and it may have another size than the source's
+(an asymmetric autoencoder: a bigger decoder buys PSNR at the same bits). Because the codes do
+not change, the source's probability models (``entropy.json``, the prior) stay valid for the
+new run and are carried over.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from .. import checkpoint
+from ..config import VQVAEConfig
+from ..errors import CheckpointError
+from ..models import VQVAE
+from ..priors import PRIOR_DIR, has_prior, weights_fingerprint
+
+ENTROPY_FILE = "entropy.json"  # the static code distribution (vqvae.codec.StaticEntropyModel)
+
+
+def frozen_modules(model: VQVAE) -> tuple[torch.nn.Module, ...]:
+    """The parts that make the codes: encoder and quantizer."""
+    return model.encoder, model.quantizer
+
+
+def _code_tensors(model: VQVAE) -> dict[str, torch.Tensor]:
+    state = model.state_dict()
+    return {k: v for k, v in state.items() if k.split(".", 1)[0] in ("encoder", "quantizer")}
+
+
+def decoder_config(
+    source: VQVAEConfig,
+    hidden: int | None = None,
+    res_channels: int | None = None,
+    res_blocks: int | None = None,
+) -> VQVAEConfig:
+    """The source's config with a decoder of the given sizes (None: keep the source decoder's)."""
+    current = source.decoder_config()
+    wanted = {  # decoder field: (requested, the source decoder's, the encoder's)
+        "decoder_hidden_channels": (hidden, current.hidden_channels, source.hidden_channels),
+        "decoder_res_channels": (res_channels, current.res_channels, source.res_channels),
+        "decoder_res_blocks": (res_blocks, current.num_res_blocks, source.num_res_blocks),
+    }
+    changes = {}
+    for name, (requested, kept, encoders) in wanted.items():
+        value = kept if requested is None else requested
+        changes[name] = None if value == encoders else value  # unset when equal to the encoder
+    return source.replace(**changes)
+
+
+def load_codes_from(model: VQVAE, source_run: str | Path) -> None:
+    """Copy the source run's encoder and quantizer into ``model`` (CheckpointError if they differ in shape)."""
+    source = VQVAE.from_pretrained(source_run)
+    ours, theirs = model.config.to_dict(), source.config.to_dict()
+    for key in ("arch", "in_channels", "hidden_channels", "res_channels", "num_res_blocks"):
+        if ours[key] != theirs[key]:
+            raise CheckpointError(
+                f"{source_run}: its encoder has {key}={theirs[key]}, this model {ours[key]}"
+            )
+    if (
+        ours["downsample_factor"] != theirs["downsample_factor"]
+        or ours["quantizer"] != theirs["quantizer"]
+    ):
+        raise CheckpointError(f"{source_run}: another quantizer or downsampling than this model")
+    missing = model.load_state_dict(_code_tensors(source), strict=False).missing_keys
+    if any(not k.startswith("decoder.") for k in missing):
+        raise CheckpointError(f"{source_run}: encoder or quantizer weights missing")
+
+
+def freeze_codes(model: VQVAE) -> None:
+    """No gradients for the encoder and the quantizer; call ``hold_codes`` after ``train()``."""
+    for module in frozen_modules(model):
+        module.requires_grad_(False)
+
+
+def hold_codes(model: VQVAE) -> None:
+    """Keep the frozen parts in eval mode (the quantizer then updates no statistics)."""
+    for module in frozen_modules(model):
+        module.eval()
+
+
+def carry_over(source_run: str | Path, run_dir: str | Path) -> list[str]:
+    """Copy the source's probability models into ``run_dir`` once its codes are checked equal.
+
+    The prior is stamped with the new weights' fingerprint (it models the same codes); a prior
+    that was stale for the source is left behind. Returns what was (not) copied, for a message.
+    """
+    source_run, run_dir = Path(source_run), Path(run_dir)
+    source, model = VQVAE.from_pretrained(source_run), VQVAE.from_pretrained(run_dir)
+    theirs, ours = _code_tensors(source), _code_tensors(model)
+    if theirs.keys() != ours.keys() or any(not torch.equal(theirs[k], ours[k]) for k in theirs):
+        raise CheckpointError(
+            f"{run_dir}: its encoder or quantizer differs from {source_run}'s; "
+            "the source's probability models do not apply"
+        )
+    copied = []
+    if (source_run / ENTROPY_FILE).is_file():
+        checkpoint.atomic_write_bytes(
+            run_dir / ENTROPY_FILE, (source_run / ENTROPY_FILE).read_bytes()
+        )
+        copied.append(ENTROPY_FILE)
+    if has_prior(source_run):
+        config = checkpoint.read_run_config(source_run / PRIOR_DIR, kind="prior")
+        if config.get("vqvae_fingerprint") != weights_fingerprint(source_run):
+            return [*copied, f"not {PRIOR_DIR} (trained for other weights than {source_run}'s)"]
+        folder = run_dir / PRIOR_DIR
+        if folder.exists():
+            shutil.rmtree(folder)
+        weights = (source_run / PRIOR_DIR / checkpoint.WEIGHTS_FILE).read_bytes()
+        checkpoint.atomic_write_bytes(folder / checkpoint.WEIGHTS_FILE, weights)
+        config["vqvae_fingerprint"] = weights_fingerprint(run_dir)
+        checkpoint.write_json(folder / checkpoint.CONFIG_FILE, config)
+        copied.append(PRIOR_DIR)
+    return copied

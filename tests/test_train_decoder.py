@@ -1,0 +1,139 @@
+"""`vqvae train-decoder`: a new decoder on frozen codes; the source's entropy models carry over."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from vqvae import VQVAE, VQVAEConfig
+from vqvae.cli import main
+from vqvae.codec import compress, decompress, load, model_fingerprint
+from vqvae.codec.container import FormatError
+from vqvae.data import load_image
+from vqvae.errors import CheckpointError
+from vqvae.priors import PriorConfig, TransformerPrior, load_prior, save_prior
+from vqvae.train.decoder import carry_over, decoder_config
+
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+TINY = ["--codebook-size", "16", "--code-dim", "4", "--hidden", "16", "--res-channels", "8"]
+TINY += ["--res-blocks", "1", "--batch-size", "32", "--train-subset", "128"]
+TINY += ["--eval-subset", "32", "--no-progress", "--seed", "3"]
+
+
+def _code_state(model: VQVAE) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("decoder.")}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """A tiny trained run with a static code distribution and a (untrained) prior."""
+    run = tmp_path_factory.mktemp("decoder") / "source"
+    assert main(["train", "--out", str(run), "--epochs", "1", *TINY]) == 0
+    assert main(["fit-entropy", str(run), "--limit", "128"]) == 0
+    prior = TransformerPrior(PriorConfig(codebook_size=16, height=7, width=7, n_layer=1, n_embd=16))
+    save_prior(prior, run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def bigger(source) -> Path:
+    out = source.parent / "bigger"
+    argv = ["train-decoder", str(source), "--out", str(out), "--hidden", "24", "--res-blocks", "2"]
+    assert main([*argv, "--epochs", "5", "--max-steps", "6", "--no-progress"]) == 0
+    return out
+
+
+def test_config_without_decoder_sizes_is_unchanged():
+    config = VQVAEConfig(hidden_channels=32)
+    assert not any(k.startswith("decoder_") for k in config.to_dict())
+    assert config.decoder_config() == config
+    own = decoder_config(config, hidden=64, res_blocks=3)
+    assert own.to_dict()["decoder_hidden_channels"] == 64
+    assert "decoder_res_channels" not in own.to_dict()  # equal to the encoder's: unset
+    assert VQVAEConfig.from_dict(own.to_dict()) == own
+    built = own.decoder_config()
+    assert (built.hidden_channels, built.res_channels, built.num_res_blocks) == (64, 32, 3)
+    assert decoder_config(own) == own  # no sizes given: the source decoder's are kept
+    assert decoder_config(own, hidden=32).decoder_hidden_channels is None
+    with pytest.raises(ValueError, match="decoder_hidden_channels"):
+        VQVAEConfig(decoder_hidden_channels=0)
+
+
+def test_codes_are_frozen_and_decoder_is_new(source, bigger):
+    old, new = VQVAE.from_pretrained(source), VQVAE.from_pretrained(bigger)
+    theirs, ours = _code_state(old), _code_state(new)
+    assert theirs.keys() == ours.keys()
+    assert all(torch.equal(theirs[k], ours[k]) for k in theirs)  # EMA buffers included
+    assert new.config.decoder_hidden_channels == 24 and new.config.decoder_res_blocks == 2
+    assert new.decoder.net[0].out_channels == 24
+    images = torch.stack([load_image(p) for p in DIGITS]).float() / 255
+    assert torch.equal(old.encode(images), new.encode(images))
+    record = json.loads((bigger / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 6
+    config = json.loads((bigger / "config.json").read_text())
+    assert config["train"]["codes_from"] == str(source)
+
+
+def test_entropy_models_carry_over(source, bigger):
+    assert (bigger / "entropy.json").read_bytes() == (source / "entropy.json").read_bytes()
+    prior, original = load_prior(bigger), load_prior(source)  # stamped with the new weights
+    for key, tensor in original.state_dict().items():
+        assert torch.equal(prior.state_dict()[key], tensor)
+    image = load_image(DIGITS[0])
+    assert load(bigger).entropy_model.name == "prior"
+    data = compress(str(bigger), image)
+    assert compress(str(source), image)[13:-4] == data[13:-4]  # same codes, same tables: same bits
+    assert decompress(data, str(bigger)).size == (28, 28)
+    assert model_fingerprint(VQVAE.from_pretrained(bigger)) != model_fingerprint(
+        VQVAE.from_pretrained(source)
+    )
+    with pytest.raises(FormatError, match="another model"):
+        decompress(data, str(source))
+
+
+def test_resume_keeps_codes_frozen(source, tmp_path):
+    out = tmp_path / "resumed"
+    argv = ["train-decoder", str(source), "--out", str(out), "--no-progress", "--epochs", "5"]
+    assert main([*argv, "--max-steps", "2"]) == 0
+    assert main([*argv, "--max-steps", "4", "--resume"]) == 0
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 4
+    old, new = _code_state(VQVAE.from_pretrained(source)), _code_state(VQVAE.from_pretrained(out))
+    assert all(torch.equal(old[k], new[k]) for k in old)
+    assert VQVAE.from_pretrained(out).config == VQVAE.from_pretrained(source).config
+
+
+def test_bad_input_one_line_exit_2(source, bigger, tmp_path, capsys):
+    cases = [
+        ["train-decoder", str(source), "--out", str(source)],
+        ["train-decoder", str(source), "--out", str(bigger)],  # a run already there
+        ["train-decoder", str(tmp_path / "missing"), "--out", str(tmp_path / "x")],
+        ["train-decoder", str(source), "--out", str(tmp_path / "y"), "--hidden", "0"],
+    ]
+    for argv in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("vqvae: error: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "y").exists()
+
+
+def test_stale_prior_is_not_carried_over(source, bigger, tmp_path):
+    stale, target = tmp_path / "stale", tmp_path / "target"
+    shutil.copytree(source, stale)
+    shutil.copytree(bigger, target)
+    shutil.rmtree(target / "prior")
+    config = json.loads((stale / "prior" / "config.json").read_text())
+    config["vqvae_fingerprint"] = "0" * 16
+    (stale / "prior" / "config.json").write_text(json.dumps(config))
+    copied = carry_over(stale, target)
+    assert copied[0] == "entropy.json" and copied[1].startswith("not prior")
+    assert not (target / "prior").exists()
+    other = VQVAE.from_pretrained(bigger)
+    with torch.no_grad():
+        other.encoder.net[0].weight[0, 0, 0, 0] += 1e-3
+    other.save_pretrained(tmp_path / "other")
+    with pytest.raises(CheckpointError, match="differs"):
+        carry_over(source, tmp_path / "other")

@@ -137,3 +137,15 @@ def test_stale_prior_is_not_carried_over(source, bigger, tmp_path):
     other.save_pretrained(tmp_path / "other")
     with pytest.raises(CheckpointError, match="differs"):
         carry_over(source, tmp_path / "other")
+
+
+def test_same_size_continues_the_source_decoder(source, tmp_path):
+    out = tmp_path / "continued"
+    argv = ["train-decoder", str(source), "--out", str(out), "--no-progress", "--lr", "1e-12"]
+    assert main([*argv, "--max-steps", "1"]) == 0
+    old, new = VQVAE.from_pretrained(source), VQVAE.from_pretrained(out)
+    assert new.config == old.config  # no decoder sizes stored
+    theirs, ours = old.decoder.state_dict(), new.decoder.state_dict()
+    assert theirs.keys() == ours.keys()
+    for key in theirs:
+        assert torch.allclose(theirs[key], ours[key], atol=1e-9), key

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         "train-decoder",
         help="train a (bigger) decoder on a run's frozen codes",
         description="Copy RUN_DIR's encoder and quantizer, freeze them, and train a decoder "
-        "(by default of RUN_DIR's size) into --out. The codes stay exactly RUN_DIR's, so its "
+        "into --out: RUN_DIR's own, continued, or a new one when --hidden, --res-channels or "
+        "--res-blocks give other sizes. The codes stay exactly RUN_DIR's, so its "
         "entropy.json and prior are carried over: the same bits, a better reconstruction. "
         "Data and schedule default to RUN_DIR's; --resume continues --out.",
     )

@@ -2,8 +2,9 @@
 
 The encoder and the quantizer of the source run are copied and frozen (no gradients, the
 quantizer in eval mode: no EMA updates, no restarts), so every image gets exactly the codes the
-source run gives it. Only the decoder learns, and it may have another size than the source's
-(an asymmetric autoencoder: a bigger decoder buys PSNR at the same bits). Because the codes do
+source run gives it. Only the decoder learns: the source's, continued, when the sizes are the
+same, or a new one of another size (an asymmetric autoencoder: a bigger decoder buys PSNR at
+the same bits). Because the codes do
 not change, the source's probability models (``entropy.json``, the prior) stay valid for the
 new run and are carried over.
 """
@@ -55,7 +56,9 @@ def decoder_config(
 
 
 def load_codes_from(model: VQVAE, source_run: str | Path) -> None:
-    """Copy the source run's encoder and quantizer into ``model`` (CheckpointError if they differ in shape)."""
+    """Copy the source run's encoder and quantizer into ``model``, and its decoder too when
+    ``model``'s has the same sizes (training then continues it). CheckpointError if the
+    encoder or quantizer settings differ."""
     source = VQVAE.from_pretrained(source_run)
     ours, theirs = model.config.to_dict(), source.config.to_dict()
     for key in ("arch", "in_channels", "hidden_channels", "res_channels", "num_res_blocks"):
@@ -68,7 +71,9 @@ def load_codes_from(model: VQVAE, source_run: str | Path) -> None:
         or ours["quantizer"] != theirs["quantizer"]
     ):
         raise CheckpointError(f"{source_run}: another quantizer or downsampling than this model")
-    missing = model.load_state_dict(_code_tensors(source), strict=False).missing_keys
+    same_decoder = model.config.decoder_config() == source.config.decoder_config()
+    state = source.state_dict() if same_decoder else _code_tensors(source)
+    missing = model.load_state_dict(state, strict=False).missing_keys
     if any(not k.startswith("decoder.") for k in missing):
         raise CheckpointError(f"{source_run}: encoder or quantizer weights missing")
 

@@ -14,7 +14,7 @@ from vqvae.codec.container import FormatError
 from vqvae.data import load_image
 from vqvae.errors import CheckpointError
 from vqvae.priors import PriorConfig, TransformerPrior, load_prior, save_prior
-from vqvae.train.decoder import carry_over, decoder_config
+from vqvae.train.decoder import carry_over, with_decoder_sizes
 
 DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
 TINY = ["--codebook-size", "16", "--code-dim", "4", "--hidden", "16", "--res-channels", "8"]
@@ -49,14 +49,14 @@ def test_config_without_decoder_sizes_is_unchanged():
     config = VQVAEConfig(hidden_channels=32)
     assert not any(k.startswith("decoder_") for k in config.to_dict())
     assert config.decoder_config() == config
-    own = decoder_config(config, hidden=64, res_blocks=3)
+    own = with_decoder_sizes(config, hidden=64, res_blocks=3)
     assert own.to_dict()["decoder_hidden_channels"] == 64
     assert "decoder_res_channels" not in own.to_dict()  # equal to the encoder's: unset
     assert VQVAEConfig.from_dict(own.to_dict()) == own
     built = own.decoder_config()
     assert (built.hidden_channels, built.res_channels, built.num_res_blocks) == (64, 32, 3)
-    assert decoder_config(own) == own  # no sizes given: the source decoder's are kept
-    assert decoder_config(own, hidden=32).decoder_hidden_channels is None
+    assert with_decoder_sizes(own) == own  # no sizes given: the source decoder's are kept
+    assert with_decoder_sizes(own, hidden=32).decoder_hidden_channels is None
     with pytest.raises(ValueError, match="decoder_hidden_channels"):
         VQVAEConfig(decoder_hidden_channels=0)
 

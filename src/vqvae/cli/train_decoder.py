@@ -9,7 +9,7 @@ from ..checkpoint import read_run_config
 from ..config import VQVAEConfig
 from ..errors import VQVAEError
 from ..train import train
-from ..train.decoder import carry_over, decoder_config
+from ..train.decoder import carry_over, with_decoder_sizes
 from .train import add_schedule_arguments, train_config_from
 
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         base["codes_from"] = str(source)
     try:
         train_config = train_config_from(args, base)
-        model_config = decoder_config(
+        model_config = with_decoder_sizes(
             VQVAEConfig.from_dict(saved.get("model", {})),
             args.hidden,
             args.res_channels,

@@ -35,7 +35,7 @@ def _code_tensors(model: VQVAE) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.split(".", 1)[0] in ("encoder", "quantizer")}
 
 
-def decoder_config(
+def with_decoder_sizes(
     source: VQVAEConfig,
     hidden: int | None = None,
     res_channels: int | None = None,

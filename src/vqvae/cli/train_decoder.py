@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..checkpoint import read_run_config
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if (out / "config.json").exists():
             raise VQVAEError(f"{out} already holds a run; pick a new --out or pass --resume")
         base = {k: v for k, v in saved.get("train", {}).items() if k != "max_steps"}
-        base["codes_from"] = str(source)
+        base["codes_from"] = os.path.abspath(source)  # --resume may run from elsewhere
     try:
         train_config = train_config_from(args, base)
         model_config = with_decoder_sizes(

@@ -4,9 +4,8 @@ The encoder and the quantizer of the source run are copied and frozen (no gradie
 quantizer in eval mode: no EMA updates, no restarts), so every image gets exactly the codes the
 source run gives it. Only the decoder learns: the source's, continued, when the sizes are the
 same, or a new one of another size (an asymmetric autoencoder: a bigger decoder buys PSNR at
-the same bits). Because the codes do
-not change, the source's probability models (``entropy.json``, the prior) stay valid for the
-new run and are carried over.
+the same bits). Because the codes do not change, the source's probability models
+(``entropy.json``, the prior) stay valid for the new run and are carried over.
 """
 
 from __future__ import annotations
@@ -33,6 +32,11 @@ def frozen_modules(model: VQVAE) -> tuple[torch.nn.Module, ...]:
 def _code_tensors(model: VQVAE) -> dict[str, torch.Tensor]:
     state = model.state_dict()
     return {k: v for k, v in state.items() if k.split(".", 1)[0] in ("encoder", "quantizer")}
+
+
+def _decoder_sizes(config: VQVAEConfig) -> tuple[int, int, int]:
+    built = config.decoder_config()
+    return built.hidden_channels, built.res_channels, built.num_res_blocks
 
 
 def with_decoder_sizes(
@@ -71,7 +75,7 @@ def load_codes_from(model: VQVAE, source_run: str | Path) -> None:
         or ours["quantizer"] != theirs["quantizer"]
     ):
         raise CheckpointError(f"{source_run}: another quantizer or downsampling than this model")
-    same_decoder = model.config.decoder_config() == source.config.decoder_config()
+    same_decoder = _decoder_sizes(model.config) == _decoder_sizes(source.config)
     state = source.state_dict() if same_decoder else _code_tensors(source)
     missing = model.load_state_dict(state, strict=False).missing_keys
     if any(not k.startswith("decoder.") for k in missing):

@@ -94,6 +94,7 @@ class QuantizerConfig:
 
 
 _DECODER_FIELDS = ("decoder_hidden_channels", "decoder_res_channels", "decoder_res_blocks")
+_SHARED_FIELDS = ("hidden_channels", "res_channels", "num_res_blocks")  # the encoder's, in order
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,8 @@ class VQVAEConfig:
         downsample_factor: spatial reduction f (2, 4 or 8); code maps are (H/f, W/f).
         quantizer: the quantizer's settings.
         decoder_hidden_channels, decoder_res_channels, decoder_res_blocks: a decoder of
-            another size than the encoder (``vqvae train-decoder``); None: the encoder's.
-            Stored only when set, so older config.json files and fingerprints stay as they were.
+            another size than the encoder (``vqvae train-decoder``); None (or the encoder's
+            value, which is stored as None): the encoder's. Stored only when set, so older config.json files and fingerprints stay as they were.
     """
 
     arch: str = "conv"
@@ -136,21 +137,22 @@ class VQVAEConfig:
             )
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {self.in_channels}")
-        for name in _DECODER_FIELDS:
+        for name, shared in zip(_DECODER_FIELDS, _SHARED_FIELDS, strict=True):
             value = getattr(self, name)
             minimum = 0 if name == "decoder_res_blocks" else 1
             if value is not None and value < minimum:
                 raise ValueError(f"{name} must be >= {minimum}, got {value}")
+            if value == getattr(self, shared):  # the encoder's size: one way to say it, unset
+                object.__setattr__(self, name, None)
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
 
     def decoder_config(self) -> VQVAEConfig:
         """This config with the decoder's own sizes in the shared fields (what builds it)."""
         own = {
-            "hidden_channels": self.decoder_hidden_channels,
-            "res_channels": self.decoder_res_channels,
-            "num_res_blocks": self.decoder_res_blocks,
+            shared: getattr(self, name)
+            for shared, name in zip(_SHARED_FIELDS, _DECODER_FIELDS, strict=True)
         }
-        changes = {name: value for name, value in own.items() if value is not None}
+        changes = {shared: value for shared, value in own.items() if value is not None}
         return dataclasses.replace(self, **changes, **{name: None for name in _DECODER_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint
+from ..codec.entropy import StaticEntropyModel
 from ..config import VQVAEConfig
 from ..errors import CheckpointError
 from ..models import VQVAE
 from ..priors import PRIOR_DIR, has_prior, weights_fingerprint
 
-ENTROPY_FILE = "entropy.json"  # the static code distribution (vqvae.codec.StaticEntropyModel)
+ENTROPY_FILE = StaticEntropyModel.FILE  # the static code distribution of ``vqvae fit-entropy``
 
 
 def frozen_modules(model: VQVAE) -> tuple[torch.nn.Module, ...]:
@@ -47,16 +48,11 @@ def with_decoder_sizes(
 ) -> VQVAEConfig:
     """The source's config with a decoder of the given sizes (None: keep the source decoder's)."""
     current = source.decoder_config()
-    wanted = {  # decoder field: (requested, the source decoder's, the encoder's)
-        "decoder_hidden_channels": (hidden, current.hidden_channels, source.hidden_channels),
-        "decoder_res_channels": (res_channels, current.res_channels, source.res_channels),
-        "decoder_res_blocks": (res_blocks, current.num_res_blocks, source.num_res_blocks),
-    }
-    changes = {}
-    for name, (requested, kept, encoders) in wanted.items():
-        value = kept if requested is None else requested
-        changes[name] = None if value == encoders else value  # unset when equal to the encoder
-    return source.replace(**changes)
+    return source.replace(
+        decoder_hidden_channels=current.hidden_channels if hidden is None else hidden,
+        decoder_res_channels=current.res_channels if res_channels is None else res_channels,
+        decoder_res_blocks=current.num_res_blocks if res_blocks is None else res_blocks,
+    )
 
 
 def load_codes_from(model: VQVAE, source_run: str | Path) -> None:

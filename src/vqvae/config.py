@@ -201,6 +201,9 @@ class TrainConfig:
             reconstruct the clean batch. None trains a plain autoencoder.
         codes_from: train only the decoder, on the frozen encoder and quantizer of this run
             dir (``vqvae train-decoder``; see ``vqvae.train.decoder``). None trains all.
+        init_from: start a new run from this run dir's weights: each of encoder, quantizer
+            and decoder whose sizes all match is copied (``vqvae.train.warm_start``), the rest
+            is initialised as usual. Ignored on resume (the checkpoint has the weights).
     """
 
     dataset: str = "mnist"
@@ -220,8 +223,11 @@ class TrainConfig:
     checkpoint_every: int = 500
     train_noise: str | None = None
     codes_from: str | None = None
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if self.codes_from is not None and self.init_from is not None:
+            raise ValueError("init_from and codes_from exclude each other")
         if self.train_noise is not None:
             object.__setattr__(self, "train_noise", parse_corruption(self.train_noise).spec)
         if self.epochs < 1:

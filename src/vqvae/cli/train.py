@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 
 from ..checkpoint import read_run_config
 from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
@@ -35,6 +36,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN_DIR",
+        help="start from this run's weights: encoder, quantizer and decoder are each copied "
+        "when their sizes match (e.g. a bigger --codebook-size keeps encoder and decoder)",
+    )
     add_schedule_arguments(p)
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=["conv", "mlp"], default="conv")
@@ -193,6 +201,10 @@ def _model_config(args: argparse.Namespace) -> VQVAEConfig:
 def run(args: argparse.Namespace) -> int:
     try:
         saved = read_run_config(args.out).get("train", {}) if args.resume else {}
+        if args.init_from is not None:
+            if not args.resume and not os.path.isfile(os.path.join(args.init_from, "config.json")):
+                raise VQVAEError(f"--init-from {args.init_from}: not a run directory")
+            args.init_from = os.path.abspath(args.init_from)  # --resume may run from elsewhere
         train_config = train_config_from(args, saved)
         model_config = _model_config(args)
     except ValueError as exc:  # config validation

@@ -34,7 +34,7 @@ from ..device import autocast_for
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import evaluate
 from ..models import VQVAE
-from . import decoder, distributed
+from . import decoder, distributed, warm_start
 from .sampler import DistributedBatchSampler, epoch_permutation
 
 METRICS_FILE = "metrics.jsonl"
@@ -184,6 +184,9 @@ def _train(
         if state is None:
             decoder.load_codes_from(model, train_config.codes_from)
         decoder.freeze_codes(model)
+    elif train_config.init_from is not None and state is None:
+        copied = warm_start.load_matching_parts(model, train_config.init_from)
+        log(f"starting from {train_config.init_from}: {', '.join(copied)} copied")
     model = model.to(device, memory_format=memory_format)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=train_config.lr)

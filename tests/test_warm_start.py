@@ -85,3 +85,20 @@ def test_cli_bad_source_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not a run directory" in err
     assert not out.exists()
+
+
+def test_asymmetric_run_is_warm_started_whole(tmp_path):
+    """--decoder-hidden builds a bigger decoder from the start; --init-from such a run with
+    the same flags copies all three parts."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    flags = ["--codebook-size", "16", "--decoder-hidden", "24", "--decoder-res-blocks", "2", *TINY]
+    assert main(["train", "--out", str(first), "--max-steps", "2", *flags]) == 0
+    model = VQVAE.from_pretrained(first)
+    built = model.config.decoder_config()
+    assert (built.hidden_channels, built.num_res_blocks) == (24, 2)
+    fresh = VQVAE(model.config)
+    assert load_matching_parts(fresh, first) == ["encoder", "quantizer", "decoder"]
+    assert (
+        main(["train", "--out", str(second), "--init-from", str(first), "--max-steps", "1", *flags])
+        == 0
+    )

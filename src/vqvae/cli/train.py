@@ -59,6 +59,9 @@ def register(subparsers) -> None:
     m.add_argument("--hidden", type=int, default=_MODEL_DEFAULTS["hidden"], help="conv trunk width")
     m.add_argument("--res-channels", type=int, default=32)
     m.add_argument("--res-blocks", type=int, default=2)
+    m.add_argument("--decoder-hidden", type=int, default=None, help="default: --hidden")
+    m.add_argument("--decoder-res-channels", type=int, default=None, help="default: --res-channels")
+    m.add_argument("--decoder-res-blocks", type=int, default=None, help="default: --res-blocks")
     m.add_argument("--quantizer", choices=quantizer_names(), default="ema")
     m.add_argument("--commitment-weight", type=float, default=0.25)
     m.add_argument("--decay", type=float, default=0.99, help="EMA decay")
@@ -195,6 +198,9 @@ def _model_config(args: argparse.Namespace) -> VQVAEConfig:
         num_res_blocks=args.res_blocks,
         downsample_factor=args.downsample,
         quantizer=quantizer,
+        decoder_hidden_channels=args.decoder_hidden,
+        decoder_res_channels=args.decoder_res_channels,
+        decoder_res_blocks=args.decoder_res_blocks,
     )
 
 

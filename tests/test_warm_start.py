@@ -77,6 +77,11 @@ def test_cli_starts_from_source_and_records_it(source, tmp_path, capsys):
         assert torch.allclose(new.state_dict()[k], v, atol=1e-6), k
     # --resume keeps the recorded source and does not copy it again.
     assert main(["train", "--out", str(out), "--resume", "--max-steps", "2", "--no-progress"]) == 0
+    # A warm-started run's decoder can be trained on its frozen codes like any run's.
+    decoder_run = tmp_path / "decoder"
+    argv = ["train-decoder", str(out), "--out", str(decoder_run), "--max-steps", "1"]
+    assert main([*argv, "--no-progress"]) == 0
+    assert json.loads((decoder_run / "config.json").read_text())["train"]["init_from"] is None
 
 
 def test_cli_bad_source_is_one_line_exit_2(tmp_path, capsys):

@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         if (out / "config.json").exists():
             raise VQVAEError(f"{out} already holds a run; pick a new --out or pass --resume")
-        base = {k: v for k, v in saved.get("train", {}).items() if k != "max_steps"}
+        # The source's data and schedule; not its step limit nor how it was started.
+        skip = ("max_steps", "init_from")
+        base = {k: v for k, v in saved.get("train", {}).items() if k not in skip}
         base["codes_from"] = os.path.abspath(source)  # --resume may run from elsewhere
     try:
         train_config = train_config_from(args, base)

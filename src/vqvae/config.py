@@ -112,8 +112,9 @@ class VQVAEConfig:
         downsample_factor: spatial reduction f (2, 4 or 8); code maps are (H/f, W/f).
         quantizer: the quantizer's settings.
         decoder_hidden_channels, decoder_res_channels, decoder_res_blocks: a decoder of
-            another size than the encoder (``vqvae train-decoder``); None (or the encoder's
-            value, which is stored as None): the encoder's. Stored only when set, so older config.json files and fingerprints stay as they were.
+            another size than the encoder (``vqvae train-decoder``, ``train --decoder-*``);
+            None (a value equal to the encoder's is stored as None): the encoder's. Stored only
+            when set, so older config.json files and fingerprints stay as they were.
     """
 
     arch: str = "conv"
@@ -148,11 +149,11 @@ class VQVAEConfig:
 
     def decoder_config(self) -> VQVAEConfig:
         """This config with the decoder's own sizes in the shared fields (what builds it)."""
-        own = {
+        changes = {
             shared: getattr(self, name)
             for shared, name in zip(_SHARED_FIELDS, _DECODER_FIELDS, strict=True)
+            if getattr(self, name) is not None
         }
-        changes = {shared: value for shared, value in own.items() if value is not None}
         return dataclasses.replace(self, **changes, **{name: None for name in _DECODER_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:

@@ -208,8 +208,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         saved = read_run_config(args.out).get("train", {}) if args.resume else {}
         if args.init_from is not None:
-            if not args.resume and not os.path.isfile(os.path.join(args.init_from, "config.json")):
-                raise VQVAEError(f"--init-from {args.init_from}: not a run directory")
+            read_run_config(args.init_from)  # a run dir, or a one-line error before training
             args.init_from = os.path.abspath(args.init_from)  # --resume may run from elsewhere
         train_config = train_config_from(args, saved)
         model_config = _model_config(args)

@@ -135,6 +135,10 @@ class VQVAE(nn.Module):
         """Code ids (B, [S,] H', W') -> images (B, C, H'f, W'f), unclipped."""
         return self.decode_latents(self.quantizer.embed(indices))
 
+    def part_state(self, *parts: str) -> dict[str, torch.Tensor]:
+        """The ``state_dict`` entries of the named parts ("encoder", "quantizer", "decoder")."""
+        return {k: v for k, v in self.state_dict().items() if k.split(".", 1)[0] in parts}
+
     # ---- persistence -----------------------------------------------------------------------
 
     def save_pretrained(self, run_dir: str | os.PathLike, extra: dict | None = None) -> None:

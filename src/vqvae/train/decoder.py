@@ -31,8 +31,7 @@ def frozen_modules(model: VQVAE) -> tuple[torch.nn.Module, ...]:
 
 
 def _code_tensors(model: VQVAE) -> dict[str, torch.Tensor]:
-    state = model.state_dict()
-    return {k: v for k, v in state.items() if k.split(".", 1)[0] in ("encoder", "quantizer")}
+    return model.part_state("encoder", "quantizer")
 
 
 def _decoder_sizes(config: VQVAEConfig) -> tuple[int, int, int]:

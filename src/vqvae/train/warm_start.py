@@ -27,16 +27,12 @@ def load_matching_parts(model: VQVAE, source_run: str | Path) -> list[str]:
             f"{source_run} was trained on {source.config.in_channels}-channel images, "
             f"this run has {model.config.in_channels}"
         )
-    theirs, ours = source.state_dict(), model.state_dict()
     copied = []
     for part in PARTS:
-        names = [k for k in ours if k.split(".", 1)[0] == part]
-        source_names = [k for k in theirs if k.split(".", 1)[0] == part]
-        if sorted(names) != sorted(source_names):
+        theirs, ours = source.part_state(part), model.part_state(part)
+        if theirs.keys() != ours.keys() or any(theirs[k].shape != ours[k].shape for k in ours):
             continue
-        if any(theirs[k].shape != ours[k].shape for k in names):
-            continue
-        model.load_state_dict({k: theirs[k] for k in names}, strict=False)
+        model.load_state_dict(theirs, strict=False)
         copied.append(part)
     if not copied:
         raise CheckpointError(f"{source_run}: no part of its model has this run's sizes")

@@ -182,8 +182,10 @@ def _golden_values() -> dict[str, str]:
     codec = Codec(tiny_model(1, seed=0), StaticEntropyModel(np.arange(1, 17) ** 2))
     gray = compress(codec, test_image(29, 31, 1))
     rgb = compress(tiny_model(3, seed=1, codebook_size=32, f=8), test_image(40, 24, 3))
+    tiled = compress(codec, test_image(61, 45, 1), tile=28)  # format version 2
     return {
         "gray_static": hashlib.md5(gray).hexdigest(),
+        "gray_static_tiled": hashlib.md5(tiled).hexdigest(),
         "rgb_uniform": hashlib.md5(rgb).hexdigest(),
     }
 

@@ -36,6 +36,24 @@ def test_parse_inverts_write():
     assert len(data) == 4 + 1 + 8 + 7 + 8 + 2 + 1 + 5 + 1 + len(PAYLOAD) + 4
 
 
+def test_a_tiled_header_is_version_2_with_one_more_field():
+    tiled = Header(**{**HEADER.__dict__, "tile": 28})
+    data = container.write(tiled, PAYLOAD)
+    header, payload = container.parse(data)
+    assert payload == PAYLOAD and header.tile == 28 and header.version == 2
+    assert data[4] == 2
+    assert len(data) == len(container.write(HEADER, PAYLOAD)) + 1  # uvarint 28: one byte
+
+
+def test_a_version_2_file_without_a_tile_is_refused():
+    data = bytearray(container.write(Header(**{**HEADER.__dict__, "tile": 28}), PAYLOAD))
+    at = 4 + 1 + 8 + 7 + 8 + 2 + 1 + 5  # magic .. stages; then the tile
+    assert data[at] == 28
+    data[at] = 0
+    with pytest.raises(FormatError, match="tile size"):
+        container.parse(_refresh_crc(bytes(data)))
+
+
 def test_header_of_a_small_image_is_small():
     small = Header(**{**HEADER.__dict__, "width": 28, "height": 28, "pad_h": 0, "channels": 1})
     assert len(container.write(small, b"")) == 40
@@ -50,7 +68,7 @@ def test_header_of_a_small_image_is_small():
         (lambda d: b"GIF89a" + d[6:], "magic"),
         (lambda d: d + b"\x00", "trailing"),
         (lambda d: d[:30] + bytes([d[30] ^ 0x10]) + d[31:], "checksum"),
-        (lambda d: _refresh_crc(d[:4] + b"\x02" + d[5:]), "version 2"),
+        (lambda d: _refresh_crc(d[:4] + b"\x03" + d[5:]), "version 3"),
     ],
 )
 def test_damage_is_a_format_error(damage, message):
@@ -71,6 +89,9 @@ def test_damage_is_a_format_error(damage, message):
         {"entropy_name": ""},
         {"entropy_name": "x" * 33},
         {"stages": 0},
+        {"tile": 6},  # not a multiple of 4
+        {"tile": 300},  # the whole image: tiling would change nothing, so it is not written
+        {"tile": 1 << 21},
     ],
 )
 def test_inconsistent_headers_are_refused(change):

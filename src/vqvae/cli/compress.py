@@ -45,6 +45,15 @@ def register(subparsers) -> None:
         "the entropy model's coding order); larger L = smaller files, lower quality. Default: "
         "the encoder's nearest codes",
     )
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="N",
+        help="code the image as independent N x N tiles (N a multiple of the model's "
+        "downsampling factor), e.g. a mosaic of the model's training images at their size. "
+        "Default: the whole image at once",
+    )
     p.add_argument("--device", default="cpu", help="where the encoder runs")
     p.set_defaults(run=run)
 
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError(f"--rd-lambda must be a finite number >= 0, got {args.rd_lambda}")
     codec = load(run_dir, args.entropy, args.device)
     # everything first: fail before writing
-    blobs = [compress(codec, path, rd_lambda=args.rd_lambda) for path in images]
+    blobs = [compress(codec, path, rd_lambda=args.rd_lambda, tile=args.tile) for path in images]
     if args.output is not None:
         targets = [Path(args.output)]
     else:

@@ -27,7 +27,7 @@ from PIL import Image
 from ..data.folder import _to_8bit, infer_channels, load_image
 from ..errors import DataError
 from ..models import VQVAE
-from . import container, entropy
+from . import container, entropy, tiling
 from .container import FormatError, Header
 from .entropy import EntropyModel, load_entropy_model
 from .rdo import choose_codes
@@ -131,7 +131,11 @@ def _image_to_uint8(image) -> torch.Tensor:
 
 
 def compress(
-    model, image, entropy_model: EntropyModel | None = None, rd_lambda: float | None = None
+    model,
+    image,
+    entropy_model: EntropyModel | None = None,
+    rd_lambda: float | None = None,
+    tile: int | None = None,
 ) -> bytes:
     """Compress one image into ``.vqz`` bytes.
 
@@ -145,14 +149,21 @@ def compress(
         rd_lambda: choose codes by rate-distortion (``codec.rdo``: latent squared distance
             + rd_lambda * bits under the coder's tables) instead of the encoder's nearest
             codes; larger = smaller files. Single-codebook quantizers (vq, ema, cosine).
+        tile: code the image as independent square tiles of this side (pixels, a multiple
+            of the model's factor; ``codec.tiling``), e.g. a mosaic of 28x28 digits at 28.
+            None or 0: the whole image at once.
 
     Returns:
         The file's bytes (header, range-coded indices, CRC-32).
 
     Raises:
-        DataError: an RGB image for a grayscale model, or a size an MLP model cannot take.
+        DataError: an RGB image for a grayscale model, a size an MLP model cannot take, or a
+            tile that is not a multiple of the model's factor.
     """
     model, entropy_model = _resolve(model, entropy_model)
+    f = model.downsample_factor
+    if tile:
+        tiling.check_tile(tile, f)
     if entropy_model is None:
         entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)
     x = _image_to_uint8(image)  # (C, H, W)
@@ -175,14 +186,22 @@ def compress(
             f"rate-distortion code choice needs a single-codebook quantizer (vq, ema, cosine), "
             f"this model has {model.config.quantizer.kind}"
         )
+    tile = tiling.effective_tile(tile, height, width)
+
+    def on_tiles(fn):  # fn: images (B, C, h, w) -> (B, ..., h', w'); the map of the image
+        x_in = x.float().div(255).to(device)
+        return tiling.encode_tiles(fn, x_in, tile, f) if tile else fn(x_in[None])[0]
+
+    def distances(batch):  # (B, C, h, w) -> (B, K, h', w')
+        return model.quantizer.code_distances(model.encode_latents(batch)).permute(0, 3, 1, 2)
+
     try:
         with torch.no_grad():
             if rd_lambda is None:
-                indices = model.encode(x[None].float().div(255).to(device))[0].cpu()  # (H', W')
+                indices = on_tiles(model.encode).cpu()  # ([S,] H', W')
             else:
-                z_e = model.encode_latents(x[None].float().div(255).to(device))
-                distances = model.quantizer.code_distances(z_e)[0].cpu()  # (H', W', K)
-                indices = choose_codes(distances, entropy_model, rd_lambda)
+                dist = on_tiles(distances).permute(1, 2, 0).cpu()  # (H', W', K)
+                indices = choose_codes(dist, entropy_model, rd_lambda)
     except ValueError as exc:  # e.g. an MLP model given another size
         raise DataError(str(exc)) from None
     stages = model.quantizer.num_stages
@@ -191,7 +210,6 @@ def compress(
             f"the prior models single-stage code maps, this model has {stages} stages; "
             "use --entropy-model static"
         )
-    f = model.downsample_factor
     header = Header(
         model_fingerprint=model_fingerprint(model),
         entropy_name=entropy_model.name,
@@ -203,6 +221,7 @@ def compress(
         pad_h=(-height) % f,
         pad_w=(-width) % f,
         stages=stages,
+        tile=tile,
     )
     return container.write(header, entropy.encode(stack_stages(indices), entropy_model))
 
@@ -287,7 +306,12 @@ def decompress(data: bytes, model, entropy_model: EntropyModel | None = None) ->
     """
     header, indices, model = _decode(data, model, entropy_model)
     device = next(model.parameters()).device
-    x_hat = model.decode(indices[None].to(device))[0, :, : header.height, : header.width]
+    indices = indices.to(device)
+    if header.tile:
+        x_hat = tiling.decode_tiles(model.decode, indices, header.tile, header.downsample_factor)
+    else:
+        x_hat = model.decode(indices[None])[0]
+    x_hat = x_hat[:, : header.height, : header.width]
     a = x_hat.float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
     if header.channels == 1 and img.mode != "L":

@@ -3,7 +3,7 @@
 Layout (all integers little-endian; ``uvarint`` = LEB128, 1 byte below 128)::
 
     magic            4 bytes   b"\\x89VQZ"
-    version          1 byte    FORMAT_VERSION (1)
+    version          1 byte    1, or 2 for a tiled file (FORMAT_VERSION, the newest, is 2)
     model            8 bytes   sha256 prefix of the VQ-VAE's config + weights
     entropy name     1 byte n + n bytes ASCII (1 <= n <= 32), e.g. "static"
     entropy model    8 bytes   the entropy model's fingerprint
@@ -12,6 +12,8 @@ Layout (all integers little-endian; ``uvarint`` = LEB128, 1 byte below 128)::
     downsample       1 byte    f of the model; code grid = (height + pad_h) / f x (width + pad_w) / f
     pad_h, pad_w     1 byte, 1 byte    rows / columns added at the bottom / right (< f)
     stages           1 byte    code maps in the payload, one after the other (S of rvq/grouped)
+    tile             uvarint   version 2 only: side of the square tiles coded one by one, in
+                               pixels (a multiple of f, smaller than the image)
     payload length   uvarint   bytes of payload (a multiple of 4: 32-bit range-coder words)
     payload          ...
     crc32            4 bytes   zlib.crc32 of every byte before it
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from ..errors import VQVAEError
 
 MAGIC = b"\x89VQZ"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this build reads and writes; untiled files are still version 1
 MAX_NAME = 32
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 28  # 16k x 16k: a crafted header cannot make the decoder allocate more
@@ -52,6 +54,8 @@ class Header:
         pad_h, pad_w: padding added at the bottom / right before encoding.
         stages: number of code maps (1 for single-stage quantizers).
         payload_length: bytes of payload.
+        tile: side of the square tiles the VQ-VAE coded one by one (0: the whole image).
+            A tiled file is version 2; an untiled one version 1, byte for byte as before.
     """
 
     model_fingerprint: bytes
@@ -65,7 +69,12 @@ class Header:
     pad_w: int
     stages: int = 1
     payload_length: int = 0
-    version: int = FORMAT_VERSION
+    tile: int = 0
+
+    @property
+    def version(self) -> int:
+        """1 for a whole-image file, 2 for a tiled one."""
+        return 2 if self.tile else 1
 
     @property
     def code_shape(self) -> tuple[int, int]:
@@ -94,6 +103,10 @@ class Header:
             raise FormatError("padded size is not a multiple of the downsample factor")
         if not 1 <= self.stages <= 16:
             raise FormatError(f"bad stage count {self.stages}")
+        if self.tile and (
+            self.tile % f or self.tile > MAX_SIDE or max(self.width, self.height) <= self.tile
+        ):
+            raise FormatError(f"bad tile size {self.tile} for a {self.width}x{self.height} image")
         if self.payload_length < 0 or self.payload_length % 4:
             raise FormatError(f"bad payload length {self.payload_length}")
 
@@ -151,6 +164,7 @@ def write(header: Header, payload: bytes) -> bytes:
             _uvarint(header.height),
             bytes([header.channels, header.downsample_factor, header.pad_h, header.pad_w]),
             bytes([header.stages]),
+            _uvarint(header.tile) if header.tile else b"",
             _uvarint(len(payload)),
         ]
     )
@@ -170,13 +184,16 @@ def parse(data: bytes) -> tuple[Header, bytes]:
     r = _Reader(data)
     r.take(len(MAGIC))
     version = r.byte()
-    if version != FORMAT_VERSION:
-        raise FormatError(f"unsupported .vqz format version {version} (this build reads 1)")
+    if version not in (1, 2):
+        raise FormatError(f"unsupported .vqz format version {version} (this build reads 1 and 2)")
     model_fp = r.take(8)
     name_bytes = r.take(r.byte())
     entropy_fp = r.take(8)
     width, height = r.uvarint(), r.uvarint()
     channels, factor, pad_h, pad_w, stages = r.take(5)
+    tile = r.uvarint() if version == 2 else 0
+    if version == 2 and tile == 0:
+        raise FormatError("a version 2 file must name its tile size")
     length = r.uvarint()
     if r.pos + length + 4 != len(data):
         if r.pos + length + 4 > len(data):
@@ -202,7 +219,7 @@ def parse(data: bytes) -> tuple[Header, bytes]:
         pad_w=pad_w,
         stages=stages,
         payload_length=length,
-        version=version,
+        tile=tile,
     )
     header.validate()
     return header, payload

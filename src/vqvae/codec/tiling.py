@@ -1,0 +1,99 @@
+"""Tiled coding: an image cut into square tiles that the VQ-VAE encodes and decodes one by one.
+
+A model trained on whole small images (28x28 digits, 32x32 CIFAR pictures) sees each tile as it
+saw its training images: the encoder and decoder stop at the tile's edge instead of reaching
+into the neighbouring picture. A mosaic of such images, tiled at their size, is coded as its
+pictures would be coded alone, sharing one header.
+
+Tile ``(i, j)`` covers pixel rows ``i*T .. min((i+1)*T, H)`` and columns ``j*T ..``; ``T`` is a
+multiple of the model's factor ``f``, so tiles meet on the code grid and the code map has the
+same shape as without tiling (only the last row/column of tiles can be smaller, and only they
+are padded). Tiles of one shape run as one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..errors import DataError
+
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+def check_tile(tile: int, factor: int) -> None:
+    """Raise DataError unless ``tile`` is a positive multiple of the downsampling factor."""
+    if tile < factor or tile % factor:
+        raise DataError(
+            f"tile must be a positive multiple of the downsampling factor {factor}, got {tile}"
+        )
+
+
+def effective_tile(tile: int | None, height: int, width: int) -> int:
+    """0 when the image fits in one tile (tiling changes nothing there), else ``tile``."""
+    return tile if tile and (height > tile or width > tile) else 0
+
+
+def tile_groups(height: int, width: int, tile: int) -> dict[tuple[int, int], list[Box]]:
+    """Tile boxes of an ``height x width`` grid grouped by shape, each group in raster order."""
+    groups: dict[tuple[int, int], list[Box]] = {}
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+            groups.setdefault((y1 - y0, x1 - x0), []).append((y0, y1, x0, x1))
+    return groups
+
+
+def encode_tiles(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, factor: int
+) -> torch.Tensor:
+    """Run ``fn`` on the tiles of an image and put its outputs together on the code grid.
+
+    Args:
+        fn: (B, C, th, tw) tiles -> (B, *extra, ceil(th/f), ceil(tw/f)), e.g. ``model.encode``.
+        x: the image (C, H, W).
+        tile: tile side in pixels, a multiple of ``factor``.
+        factor: the model's downsampling factor ``f``.
+
+    Returns:
+        (*extra, ceil(H/f), ceil(W/f)), what ``fn`` of the whole image has, tile by tile.
+    """
+    _, height, width = x.shape
+    out = None
+    for boxes in tile_groups(height, width, tile).values():
+        result = fn(torch.stack([x[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))
+        if out is None:
+            grid = (-(-height // factor), -(-width // factor))
+            out = result.new_zeros(result.shape[1:-2] + grid)
+        for part, (y0, _, x0, _) in zip(result, boxes, strict=True):
+            r, c = y0 // factor, x0 // factor
+            out[..., r : r + part.shape[-2], c : c + part.shape[-1]] = part
+    return out
+
+
+def decode_tiles(
+    fn: Callable[[torch.Tensor], torch.Tensor], indices: torch.Tensor, tile: int, factor: int
+) -> torch.Tensor:
+    """Run ``fn`` on the code tiles of a map and put the pixels together.
+
+    Args:
+        fn: (B, *extra, th', tw') code tiles -> (B, C, th'*f, tw'*f), e.g. ``model.decode``.
+        indices: the code map (*extra, H', W').
+        tile: tile side in pixels (``tile / factor`` codes).
+        factor: the model's downsampling factor ``f``.
+
+    Returns:
+        (C, H'*f, W'*f).
+    """
+    side = tile // factor
+    height, width = indices.shape[-2:]
+    out = None
+    for boxes in tile_groups(height, width, side).values():
+        result = fn(torch.stack([indices[..., y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))
+        if out is None:
+            out = result.new_zeros((result.shape[1], height * factor, width * factor))
+        for part, (y0, _, x0, _) in zip(result, boxes, strict=True):
+            r, c = y0 * factor, x0 * factor
+            out[:, r : r + part.shape[-2], c : c + part.shape[-1]] = part
+    return out

@@ -14,8 +14,8 @@ bpp counts whole files (our header, JPEG/WebP headers) over pixels (H x W). For 
 32x32 datasets the figures are on 10x10 mosaics of test images (so that headers are amortised
 as for a photo); single images are reported in the table too. Our mosaics are coded in tiles of
 one test image (``compress --tile 28``/``32``: each picture coded as alone, one header);
-``--tile 0`` codes them as whole images (the encoder then reaches across the pictures' borders). Kodak uses its 24 photos (or the
-first ``--limit``). Writes a table, ``rd-<dataset>.png`` and ``rd-<dataset>.json`` under
+``--tile 0`` codes them as whole images (the encoder then reaches across the pictures'
+borders). Kodak uses its 24 photos (or the first ``--limit``). Writes a table, ``rd-<dataset>.png`` and ``rd-<dataset>.json`` under
 ``--out`` and prints one final JSON line:
 ``{"dataset", "ours", "jpeg", "webp", "encode_mp_s", "decode_mp_s"}`` (speeds of the first run,
 on ``--threads`` CPU threads, 1 by default; bpp and PSNR do not depend on the thread count).

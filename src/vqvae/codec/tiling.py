@@ -13,7 +13,9 @@ are padded). Tiles of one shape run as one batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from fractions import Fraction
 
 import torch
 
@@ -45,6 +47,24 @@ def tile_groups(height: int, width: int, tile: int) -> dict[tuple[int, int], lis
     return groups
 
 
+def _map_tiles(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, side: int, scale: Fraction
+) -> torch.Tensor:
+    """``fn`` on the ``side x side`` tiles of ``x``'s last two axes (same-shape tiles batched),
+    its outputs put together with each tile's offset multiplied by ``scale``."""
+    height, width = x.shape[-2:]
+    out = None
+    for boxes in tile_groups(height, width, side).values():
+        result = fn(torch.stack([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))
+        if out is None:
+            grid = (math.ceil(height * scale), math.ceil(width * scale))
+            out = result.new_zeros(result.shape[1:-2] + grid)
+        for part, (y0, _, x0, _) in zip(result, boxes, strict=True):
+            r, c = int(y0 * scale), int(x0 * scale)
+            out[..., r : r + part.shape[-2], c : c + part.shape[-1]] = part
+    return out
+
+
 def encode_tiles(
     fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, factor: int
 ) -> torch.Tensor:
@@ -59,17 +79,7 @@ def encode_tiles(
     Returns:
         (*extra, ceil(H/f), ceil(W/f)), what ``fn`` of the whole image has, tile by tile.
     """
-    _, height, width = x.shape
-    out = None
-    for boxes in tile_groups(height, width, tile).values():
-        result = fn(torch.stack([x[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))
-        if out is None:
-            grid = (-(-height // factor), -(-width // factor))
-            out = result.new_zeros(result.shape[1:-2] + grid)
-        for part, (y0, _, x0, _) in zip(result, boxes, strict=True):
-            r, c = y0 // factor, x0 // factor
-            out[..., r : r + part.shape[-2], c : c + part.shape[-1]] = part
-    return out
+    return _map_tiles(fn, x, tile, Fraction(1, factor))
 
 
 def decode_tiles(
@@ -86,14 +96,4 @@ def decode_tiles(
     Returns:
         (C, H'*f, W'*f).
     """
-    side = tile // factor
-    height, width = indices.shape[-2:]
-    out = None
-    for boxes in tile_groups(height, width, side).values():
-        result = fn(torch.stack([indices[..., y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))
-        if out is None:
-            out = result.new_zeros((result.shape[1], height * factor, width * factor))
-        for part, (y0, _, x0, _) in zip(result, boxes, strict=True):
-            r, c = y0 * factor, x0 * factor
-            out[:, r : r + part.shape[-2], c : c + part.shape[-1]] = part
-    return out
+    return _map_tiles(fn, indices, tile // factor, Fraction(factor))

@@ -240,4 +240,4 @@ def test_rate_weight_assigns_by_distance_plus_bits():
     expected = cost.argmin(1)
     assert expected.tolist() == [0, 0, 0]  # 0.9 is nearer code 1 but code 0 is 2.8 bits cheaper
     assert q(z).indices.flatten().tolist() == expected.tolist()
-    assert make("ema", k=2, d=1).eval()._rate_bias() is None
+    assert make("ema", k=2, d=1).eval().rate_bias() is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +206,10 @@ class TrainConfig:
         init_from: start a new run from this run dir's weights: each of encoder, quantizer
             and decoder whose sizes all match is copied (``vqvae.train.warm_start``), the rest
             is initialised as usual. Ignored on resume (the checkpoint has the weights).
+        rate_prior: assign codes under this run dir's prior: nearest code under latent
+            distance + ``rate_prior_weight`` x the code's length in bits in its context
+            (``vqvae.train.context_rate``). None: the quantizer's own assignment.
+        rate_prior_weight: lambda of that assignment, latent squared distance per bit.
     """
 
     dataset: str = "mnist"
@@ -225,10 +230,21 @@ class TrainConfig:
     train_noise: str | None = None
     codes_from: str | None = None
     init_from: str | None = None
+    rate_prior: str | None = None
+    rate_prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.codes_from is not None and self.init_from is not None:
             raise ValueError("init_from and codes_from exclude each other")
+        if (self.rate_prior is None) != (self.rate_prior_weight == 0):
+            raise ValueError("--rate-prior and --rate-prior-weight go together")
+        if self.rate_prior is not None:
+            if self.codes_from is not None:
+                raise ValueError("--rate-prior needs a trained encoder, not frozen codes")
+            if not self.rate_prior_weight > 0 or not math.isfinite(self.rate_prior_weight):
+                raise ValueError(
+                    f"--rate-prior-weight must be a finite number > 0, got {self.rate_prior_weight}"
+                )
         if self.train_noise is not None:
             object.__setattr__(self, "train_noise", parse_corruption(self.train_noise).spec)
         if self.epochs < 1:

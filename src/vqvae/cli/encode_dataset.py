@@ -7,6 +7,7 @@ import argparse
 from ..data.codes import encode_dataset
 from ..device import resolve_device
 from ..priors import weights_fingerprint
+from ..train.context_rate import training_assignment
 from .common import load_model
 from .prior_common import run_dataset
 
@@ -30,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     fingerprint = weights_fingerprint(args.run_dir)
     splits = ["train", "test"] if args.split == "both" else [args.split]
     datasets = [run_dataset(args.run_dir, args.dataset, args.data_dir, s, model) for s in splits]
+    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
     for split, data in zip(splits, datasets, strict=True):
+        device = resolve_device(args.device)
         path = encode_dataset(
-            model, data, args.out, split, fingerprint, args.batch_size, resolve_device(args.device)
+            model, data, args.out, split, fingerprint, args.batch_size, device, code_cost
         )
         print(f"wrote {len(data)} code maps to {path}")
     return 0

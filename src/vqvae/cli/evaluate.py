@@ -10,6 +10,7 @@ from ..data import load_dataset
 from ..device import resolve_device
 from ..errors import DataError
 from ..evaluation import evaluate
+from ..train.context_rate import training_assignment
 from .common import load_model
 
 
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.limit:
         dataset = dataset.subset(args.limit)
-    result = evaluate(model, dataset, args.batch_size, resolve_device(args.device))
+    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
+    result = evaluate(model, dataset, args.batch_size, resolve_device(args.device), code_cost)
     if args.json:
         print(json.dumps(result))
     else:

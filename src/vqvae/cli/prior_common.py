@@ -13,6 +13,7 @@ from ..data.codes import CodeDataset, encode_dataset, load_codes
 from ..errors import DataError
 from ..models import VQVAE
 from ..priors import weights_fingerprint
+from ..train.context_rate import training_assignment
 
 CODES_DIR = "codes"
 
@@ -59,8 +60,9 @@ def cached_codes(
         raise DataError(f"{folder / (split + '.json')}: not found (run `vqvae encode-dataset`)")
     log(f"encoding the {split} split into {folder}")
     data = run_dataset(run_dir, dataset, data_dir, split, model)
+    code_cost = training_assignment(run_dir, model)  # as the model was trained
     with torch.no_grad():
-        encode_dataset(model, data, folder, split, fingerprint)
+        encode_dataset(model, data, folder, split, fingerprint, code_cost=code_cost)
     return load_codes(folder, split)
 
 

@@ -10,6 +10,7 @@ import os
 from ..checkpoint import read_run_config
 from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
 from ..errors import VQVAEError
+from ..priors import load_prior
 from ..quantizers import build_quantizer, quantizer_names
 from ..train import train
 
@@ -42,6 +43,20 @@ def register(subparsers) -> None:
         metavar="RUN_DIR",
         help="start from this run's weights: encoder, quantizer and decoder are each copied "
         "when their sizes match (e.g. a bigger --codebook-size keeps encoder and decoder)",
+    )
+    p.add_argument(
+        "--rate-prior",
+        default=None,
+        metavar="RUN_DIR",
+        help="assign codes by latent distance + --rate-prior-weight x their length in bits "
+        "under this run's prior, in context (teaches the model codes the prior finds cheap)",
+    )
+    p.add_argument(
+        "--rate-prior-weight",
+        type=float,
+        default=None,
+        metavar="L",
+        help="lambda of --rate-prior: latent squared distance per bit (e.g. 0.2-0.5)",
     )
     add_schedule_arguments(p)
     m = p.add_argument_group("model")
@@ -210,6 +225,9 @@ def run(args: argparse.Namespace) -> int:
         if args.init_from is not None:
             read_run_config(args.init_from)  # a run dir, or a one-line error before training
             args.init_from = os.path.abspath(args.init_from)  # --resume may run from elsewhere
+        if args.rate_prior is not None:
+            load_prior(args.rate_prior)  # has a prior for its weights, or a one-line error
+            args.rate_prior = os.path.abspath(args.rate_prior)
         train_config = train_config_from(args, saved)
         model_config = _model_config(args)
     except ValueError as exc:  # config validation

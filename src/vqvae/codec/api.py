@@ -27,6 +27,7 @@ from PIL import Image
 from ..data.folder import _to_8bit, infer_channels, load_image
 from ..errors import DataError
 from ..models import VQVAE
+from ..train.context_rate import trained_rd_lambda
 from . import container, entropy, tiling
 from .container import FormatError, Header
 from .entropy import EntropyModel, load_entropy_model
@@ -43,11 +44,15 @@ class Codec:
         model: the VQ-VAE, in eval mode.
         entropy_model: the probability model over its code maps.
         run_dir: where both came from (None if built in memory).
+        rd_lambda: ``compress``'s default rate-distortion weight: the ``--rate-prior-weight``
+            of a model trained under a rate prior (its decoder learned codes chosen that
+            way), else None (nearest codes).
     """
 
     model: VQVAE
     entropy_model: EntropyModel
     run_dir: Path | None = None
+    rd_lambda: float | None = None
 
 
 def load(
@@ -70,7 +75,7 @@ def load(
         entropy_model = load_entropy_model(model, run_dir, entropy)
     except KeyError as exc:
         raise FormatError(str(exc.args[0])) from None
-    return Codec(model, entropy_model, run_dir)
+    return Codec(model, entropy_model, run_dir, trained_rd_lambda(run_dir))
 
 
 # State tensors that only steer training (dead-code detection): not part of a model's identity.
@@ -95,13 +100,20 @@ def model_fingerprint(model: VQVAE) -> bytes:
 
 
 def _resolve(model, entropy_model: EntropyModel | None) -> tuple[VQVAE, EntropyModel | None]:
+    return _resolve_codec(model, entropy_model)[:2]
+
+
+def _resolve_codec(
+    model, entropy_model: EntropyModel | None
+) -> tuple[VQVAE, EntropyModel | None, float | None]:
+    """(VQVAE, entropy model, default rd_lambda) of what ``compress`` was given."""
     if model is None or isinstance(model, (str, os.PathLike)):
         model = load(model)
     if isinstance(model, Codec):
-        return model.model, entropy_model or model.entropy_model
+        return model.model, entropy_model or model.entropy_model, model.rd_lambda
     if not isinstance(model, VQVAE):
         raise TypeError(f"model must be a VQVAE, a Codec or a run dir, got {type(model).__name__}")
-    return model, entropy_model
+    return model, entropy_model, None
 
 
 def _image_to_uint8(image) -> torch.Tensor:
@@ -149,6 +161,7 @@ def compress(
         rd_lambda: choose codes by rate-distortion (``codec.rdo``: latent squared distance
             + rd_lambda * bits under the coder's tables) instead of the encoder's nearest
             codes; larger = smaller files. Single-codebook quantizers (vq, ema, cosine).
+            None: the codec's default (``Codec.rd_lambda``); 0: the nearest codes.
         tile: code the image as independent square tiles of this side (pixels, a multiple
             of the model's factor; ``codec.tiling``), e.g. a mosaic of 28x28 digits at 28.
             None or 0: the whole image at once.
@@ -160,7 +173,9 @@ def compress(
         DataError: an RGB image for a grayscale model, a size an MLP model cannot take, or a
             tile that is not a multiple of the model's factor.
     """
-    model, entropy_model = _resolve(model, entropy_model)
+    model, entropy_model, default_rd_lambda = _resolve_codec(model, entropy_model)
+    if rd_lambda is None:
+        rd_lambda = default_rd_lambda
     f = model.downsample_factor
     if tile:
         tiling.check_tile(tile, f)

@@ -9,6 +9,7 @@ x (B, C, H, W) in [0, 1]
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,20 +92,28 @@ class VQVAE(nn.Module):
         """z_q (B, D, H', W') -> x_hat (B, C, H'f, W'f)."""
         return self.decoder(z_q) + 0.5
 
-    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> VQVAEOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        code_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> VQVAEOutput:
         """Reconstruct ``x`` (B, C, H, W) in [0, 1] and compute the training losses.
 
         Args:
             x: input images (B, C, H, W) in [0, 1].
             target: what the reconstruction loss compares ``x_hat`` with (same shape as ``x``);
                 None means ``x`` itself. A denoiser gets corrupted ``x`` and the clean target.
+            code_cost: optional function z_e -> (B, h, w, K) extra cost of each code at each
+                position, added to the quantizer's distances (single-codebook VQ only; e.g.
+                ``vqvae.train.context_rate.ContextRate``).
         """
         if target is not None and target.shape != x.shape:
             raise ValueError(
                 f"target must have the input's shape {tuple(x.shape)}, got {tuple(target.shape)}"
             )
         z_e = self.encode_latents(x)
-        q = self.quantizer(z_e)
+        q = self.quantizer(z_e) if code_cost is None else self.quantizer(z_e, code_cost(z_e))
         x_hat = self.decode_latents(q.z_q)[..., : x.shape[2], : x.shape[3]]
         reconstruction = F.mse_loss(x_hat.float(), (x if target is None else target).float())
         return VQVAEOutput(
@@ -123,12 +132,18 @@ class VQVAE(nn.Module):
         )
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, x: torch.Tensor, code_cost: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1] -> code ids (B, [S,] ceil(H/f), ceil(W/f)) int64.
 
         Runs the quantizer as it is; call ``model.eval()`` first so no statistics change.
+        ``code_cost``: an extra assignment cost, as in ``forward``.
         """
-        return self.quantizer(self.encode_latents(x)).indices
+        z_e = self.encode_latents(x)
+        if code_cost is None:
+            return self.quantizer(z_e).indices
+        return self.quantizer(z_e, code_cost(z_e)).indices
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ def nearest_code(
     Args:
         vectors: (N, D) float tensor.
         codebook: (K, D) float tensor.
-        bias: optional (K,) cost added to every distance to code k (e.g. a rate penalty).
+        bias: optional cost added to the distances: (K,) per code (e.g. a rate penalty), or
+            (N, K) per vector and code (e.g. code lengths under a context model).
 
     Returns:
         (N,) int64 indices. Computed in fp32 as ||e||^2 - 2 z.e (||z||^2 is constant per row).
@@ -25,7 +26,7 @@ def nearest_code(
     codebook = codebook.float()
     code_sq = codebook.pow(2).sum(1)  # (K,)
     if bias is not None:
-        code_sq = code_sq + bias.float()
+        code_sq = code_sq + bias.float()  # (K,) or (N, K)
     n, k = vectors.shape[0], codebook.shape[0]
     chunk = max(1, _MAX_ELEMENTS // max(k, 1))
     if n <= chunk:
@@ -33,5 +34,6 @@ def nearest_code(
     out = torch.empty(n, dtype=torch.long, device=vectors.device)
     for start in range(0, n, chunk):
         part = vectors[start : start + chunk]
-        out[start : start + chunk] = torch.addmm(code_sq, part, codebook.t(), alpha=-2.0).argmin(1)
+        offset = code_sq if code_sq.dim() == 1 else code_sq[start : start + chunk]
+        out[start : start + chunk] = torch.addmm(offset, part, codebook.t(), alpha=-2.0).argmin(1)
     return out

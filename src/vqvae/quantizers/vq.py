@@ -144,11 +144,24 @@ class VectorQuantizer(Quantizer):
         d = d.add_(vectors.pow(2).sum(1, keepdim=True)).clamp_(min=0.0)
         return d.reshape(z_e.shape[0], *z_e.shape[2:], -1)
 
-    def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
+    def forward(self, z_e: torch.Tensor, code_cost: torch.Tensor | None = None) -> QuantizerOutput:
+        """Quantize ``z_e`` (B, D, *spatial).
+
+        ``code_cost`` (B, *spatial, K), optional: a cost added to each vector's squared distance
+        to each code before the nearest code is taken, in the same units (e.g. lambda times
+        the code's length in bits under a context model, see ``vqvae.train.context_rate``).
+        """
         self._check_input(z_e)
+        if code_cost is not None:
+            expected = (z_e.shape[0], *z_e.shape[2:], self.codebook_size)
+            if tuple(code_cost.shape) != expected:
+                raise ValueError(
+                    f"code_cost must have shape {expected}, got {tuple(code_cost.shape)}"
+                )
+            code_cost = code_cost.reshape(-1, self.codebook_size)
         with no_autocast(z_e.device.type):
             flat = to_flat(z_e)  # (N, D)
-            step = self.lookup(flat)
+            step = self.lookup(flat, code_cost)
             z_q = self._project_out(estimate(self.config, step.vectors, step.codes))
             perplexity = perplexity_from_counts(step.counts)
         return QuantizerOutput(
@@ -160,13 +173,19 @@ class VectorQuantizer(Quantizer):
             commitment_loss=step.commitment_loss,
         )
 
-    def lookup(self, flat: torch.Tensor) -> Lookup:
-        """Nearest codes of (N, D) fp32 rows, the losses, and (in training) the state update."""
+    def lookup(self, flat: torch.Tensor, code_cost: torch.Tensor | None = None) -> Lookup:
+        """Nearest codes of (N, D) fp32 rows, the losses, and (in training) the state update.
+
+        ``code_cost`` (N, K), optional: added to the distances (and to the rate bias).
+        """
         vectors = self._project_in(flat)  # (N, d)
         if self.training and not bool(self.initialized):
             self._kmeans_init(vectors.detach())
         codebook = self._lookup_codebook()
-        indices = nearest_code(vectors.detach(), codebook.detach(), self._rate_bias())  # (N,)
+        bias = self.rate_bias()
+        if code_cost is not None:
+            bias = code_cost.detach().float() + (0.0 if bias is None else bias)
+        indices = nearest_code(vectors.detach(), codebook.detach(), bias)  # (N,)
         codes = F.embedding(indices, codebook)  # (N, d), gradient reaches the codebook
         counts = torch.bincount(indices, minlength=self.codebook_size)
         # Codebook term moves codes towards encoder outputs; commitment term (weighted by
@@ -191,7 +210,7 @@ class VectorQuantizer(Quantizer):
     def _loss(self, codebook_loss: torch.Tensor, commitment_loss: torch.Tensor) -> torch.Tensor:
         return codebook_loss + self.config.commitment_weight * commitment_loss
 
-    def _rate_bias(self) -> torch.Tensor | None:
+    def rate_bias(self) -> torch.Tensor | None:
         """lambda * -log2 p_k, p_k the codes' running usage share; None when rate_weight = 0.
 
         Entropy-constrained VQ (Chou, Lookabaugh & Gray 1989): the nearest code under

@@ -34,7 +34,9 @@ from ..device import autocast_for
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import evaluate
 from ..models import VQVAE
+from ..priors import load_prior
 from . import decoder, distributed, warm_start
+from .context_rate import ContextRate
 from .sampler import DistributedBatchSampler, epoch_permutation
 
 METRICS_FILE = "metrics.jsonl"
@@ -188,6 +190,13 @@ def _train(
         copied = warm_start.load_matching_parts(model, train_config.init_from)
         log(f"starting from {train_config.init_from}: {', '.join(copied)} copied")
     model = model.to(device, memory_format=memory_format)
+    code_cost = None
+    if train_config.rate_prior is not None:
+        code_cost = _context_rate(train_config, model, device)
+        log(
+            f"assigning codes under the prior of {train_config.rate_prior} "
+            f"(lambda {train_config.rate_prior_weight})"
+        )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=train_config.lr)
 
@@ -266,7 +275,7 @@ def _train(
                 for t in (x, x_in)
             )
             with autocast_for(device):
-                out = ddp(x_in, target=x)
+                out = ddp(x_in, target=x, code_cost=code_cost)
             loss = out.loss.detach().float()
             if dist.world_size() > 1:  # every rank must see the same verdict
                 loss = dist.all_reduce_sum_(loss.clone()) / dist.world_size()
@@ -312,7 +321,7 @@ def _train(
             epoch, next_batch = epoch + 1, 0
         first_batch = next_batch
         if main:  # the others wait in their next collective
-            last_eval = evaluate(model, test_set, device=device)
+            last_eval = evaluate(model, test_set, device=device, code_cost=code_cost)
             record = {"epoch": epoch, "step": step, "elapsed": round(elapsed, 2), **last_eval}
             _append_jsonl(run_dir / METRICS_FILE, record)
             if writer is not None:
@@ -327,8 +336,22 @@ def _train(
     if writer is not None:
         writer.close()
     if main and not last_eval:  # resumed a run that had already finished
-        last_eval = evaluate(model, test_set, device=device)
+        last_eval = evaluate(model, test_set, device=device, code_cost=code_cost)
     return last_eval
+
+
+def _context_rate(config: TrainConfig, model: VQVAE, device: torch.device) -> ContextRate:
+    """The code-cost function of ``--rate-prior``, checked against the model's code map."""
+    prior = load_prior(config.rate_prior, map_location=device)
+    try:
+        rate = ContextRate(prior, model.quantizer, config.rate_prior_weight)
+        side = config.random_crop or None
+        h, w = (side, side) if side else model.config.image_size
+        f = model.downsample_factor
+        prior.check_shape((-(-h // f), -(-w // f)))
+    except ValueError as exc:
+        raise TrainingError(f"--rate-prior {config.rate_prior}: {exc}") from None
+    return rate
 
 
 def _wrap_ddp(model: VQVAE, device: torch.device) -> DistributedDataParallel:

@@ -1,6 +1,7 @@
 """MNIST generation benchmark: VQ-VAE (7x7 codes, K=128, D=16) + prior within 20 CPU-minutes.
 
     python benchmarks/prior.py [--vqvae-minutes 6.5] [--prior-minutes 7.5] [--out RUN_DIR]
+    python benchmarks/prior.py --skip-vqvae [--skip-prior] --out RUN_DIR   # evaluate a run
 
 1. ``vqvae train`` the Keras example's rate (--downsample 4 --codebook-size 128 --code-dim 16,
    recipe flags given explicitly below), 2. ``vqvae train-prior`` (encodes the splits first),
@@ -33,11 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist_classifier import frechet_distance, predict, train_classifier  # noqa: E402
 
 from vqvae.cli import main as vqvae  # noqa: E402
-from vqvae.codec import compress, decompress_indices, load  # noqa: E402
+from vqvae.codec import compress, decompress_indices, encode_indices, load  # noqa: E402
 from vqvae.codec.container import parse  # noqa: E402
 from vqvae.data import load_dataset  # noqa: E402
 from vqvae.models import VQVAE  # noqa: E402
 from vqvae.priors import load_prior, sample  # noqa: E402
+from vqvae.train.context_rate import training_assignment  # noqa: E402
 
 # The VQ-VAE recipe, spelled out. --rate-weight: entropy-constrained code assignment. In 3-minute
 # runs 0.03 cut the codes' unigram entropy from 6.6 to 3.7 bits at the same test PSNR (23.9 dB)
@@ -76,8 +78,13 @@ def main() -> None:
     )
     parser.add_argument("--out", default=None, help="keep the run dir here")
     parser.add_argument("--skip-vqvae", action="store_true", help="reuse the VQ-VAE in --out")
+    parser.add_argument(
+        "--skip-prior", action="store_true", help="reuse the prior in --out too (with --skip-vqvae)"
+    )
     parser.add_argument("--classifier-subset", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.skip_prior and not args.skip_vqvae:
+        parser.error("--skip-prior needs --skip-vqvae")
     torch.set_num_threads(args.threads)
     run = args.out or tempfile.mkdtemp(prefix="vqvae-prior-")
     started = time.perf_counter()
@@ -87,8 +94,9 @@ def main() -> None:
         call(["train", "--out", run, "--epochs", "1000", "--max-minutes", str(args.vqvae_minutes),
               "--checkpoint-every", "0", "--no-progress", *VQVAE_FLAGS])  # fmt: skip
     vqvae_done = time.perf_counter()
-    step("encode the splits and train the prior", started)
-    call(["train-prior", run, "--max-minutes", str(args.prior_minutes)])
+    if not args.skip_prior:
+        step("encode the splits and train the prior", started)
+        call(["train-prior", run, "--max-minutes", str(args.prior_minutes)])
     prior_done = time.perf_counter()
     step("evaluate the prior", started)
     nll = json.loads(call(["eval-prior", run, "--json"]))
@@ -117,7 +125,8 @@ def main() -> None:
     with torch.no_grad():
         samples = model.decode(codes).clamp(0, 1)
         n_rec = len(labels)
-        recon = model(test_x[:n_rec]).x_hat.clamp(0, 1)
+        code_cost = training_assignment(run, model)  # codes chosen as in training
+        recon = model(test_x[:n_rec], code_cost=code_cost).x_hat.clamp(0, 1)
     sample_pred, sample_feat = predict(classifier, samples)
     recon_pred, recon_feat = predict(classifier, recon)
     class_accuracy = float((sample_pred == labels).float().mean())
@@ -130,16 +139,18 @@ def main() -> None:
     assert codec.entropy_model.name == "prior", codec.entropy_model.name
     file_bits = payload_bits = 0
     uint8 = test_set.images[: args.codec_images]
+    coded = []
     for x in uint8:
         blob = compress(codec, x)
         file_bits += 8 * len(blob)
         payload_bits += 8 * len(parse(blob)[1])
         _, decoded = decompress_indices(blob, codec)
-        assert torch.equal(decoded, model.encode(x[None].float() / 255)[0]), "round trip failed"
+        coded.append(encode_indices(codec, x))
+        assert torch.equal(decoded, coded[-1]), "round trip failed"
     file_bits_per_image = file_bits / len(uint8)
     payload_bits_per_image = payload_bits / len(uint8)
     with torch.no_grad():
-        coded_nll = float(prior.nll_bits(model.encode(uint8.float() / 255)).mean())
+        coded_nll = float(prior.nll_bits(torch.stack(coded)).mean())
     total_minutes = (time.perf_counter() - started) / 60
     train_minutes = (prior_done - started) / 60
 

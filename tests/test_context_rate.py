@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from vqvae import VQVAE, QuantizerConfig, build_quantizer
 from vqvae.cli import main
-from vqvae.codec import compress, load
+from vqvae.codec import compress, decompress_indices, encode_indices, load
 from vqvae.data import load_dataset
 from vqvae.data.codes import load_codes
 from vqvae.priors import PriorConfig, TransformerPrior, greedy, load_prior
@@ -156,7 +156,9 @@ def test_train_under_a_rate_prior(source, tmp_path):
     assert torch.equal(cached, model.encode(x, assignment))
     codec = load(out)
     assert codec.rd_lambda == 0.5 and load(source).rd_lambda is None
-    assert compress(codec, x[0]) == compress(codec, x[0], rd_lambda=0.5)
+    blob = compress(codec, x[0])
+    assert blob == compress(codec, x[0], rd_lambda=0.5)
+    assert torch.equal(decompress_indices(blob, codec)[1], encode_indices(codec, x[0]))
 
 
 def test_a_missing_rate_prior_is_one_line(source, tmp_path, capsys):

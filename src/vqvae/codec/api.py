@@ -173,6 +173,54 @@ def compress(
         DataError: an RGB image for a grayscale model, a size an MLP model cannot take, or a
             tile that is not a multiple of the model's factor.
     """
+    chosen = _choose(model, image, entropy_model, rd_lambda, tile)
+    model, entropy_model, indices = chosen.model, chosen.entropy_model, chosen.indices
+    stages = model.quantizer.num_stages
+    if stages > 1 and entropy_model.name == "prior":
+        raise ValueError(
+            f"the prior models single-stage code maps, this model has {stages} stages; "
+            "use --entropy-model static"
+        )
+    channels, height, width = chosen.image_shape
+    f = model.downsample_factor
+    header = Header(
+        model_fingerprint=model_fingerprint(model),
+        entropy_name=entropy_model.name,
+        entropy_fingerprint=entropy_model.fingerprint(),
+        width=width,
+        height=height,
+        channels=channels,
+        downsample_factor=f,
+        pad_h=(-height) % f,
+        pad_w=(-width) % f,
+        stages=stages,
+        tile=chosen.tile,
+    )
+    return container.write(header, entropy.encode(stack_stages(indices), entropy_model))
+
+
+def encode_indices(
+    model,
+    image,
+    entropy_model: EntropyModel | None = None,
+    rd_lambda: float | None = None,
+    tile: int | None = None,
+) -> torch.Tensor:
+    """The code map ``compress`` (same arguments) writes for ``image``: ([S,] H', W') int64."""
+    return _choose(model, image, entropy_model, rd_lambda, tile).indices
+
+
+@dataclass
+class _Choice:
+    model: VQVAE
+    entropy_model: EntropyModel
+    indices: torch.Tensor
+    image_shape: tuple[int, int, int]  # (C, H, W) as given
+    tile: int
+
+
+def _choose(model, image, entropy_model, rd_lambda, tile) -> _Choice:
+    """Resolve the codec, check the image and choose its code map (``compress``'s first half)."""
     model, entropy_model, default_rd_lambda = _resolve_codec(model, entropy_model)
     if rd_lambda is None:
         rd_lambda = default_rd_lambda
@@ -219,26 +267,7 @@ def compress(
                 indices = choose_codes(dist, entropy_model, rd_lambda)
     except ValueError as exc:  # e.g. an MLP model given another size
         raise DataError(str(exc)) from None
-    stages = model.quantizer.num_stages
-    if stages > 1 and entropy_model.name == "prior":
-        raise ValueError(
-            f"the prior models single-stage code maps, this model has {stages} stages; "
-            "use --entropy-model static"
-        )
-    header = Header(
-        model_fingerprint=model_fingerprint(model),
-        entropy_name=entropy_model.name,
-        entropy_fingerprint=entropy_model.fingerprint(),
-        width=width,
-        height=height,
-        channels=channels,
-        downsample_factor=f,
-        pad_h=(-height) % f,
-        pad_w=(-width) % f,
-        stages=stages,
-        tile=tile,
-    )
-    return container.write(header, entropy.encode(stack_stages(indices), entropy_model))
+    return _Choice(model, entropy_model, indices, (channels, height, width), tile)
 
 
 def stack_stages(indices: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,16 @@ def main() -> None:
     parser.add_argument(
         "--skip-prior", action="store_true", help="reuse the prior in --out too (with --skip-vqvae)"
     )
+    parser.add_argument(
+        "--rate-prior-weight",
+        type=float,
+        default=0.0,
+        help="> 0: after the VQ-VAE, a first prior (--first-prior-minutes), then the VQ-VAE "
+        "fine-tuned with codes chosen under that prior's code lengths (vqvae train --rate-prior, "
+        "--rate-minutes) into OUT/ctx, whose prior is the one evaluated",
+    )
+    parser.add_argument("--first-prior-minutes", type=float, default=2.5)
+    parser.add_argument("--rate-minutes", type=float, default=5.0)
     parser.add_argument("--classifier-subset", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.skip_prior and not args.skip_vqvae:
@@ -93,6 +103,16 @@ def main() -> None:
         step("train the VQ-VAE", started)
         call(["train", "--out", run, "--epochs", "1000", "--max-minutes", str(args.vqvae_minutes),
               "--checkpoint-every", "0", "--no-progress", *VQVAE_FLAGS])  # fmt: skip
+    if args.rate_prior_weight > 0 and not args.skip_vqvae:
+        step("a first prior, the context model for the rate term", started)
+        call(["train-prior", run, "--max-minutes", str(args.first_prior_minutes)])
+        step("fine-tune the VQ-VAE under the prior's code lengths", started)
+        ctx = str(Path(run) / "ctx")
+        call(["train", "--out", ctx, "--init-from", run, "--rate-prior", run,
+              "--rate-prior-weight", str(args.rate_prior_weight), "--epochs", "1000",
+              "--max-minutes", str(args.rate_minutes), "--checkpoint-every", "0", "--no-progress",
+              *VQVAE_FLAGS, "--rate-weight", "0", "--lr", "1e-3"])  # fmt: skip
+        run = ctx
     vqvae_done = time.perf_counter()
     if not args.skip_prior:
         step("encode the splits and train the prior", started)

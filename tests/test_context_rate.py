@@ -5,9 +5,11 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from vqvae import VQVAE, QuantizerConfig, build_quantizer
 from vqvae.cli import main
@@ -136,7 +138,7 @@ def source(tmp_path_factory):
     return run
 
 
-def test_train_under_a_rate_prior(source, tmp_path):
+def test_train_under_a_rate_prior(source, tmp_path, capsys):
     out = tmp_path / "ctx"
     argv = ["train", "--out", str(out), "--init-from", str(source), "--max-steps", "3"]
     argv += ["--rate-prior", str(source), "--rate-prior-weight", "0.5", *TINY]
@@ -159,6 +161,14 @@ def test_train_under_a_rate_prior(source, tmp_path):
     blob = compress(codec, x[0])
     assert blob == compress(codec, x[0], rd_lambda=0.5)
     assert torch.equal(decompress_indices(blob, codec)[1], encode_indices(codec, x[0]))
+    # Images larger than the rate prior's maps: a one-line error (the codec tiles them).
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((56, 56), np.uint8)).save(big)
+    capsys.readouterr()
+    assert main(["encode", str(out), str(big), "-o", str(tmp_path / "c.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "rate prior" in err and err.count("\n") == 1, err
+    assert len(compress(codec, str(big), tile=28)) > 0
 
 
 def test_a_missing_rate_prior_is_one_line(source, tmp_path, capsys):

@@ -14,6 +14,7 @@ import torch
 from ..data import load_image, save_image
 from ..errors import DataError
 from ..priors import complete, load_prior
+from ..train.context_rate import training_assignment
 from ..visualize import image_grid
 from .common import load_images_for, load_model
 from .prior_common import check_sampling_args, parse_label, single_threaded
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     prior = load_prior(args.run_dir)
     label = parse_label(args.label, prior.config.num_classes)
     x = load_images_for(model, [args.image])[0]  # (1, C, H, W)
-    indices = model.encode(x)[0]  # (h, w)
+    indices = model.encode(x, training_assignment(args.run_dir, model))[0]  # (h, w)
     try:
         prior.check_shape(indices.shape)
     except ValueError as exc:

@@ -12,6 +12,7 @@ import torch
 from ..checkpoint import atomic_write_bytes
 from ..data import save_image
 from ..errors import DataError
+from ..train.context_rate import training_assignment
 from ..visualize import image_grid
 from .common import load_images_for, load_model, unique_stems
 
@@ -48,9 +49,10 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tiles = []
+    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
     with torch.no_grad():
         for stem, x in zip(unique_stems(args.images), images, strict=True):
-            x_hat = model(x.to(device)).x_hat.clamp(0, 1).cpu()
+            x_hat = model(x.to(device), code_cost=code_cost).x_hat.clamp(0, 1).cpu()
             save_image(x[0], out_dir / f"{stem}_original.png")
             save_image(x_hat[0], out_dir / f"{stem}_reconstruction.png")
             tiles += [x[0], x_hat[0]]
@@ -72,7 +74,8 @@ def run_encode(args: argparse.Namespace) -> int:
         raise DataError(
             f"images have different sizes {sorted(shapes)}; encode same-sized images together"
         )
-    codes = torch.cat([model.encode(x.to(device)).cpu() for x in images])  # (N, [S,] H', W')
+    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
+    codes = torch.cat([model.encode(x.to(device), code_cost).cpu() for x in images])
     array = codes.numpy().astype(_code_dtype(model.quantizer.codebook_size))
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataError
 from ..models import VQVAE
 from ..priors import TransformerPrior, load_prior
 from ..quantizers.vq import VectorQuantizer
@@ -78,6 +78,10 @@ class ContextRate:
 
     @torch.no_grad()
     def __call__(self, z_e: torch.Tensor) -> torch.Tensor:
+        try:
+            self.prior.check_shape(tuple(z_e.shape[2:]))
+        except ValueError as exc:  # e.g. a photo for a model whose prior knows 7x7 digits
+            raise DataError(f"codes chosen under the rate prior: {exc}") from None
         base = self.quantizer.code_distances(z_e)  # (B, h, w, K)
         bias = self.quantizer.rate_bias()
         if bias is not None:

@@ -171,6 +171,23 @@ def test_train_under_a_rate_prior(source, tmp_path, capsys):
     assert len(compress(codec, str(big), tile=28)) > 0
 
 
+def test_train_decoder_keeps_the_rate_prior_assignment(source, tmp_path):
+    ctx = tmp_path / "ctx"
+    argv = ["train", "--out", str(ctx), "--init-from", str(source), "--max-steps", "2"]
+    assert main([*argv, "--rate-prior", str(source), "--rate-prior-weight", "0.5", *TINY]) == 0
+    dec = tmp_path / "dec"
+    assert main(["train-decoder", str(ctx), "--out", str(dec), "--max-steps", "2",
+                 "--no-progress"]) == 0  # fmt: skip
+    train = json.loads((dec / "config.json").read_text())["train"]
+    assert train["rate_prior"] == str(source.resolve()) and train["rate_prior_weight"] == 0.5
+    # The frozen codes are the source's, chosen under its rate prior.
+    x = load_dataset(DIGITS, "test").batch(torch.arange(4))
+    src, new = VQVAE.from_pretrained(ctx), VQVAE.from_pretrained(dec)
+    assert torch.equal(
+        new.encode(x, training_assignment(dec, new)), src.encode(x, training_assignment(ctx, src))
+    )
+
+
 def test_a_missing_rate_prior_is_one_line(source, tmp_path, capsys):
     moved = tmp_path / "moved"
     shutil.copytree(source, moved)

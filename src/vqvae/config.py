@@ -208,7 +208,8 @@ class TrainConfig:
             is initialised as usual. Ignored on resume (the checkpoint has the weights).
         rate_prior: assign codes under this run dir's prior: nearest code under latent
             distance + ``rate_prior_weight`` x the code's length in bits in its context
-            (``vqvae.train.context_rate``). None: the quantizer's own assignment.
+            (``vqvae.train.context_rate``). None: the quantizer's own assignment. With
+            ``codes_from`` (train-decoder of such a run) the frozen codes are chosen this way.
         rate_prior_weight: lambda of that assignment, latent squared distance per bit.
     """
 
@@ -238,13 +239,9 @@ class TrainConfig:
             raise ValueError("init_from and codes_from exclude each other")
         if (self.rate_prior is None) != (self.rate_prior_weight == 0):
             raise ValueError("--rate-prior and --rate-prior-weight go together")
-        if self.rate_prior is not None:
-            if self.codes_from is not None:
-                raise ValueError("--rate-prior needs a trained encoder, not frozen codes")
-            if not self.rate_prior_weight > 0 or not math.isfinite(self.rate_prior_weight):
-                raise ValueError(
-                    f"--rate-prior-weight must be a finite number > 0, got {self.rate_prior_weight}"
-                )
+        weight = self.rate_prior_weight
+        if self.rate_prior is not None and not (weight > 0 and math.isfinite(weight)):
+            raise ValueError(f"--rate-prior-weight must be a finite number > 0, got {weight}")
         if self.train_noise is not None:
             object.__setattr__(self, "train_noise", parse_corruption(self.train_noise).spec)
         if self.epochs < 1:

@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     splits = ["train", "test"] if args.split == "both" else [args.split]
     datasets = [run_dataset(args.run_dir, args.dataset, args.data_dir, s, model) for s in splits]
     code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
+    device = resolve_device(args.device)
     for split, data in zip(splits, datasets, strict=True):
-        device = resolve_device(args.device)
         path = encode_dataset(
             model, data, args.out, split, fingerprint, args.batch_size, device, code_cost
         )

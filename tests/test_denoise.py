@@ -128,9 +128,9 @@ def test_train_noise_smoke(tmp_path, monkeypatch):
     calls = []
     forward = VQVAE.forward
 
-    def record(self, x, target=None):
+    def record(self, x, target=None, **options):
         calls.append((x.clone(), None if target is None else target.clone()))
-        return forward(self, x, target)
+        return forward(self, x, target, **options)
 
     monkeypatch.setattr(VQVAE, "forward", record)
     config = TrainConfig(

@@ -107,9 +107,9 @@ def training_assignment(run_dir: str | os.PathLike, model: VQVAE) -> ContextRate
     device = next(model.parameters()).device
     try:
         prior = load_prior(train["rate_prior"], map_location=device)
-    except CheckpointError as exc:
+        return ContextRate(prior, model.quantizer, float(train["rate_prior_weight"]))
+    except (CheckpointError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{run_dir} was trained under a rate prior: {exc}") from None
-    return ContextRate(prior, model.quantizer, float(train["rate_prior_weight"]))
 
 
 def trained_rd_lambda(run_dir: str | os.PathLike) -> float | None:

@@ -28,12 +28,7 @@ DIGITS = str(Path(__file__).parents[1] / "examples" / "digits")
 PRIOR = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_prior(side=3) -> TransformerPrior:

@@ -16,12 +16,7 @@ from pixelcnn_prior import GatedPixelCNN, evaluate_pixelcnn, train_pixelcnn  # n
 K = 8
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("with_labels", [False, True])

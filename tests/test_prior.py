@@ -27,13 +27,7 @@ DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digit
 K = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: one thread is fastest and immune to the shared machine's load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_prior(positions="2d", num_classes=3, **kw) -> TransformerPrior:

@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import __version__, checkpoint
 from ..config import VQVAEConfig
-from ..quantizers import build_quantizer
+from ..quantizers import QuantizerOutput, build_quantizer
 from .encoders import build_encoder_decoder
 
 
@@ -113,7 +113,7 @@ class VQVAE(nn.Module):
                 f"target must have the input's shape {tuple(x.shape)}, got {tuple(target.shape)}"
             )
         z_e = self.encode_latents(x)
-        q = self.quantizer(z_e) if code_cost is None else self.quantizer(z_e, code_cost(z_e))
+        q = self._quantize(z_e, code_cost)
         x_hat = self.decode_latents(q.z_q)[..., : x.shape[2], : x.shape[3]]
         reconstruction = F.mse_loss(x_hat.float(), (x if target is None else target).float())
         return VQVAEOutput(
@@ -140,10 +140,11 @@ class VQVAE(nn.Module):
         Runs the quantizer as it is; call ``model.eval()`` first so no statistics change.
         ``code_cost``: an extra assignment cost, as in ``forward``.
         """
-        z_e = self.encode_latents(x)
-        if code_cost is None:
-            return self.quantizer(z_e).indices
-        return self.quantizer(z_e, code_cost(z_e)).indices
+        return self._quantize(self.encode_latents(x), code_cost).indices
+
+    def _quantize(self, z_e: torch.Tensor, code_cost) -> QuantizerOutput:
+        """The quantizer on ``z_e``, with ``code_cost(z_e)`` added when given."""
+        return self.quantizer(z_e) if code_cost is None else self.quantizer(z_e, code_cost(z_e))
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

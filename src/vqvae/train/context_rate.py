@@ -104,9 +104,8 @@ def training_assignment(run_dir: str | os.PathLike, model: VQVAE) -> ContextRate
     train = checkpoint.read_run_config(run_dir).get("train", {})
     if not train.get("rate_prior"):
         return None
-    device = next(model.parameters()).device
     try:
-        prior = load_prior(train["rate_prior"], map_location=device)
+        prior = load_prior(train["rate_prior"], map_location=next(model.parameters()).device)
         return ContextRate(prior, model.quantizer, float(train["rate_prior_weight"]))
     except (CheckpointError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{run_dir} was trained under a rate prior: {exc}") from None

@@ -50,7 +50,7 @@ def main() -> None:
             kind=args.quantizer, codebook_size=args.codebook_size, code_dim=args.code_dim
         ),
     )
-    train_config = TrainConfig(
+    train_config = TrainConfig.of(
         dataset="mnist",
         data_dir=args.data_dir,
         epochs=1000,  # the time budget ends the run

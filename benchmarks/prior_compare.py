@@ -24,9 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pixelcnn_prior import train_pixelcnn  # noqa: E402
 
-from vqvae.cli.prior_common import cached_codes  # noqa: E402
-from vqvae.models import VQVAE  # noqa: E402
 from vqvae.priors import PriorConfig, load_prior  # noqa: E402
+from vqvae.runs import Run  # noqa: E402
 from vqvae.train.prior import PriorTrainConfig, train_prior  # noqa: E402
 
 VARIANTS = {
@@ -80,9 +79,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {[*VARIANTS, *PIXELCNN_VARIANTS]}")
     torch.set_num_threads(args.threads)
-    model = VQVAE.from_pretrained(args.run_dir)
-    train = cached_codes(args.run_dir, model, None, "train")
-    test = cached_codes(args.run_dir, model, None, "test")
+    run = Run(args.run_dir)
+    train, test = run.codes("train"), run.codes("test")
     results = {}
     print(f"{'variant':<22} {'params':>9} {'steps':>6} {'minutes':>8} {'test bits/image':>16}")
     for name in args.variants:

@@ -33,7 +33,7 @@ def main() -> None:
         hidden_channels=args.hidden, quantizer=QuantizerConfig(codebook_size=512, code_dim=64)
     )
     with tempfile.TemporaryDirectory() as run_dir:
-        schedule = TrainConfig(
+        schedule = TrainConfig.of(
             epochs=100,
             max_steps=args.steps,
             batch_size=args.batch_size,

@@ -1,4 +1,5 @@
-"""Code assignment under a prior's code lengths in context (``vqvae train --rate-prior``)."""
+"""Code assignment under a prior's code lengths in context (``vqvae train --rate-prior``),
+saved with the model (``vqvae.models.assignment``) and chosen by ``vqvae.rate``."""
 
 import json
 import math
@@ -16,9 +17,10 @@ from vqvae.cli import main
 from vqvae.codec import compress, decompress_indices, encode_indices, load
 from vqvae.data import load_dataset
 from vqvae.data.codes import load_codes
+from vqvae.models.assignment import ContextAssignment
 from vqvae.priors import PriorConfig, TransformerPrior, greedy, load_prior
+from vqvae.priors.rate import PriorRate
 from vqvae.quantizers import distance, nearest_code
-from vqvae.train.context_rate import ContextRate, training_assignment
 
 K, D = 16, 4
 TINY = ["--code-dim", "4", "--hidden", "16", "--res-channels", "8", "--res-blocks", "1"]
@@ -62,11 +64,10 @@ def brute_bits(prior, codes):
 
 
 def test_code_bits_are_the_priors_code_lengths_in_context():
-    prior, q = tiny_prior(), quantizer()
-    rate = ContextRate(prior, q, 0.5)
+    prior = tiny_prior()
     codes = torch.randint(0, K, (4, 3, 3))
     with torch.no_grad():
-        torch.testing.assert_close(rate.code_bits(codes), brute_bits(prior, codes))
+        torch.testing.assert_close(PriorRate(prior).bits(codes), brute_bits(prior, codes))
 
 
 @pytest.mark.parametrize("passes", [1, 2])
@@ -79,7 +80,7 @@ def test_costs_use_the_previous_rounds_codes_as_context(passes):
         for _ in range(passes):
             expected = 0.7 * brute_bits(prior, codes)
             codes = (base + expected.double()).argmin(-1)
-    cost = ContextRate(prior, q, 0.7, passes=passes)(z_e)
+    cost = ContextAssignment(prior, 0.7, passes=passes).cost(q, z_e)
     torch.testing.assert_close(cost, expected, rtol=1e-4, atol=1e-4)
     # The quantizer then picks exactly the round's codes.
     assert torch.equal(q(z_e, cost).indices, codes)
@@ -88,7 +89,7 @@ def test_costs_use_the_previous_rounds_codes_as_context(passes):
 def test_huge_weight_and_one_pass_per_position_give_the_priors_greedy_map():
     prior, q = tiny_prior(), quantizer()
     z_e = torch.randn(3, D, 3, 3)
-    cost = ContextRate(prior, q, 1e6, passes=9)(z_e)  # each round fixes one more position
+    cost = ContextAssignment(prior, 1e6, passes=9).cost(q, z_e)  # one more position a round
     with torch.no_grad():
         assert torch.equal(q(z_e, cost).indices, greedy(prior, 3, (3, 3)))
 
@@ -116,13 +117,13 @@ def test_refuses_what_it_cannot_serve():
     with pytest.raises(ValueError, match="single-codebook"):
         fsq = build_quantizer(QuantizerConfig(kind="fsq", codebook_size=K, code_dim=2,
                                               options={"levels": [4, 4]}))  # fmt: skip
-        ContextRate(prior, fsq, 0.5)
+        ContextAssignment(prior, 0.5).check(fsq)
     other = build_quantizer(QuantizerConfig(kind="ema", codebook_size=8, code_dim=D))
     with pytest.raises(ValueError, match="models 16 codes"):
-        ContextRate(prior, other, 0.5)
+        ContextAssignment(prior, 0.5).check(other)
     for weight in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="finite number > 0"):
-            ContextRate(prior, quantizer(), weight)
+            ContextAssignment(prior, weight)
 
 
 @pytest.fixture(scope="module")
@@ -142,20 +143,24 @@ def test_train_under_a_rate_prior(source, tmp_path, capsys):
     assert train["rate_prior"] == str(source.resolve()) and train["rate_prior_weight"] == 0.5
     assert load_prior(source) is not None  # the source's prior is untouched
 
-    # Its codes are chosen as in training, by encode-dataset and the codec alike.
+    # The rule is saved with the model: the prior copied in, restored by from_pretrained.
+    saved = json.loads((out / "config.json").read_text())["assignment"]
+    assert saved == {"rule": "context", "weight": 0.5, "passes": 2, "prior": "rate_prior"}
+    assert (out / "rate_prior" / "model.safetensors").is_file()
     model = VQVAE.from_pretrained(out)
-    assignment = training_assignment(out, model)
-    assert assignment.weight == 0.5 and training_assignment(source, model) is None
+    assert model.assignment.weight == 0.5 and VQVAE.from_pretrained(source).assignment is None
     codes = tmp_path / "codes"
     assert main(["encode-dataset", str(out), "--dataset", DIGITS, "-o", str(codes)]) == 0
     x = load_dataset(DIGITS, "test").batch(torch.arange(4))
     cached = load_codes(codes, "test").batch(torch.arange(4))[0]
-    assert torch.equal(cached, model.encode(x, assignment))
+    assert torch.equal(cached, model.encode(x))
+    nearest = model.quantizer(model.encode_latents(x)).indices
+    assert not torch.equal(cached, nearest)  # the rule changed some codes
     codec = load(out)
-    assert codec.rd_lambda == 0.5 and load(source).rd_lambda is None
     blob = compress(codec, x[0])
-    assert blob == compress(codec, x[0], rd_lambda=0.5)
-    assert torch.equal(decompress_indices(blob, codec)[1], encode_indices(codec, x[0]))
+    assert torch.equal(decompress_indices(blob, codec)[1], model.encode(x[:1])[0])
+    exact = encode_indices(codec, x[0], rd_lambda=0.5)  # the sequential choice, coder's tables
+    assert torch.equal(decompress_indices(compress(codec, x[0], rd_lambda=0.5), codec)[1], exact)
     # Images larger than the rate prior's maps: a one-line error (the codec tiles them).
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((56, 56), np.uint8)).save(big)
@@ -173,27 +178,30 @@ def test_train_decoder_keeps_the_rate_prior_assignment(source, tmp_path):
     dec = tmp_path / "dec"
     assert main(["train-decoder", str(ctx), "--out", str(dec), "--max-steps", "2",
                  "--no-progress"]) == 0  # fmt: skip
-    train = json.loads((dec / "config.json").read_text())["train"]
-    assert train["rate_prior"] == str(source.resolve()) and train["rate_prior_weight"] == 0.5
-    # The frozen codes are the source's, chosen under its rate prior.
+    # The frozen codes are the source's, chosen under its rate prior (copied along).
+    assert json.loads((dec / "config.json").read_text())["assignment"]["weight"] == 0.5
     x = load_dataset(DIGITS, "test").batch(torch.arange(4))
     src, new = VQVAE.from_pretrained(ctx), VQVAE.from_pretrained(dec)
-    assert torch.equal(
-        new.encode(x, training_assignment(dec, new)), src.encode(x, training_assignment(ctx, src))
-    )
+    assert new.assignment is not None and torch.equal(new.encode(x), src.encode(x))
 
 
-def test_a_missing_rate_prior_is_one_line(source, tmp_path, capsys):
+def test_an_older_run_whose_rate_prior_is_gone_is_one_line(source, tmp_path, capsys):
+    """Runs written before the rule was saved name their rate prior's run dir instead."""
     moved = tmp_path / "moved"
     shutil.copytree(source, moved)
     out = tmp_path / "ctx"
     argv = ["train", "--out", str(out), "--init-from", str(moved), "--max-steps", "1"]
     assert main([*argv, "--rate-prior", str(moved), "--rate-prior-weight", "0.5", *TINY]) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["assignment"]  # the older layout
+    (out / "config.json").write_text(json.dumps(config))
+    shutil.rmtree(out / "rate_prior")
+    assert VQVAE.from_pretrained(out).assignment.weight == 0.5  # read from the named run
     shutil.rmtree(moved / "prior")
     capsys.readouterr()
     assert main(["encode-dataset", str(out), "--dataset", DIGITS, "-o", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
-    assert "trained under a rate prior" in err and err.count("\n") == 1, err
+    assert "code assignment cannot be restored" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize(

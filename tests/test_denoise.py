@@ -133,7 +133,7 @@ def test_train_noise_smoke(tmp_path, monkeypatch):
         return forward(self, x, target, **options)
 
     monkeypatch.setattr(VQVAE, "forward", record)
-    config = TrainConfig(
+    config = TrainConfig.of(
         epochs=1,
         max_steps=3,
         batch_size=16,
@@ -162,4 +162,4 @@ def test_train_noise_smoke(tmp_path, monkeypatch):
 
 def test_train_noise_none_is_identity():
     x = torch.rand(2, 1, 8, 8)
-    assert loop._corrupt_input(x, TrainConfig(), 0, 0) is x
+    assert loop._corrupt_input(x, TrainConfig.of(), 0, 0) is x

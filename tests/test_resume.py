@@ -137,7 +137,7 @@ MODEL = VQVAEConfig(
     num_res_blocks=1,
     quantizer=QuantizerConfig(codebook_size=16, code_dim=4),
 )
-SCHEDULE = TrainConfig(
+SCHEDULE = TrainConfig.of(
     train_subset=96, eval_subset=16, batch_size=16, epochs=2, seed=5, device="cpu",
     checkpoint_every=2,
 )  # fmt: skip

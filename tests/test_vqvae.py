@@ -131,15 +131,15 @@ def test_cosine_schedule_follows_steps_or_time():
     from vqvae.config import TrainConfig
     from vqvae.train.loop import scheduled_lr
 
-    constant = TrainConfig(lr=0.01, lr_schedule="constant")
-    assert scheduled_lr(constant, 50, 100, 0.0, math.inf) == 0.01
-    cosine = TrainConfig(lr=0.01, lr_schedule="cosine")
-    assert scheduled_lr(cosine, 0, 100, 0.0, math.inf) == pytest.approx(0.01)
-    assert scheduled_lr(cosine, 50, 100, 0.0, math.inf) == pytest.approx(0.005)
-    assert scheduled_lr(cosine, 100, 100, 0.0, math.inf) == pytest.approx(0.0)
+    constant = TrainConfig.of(lr=0.01, lr_schedule="constant")
+    assert scheduled_lr(constant.schedule, 50, 100, 0.0, math.inf) == 0.01
+    cosine = TrainConfig.of(lr=0.01, lr_schedule="cosine")
+    assert scheduled_lr(cosine.schedule, 0, 100, 0.0, math.inf) == pytest.approx(0.01)
+    assert scheduled_lr(cosine.schedule, 50, 100, 0.0, math.inf) == pytest.approx(0.005)
+    assert scheduled_lr(cosine.schedule, 100, 100, 0.0, math.inf) == pytest.approx(0.0)
     # a time budget that runs out first drives the decay
-    assert scheduled_lr(cosine, 10, 1000, 45.0, 60.0) == pytest.approx(
+    assert scheduled_lr(cosine.schedule, 10, 1000, 45.0, 60.0) == pytest.approx(
         0.01 * 0.5 * (1 + math.cos(math.pi * 0.75))
     )
     with pytest.raises(ValueError, match="lr-schedule"):
-        TrainConfig(lr_schedule="linear")
+        TrainConfig.of(lr_schedule="linear")

@@ -178,13 +178,39 @@ class VQVAEConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Settings of one training run (saved in config.json under "train").
+class DataConfig:
+    """What a run trains and evaluates on.
 
     Args:
         dataset: "mnist", "fashion-mnist", "cifar10" or a folder of images.
         data_dir: where the dataset's files are (None: embedded / cache / $VQVAE_DATA_DIR).
         download: fetch the dataset into the cache dir when missing.
+        train_subset: use only the first N training images.
+        eval_subset: evaluate on only the first N test images.
+        random_crop: train on random crops of this size (folders / CIFAR photos).
+        train_noise: train as a denoiser: corrupt each input batch with this spec
+            ("gaussian:0.5", "saltpepper:0.2", "mask:0.25"; see ``vqvae.corruptions``) and
+            reconstruct the clean batch. None trains a plain autoencoder.
+    """
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    download: bool = False
+    train_subset: int | None = None
+    eval_subset: int | None = None
+    random_crop: int | None = None
+    train_noise: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_noise is not None:
+            object.__setattr__(self, "train_noise", parse_corruption(self.train_noise).spec)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """How long and how a run trains.
+
+    Args:
         epochs: passes over the training set.
         max_minutes: stop (checkpoint + evaluate) after this much training time.
         max_steps: stop after this many optimizer steps (mainly for tests).
@@ -194,28 +220,9 @@ class TrainConfig:
             (--epochs / --max-steps) or by training time (--max-minutes), whichever ends first.
         seed: seeds initialisation, shuffling, crops and code restarts.
         device: "auto", "cpu", "cuda" or "mps".
-        train_subset: use only the first N training images.
-        eval_subset: evaluate on only the first N test images.
-        random_crop: train on random crops of this size (folders / CIFAR photos).
         checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
-        train_noise: train as a denoiser: corrupt each input batch with this spec
-            ("gaussian:0.5", "saltpepper:0.2", "mask:0.25"; see ``vqvae.corruptions``) and
-            reconstruct the clean batch. None trains a plain autoencoder.
-        codes_from: train only the decoder, on the frozen encoder and quantizer of this run
-            dir (``vqvae train-decoder``; see ``vqvae.train.decoder``). None trains all.
-        init_from: start a new run from this run dir's weights: each of encoder, quantizer
-            and decoder whose sizes all match is copied (``vqvae.train.warm_start``), the rest
-            is initialised as usual. Ignored on resume (the checkpoint has the weights).
-        rate_prior: assign codes under this run dir's prior: nearest code under latent
-            distance + ``rate_prior_weight`` x the code's length in bits in its context
-            (``vqvae.train.context_rate``). None: the quantizer's own assignment. With
-            ``codes_from`` (train-decoder of such a run) the frozen codes are chosen this way.
-        rate_prior_weight: lambda of that assignment, latent squared distance per bit.
     """
 
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    download: bool = False
     epochs: int = 10
     max_minutes: float | None = None
     max_steps: int | None = None
@@ -224,11 +231,39 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     seed: int = 0
     device: str = "auto"
-    train_subset: int | None = None
-    eval_subset: int | None = None
-    random_crop: int | None = None
     checkpoint_every: int = 500
-    train_noise: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"--lr must be a finite number > 0, got {self.lr}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"--max-minutes must be > 0, got {self.max_minutes}")
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Where a run's weights and code assignment start from (at most one source of weights).
+
+    Args:
+        codes_from: train only the decoder, on the frozen encoder and quantizer of this run
+            dir (``vqvae train-decoder``; see ``vqvae.train.decoder``); its code assignment
+            rule comes along. None trains all.
+        init_from: start a new run from this run dir's weights: each of encoder, quantizer
+            and decoder whose sizes all match is copied (``vqvae.train.warm_start``), the rest
+            is initialised as usual. Ignored on resume (the checkpoint has the weights).
+        rate_prior: assign codes under this run dir's prior: nearest code under latent
+            distance + ``rate_prior_weight`` x the code's length in bits in its context
+            (``vqvae.models.assignment``; the prior is copied into the new run). None: the
+            quantizer's own assignment.
+        rate_prior_weight: lambda of that assignment, latent squared distance per bit.
+    """
+
     codes_from: str | None = None
     init_from: str | None = None
     rate_prior: str | None = None
@@ -242,23 +277,55 @@ class TrainConfig:
         weight = self.rate_prior_weight
         if self.rate_prior is not None and not (weight > 0 and math.isfinite(weight)):
             raise ValueError(f"--rate-prior-weight must be a finite number > 0, got {weight}")
-        if self.train_noise is not None:
-            object.__setattr__(self, "train_noise", parse_corruption(self.train_noise).spec)
-        if self.epochs < 1:
-            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ValueError(f"--max-minutes must be > 0, got {self.max_minutes}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run, by concern: data, schedule, initialisation.
+
+    Saved in config.json under "train" as one flat object (``to_dict`` / ``from_dict``), so
+    run dirs keep their layout; ``TrainConfig.of(epochs=2, dataset="cifar10")`` builds one
+    from flat fields too.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+
+    _PARTS = ("data", "schedule", "init")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        flat: dict[str, Any] = {}
+        for part in self._PARTS:
+            flat.update(dataclasses.asdict(getattr(self, part)))
+        return flat
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """From the flat object of config.json (unknown keys ignored)."""
+        parts = {}
+        for part, kind in zip(cls._PARTS, (DataConfig, ScheduleConfig, InitConfig), strict=True):
+            names = {f.name for f in dataclasses.fields(kind)}
+            parts[part] = kind(**{k: v for k, v in data.items() if k in names})
+        return cls(**parts)
+
+    @classmethod
+    def of(cls, **flat: Any) -> TrainConfig:
+        """From flat keyword fields; an unknown one is a TypeError."""
+        known = set(cls.field_names())
+        unknown = sorted(set(flat) - known)
+        if unknown:
+            raise TypeError(f"unknown training settings: {', '.join(unknown)}")
+        return cls.from_dict(flat)
+
+    @staticmethod
+    def field_names() -> list[str]:
+        """Every flat field name, in order."""
+        return [
+            f.name
+            for kind in (DataConfig, ScheduleConfig, InitConfig)
+            for f in dataclasses.fields(kind)
+        ]
+
+    def replace(self, **flat: Any) -> TrainConfig:
+        return self.of(**{**self.to_dict(), **flat})

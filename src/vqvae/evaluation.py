@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from . import metrics
@@ -17,11 +15,8 @@ def evaluate(
     dataset,
     batch_size: int = 256,
     device: torch.device | str = "cpu",
-    code_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Reconstruct every image of ``dataset`` (an ``ImageDataset``) in eval mode.
-
-    ``code_cost``: the extra assignment cost the model trains with (``VQVAE.forward``), if any.
 
     Returns:
         mse, nmse (MSE / variance of the data), psnr (mean per-image dB), ssim (mean),
@@ -42,7 +37,7 @@ def evaluate(
     for start in range(0, n, batch_size):
         x = dataset.batch(torch.arange(start, min(start + batch_size, n))).to(device)
         with autocast_for(device):
-            out = model(x, code_cost=code_cost)
+            out = model(x)
         x_hat = out.x_hat.float()
         sq_err += float(metrics.mse(x, x_hat.clamp(0, 1)).sum())
         psnr_sum += float(metrics.psnr(x, x_hat).sum())

@@ -13,11 +13,10 @@ import torch
 
 from ..data import load_image, save_image
 from ..errors import DataError
-from ..priors import complete, load_prior
-from ..train.context_rate import training_assignment
+from ..priors import complete
+from ..runs import Run
 from ..visualize import image_grid
-from .common import load_images_for, load_model
-from .prior_common import check_sampling_args, parse_label, single_threaded
+from .common import check_sampling_args, load_images_for, parse_label, single_threaded
 
 
 def register(subparsers) -> None:
@@ -65,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
     if args.candidates < 1:
         raise DataError(f"--candidates must be >= 1, got {args.candidates}")
-    model = load_model(args.run_dir, "cpu")
-    prior = load_prior(args.run_dir)
+    run = Run(args.run_dir)
+    model, prior = run.model, run.prior
     label = parse_label(args.label, prior.config.num_classes)
     x = load_images_for(model, [args.image])[0]  # (1, C, H, W)
-    indices = model.encode(x, training_assignment(args.run_dir, model))[0]  # (h, w)
+    indices = model.encode(x)[0]  # (h, w)
     try:
         prior.check_shape(indices.shape)
     except ValueError as exc:

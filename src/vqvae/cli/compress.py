@@ -43,7 +43,7 @@ def register(subparsers) -> None:
         metavar="L",
         help="choose codes by rate-distortion: latent squared distance + L * bits (greedy, in "
         "the entropy model's coding order); larger L = smaller files, lower quality. Default: "
-        "the encoder's nearest codes",
+        "the model's own codes (its saved assignment rule, e.g. a --rate-prior run's)",
     )
     p.add_argument(
         "--tile",

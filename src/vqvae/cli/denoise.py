@@ -7,7 +7,8 @@ import argparse
 from ..data import save_image
 from ..denoise import denoise
 from ..errors import VQVAEError
-from .common import load_images_for, load_model
+from ..runs import Run
+from .common import load_images_for
 from .corrupt import output_paths
 
 
@@ -31,8 +32,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.iterations < 0:
         raise VQVAEError(f"--iterations must be >= 0, got {args.iterations}")
-    model = load_model(args.run_dir, args.device)
-    device = next(model.parameters()).device
+    run = Run(args.run_dir, args.device)
+    model, device = run.model, run.device
     images = load_images_for(model, args.images)  # read all first: fail before writing
     paths = output_paths(args.images, args.out_dir)
     for x, path in zip(images, paths, strict=True):

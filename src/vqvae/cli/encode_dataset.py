@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..data.codes import encode_dataset
-from ..device import resolve_device
-from ..priors import weights_fingerprint
-from ..train.context_rate import training_assignment
-from .common import load_model
-from .prior_common import run_dataset
+from ..runs import Run
 
 
 def register(subparsers) -> None:
@@ -27,15 +23,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_model(args.run_dir, args.device)
-    fingerprint = weights_fingerprint(args.run_dir)
+    run = Run(args.run_dir, args.device)
     splits = ["train", "test"] if args.split == "both" else [args.split]
-    datasets = [run_dataset(args.run_dir, args.dataset, args.data_dir, s, model) for s in splits]
-    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
-    device = resolve_device(args.device)
+    datasets = [run.dataset(split, args.dataset, args.data_dir) for split in splits]
     for split, data in zip(splits, datasets, strict=True):
         path = encode_dataset(
-            model, data, args.out, split, fingerprint, args.batch_size, device, code_cost
+            run.model, data, args.out, split, run.fingerprint, args.batch_size, run.device
         )
         print(f"wrote {len(data)} code maps to {path}")
     return 0

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..priors import load_prior
+from ..runs import Run
 from ..train.prior import evaluate_prior
-from .common import load_model
-from .prior_common import cached_codes
 
 
 def register(subparsers) -> None:
@@ -27,13 +25,13 @@ def register(subparsers) -> None:
 
 def evaluate_run(run_dir: str, codes_dir: str | None = None, split: str = "test", labels=False):
     """{"bits_per_code", "bits_per_image", "bits_per_dim"} of the run's prior on ``split``."""
-    model = load_model(run_dir, "cpu")
-    prior = load_prior(run_dir)
-    codes = cached_codes(run_dir, model, codes_dir, split, log=lambda _: None)
+    run = Run(run_dir)
+    prior = run.prior
+    codes = run.codes(split, codes_dir, log=lambda _: None)
     bits = evaluate_prior(prior, codes, use_labels=labels and prior.config.num_classes > 0)
     h, w = codes.shape
-    height, width = model.config.image_size
-    dims = model.config.in_channels * height * width
+    height, width = run.model.config.image_size
+    dims = run.model.config.in_channels * height * width
     return {"bits_per_code": bits / (h * w), "bits_per_image": bits, "bits_per_dim": bits / dims}
 
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..checkpoint import read_run_config
-from ..data import load_dataset
-from ..device import resolve_device
-from ..errors import DataError
 from ..evaluation import evaluate
-from ..train.context_rate import training_assignment
-from .common import load_model
+from ..runs import Run
 
 
 def register(subparsers) -> None:
@@ -28,26 +23,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_run_config(args.run_dir)
-    train_cfg = config.get("train", {})
-    model = load_model(args.run_dir, args.device)
-    dataset_name = args.dataset or train_cfg.get("dataset", "mnist")
-    data_dir = (
-        args.data_dir
-        if args.data_dir is not None
-        else (train_cfg.get("data_dir") if args.dataset is None else None)
-    )
-    crop = train_cfg.get("random_crop") if args.dataset is None else None
-    dataset = load_dataset(dataset_name, args.split, data_dir, center_crop=crop)
-    if dataset.channels != model.config.in_channels:
-        raise DataError(
-            f"{dataset_name} has {dataset.channels}-channel images, the model expects "
-            f"{model.config.in_channels}"
-        )
-    if args.limit:
-        dataset = dataset.subset(args.limit)
-    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
-    result = evaluate(model, dataset, args.batch_size, resolve_device(args.device), code_cost)
+    run = Run(args.run_dir, args.device)
+    dataset = run.dataset(args.split, args.dataset, args.data_dir, args.limit)
+    result = evaluate(run.model, dataset, args.batch_size, run.device)
     if args.json:
         print(json.dumps(result))
     else:

@@ -6,13 +6,8 @@ import argparse
 
 import torch
 
-from ..checkpoint import read_run_config
-from ..codec import StaticEntropyModel
-from ..codec.entropy import fit_counts
-from ..data import load_dataset
-from ..device import resolve_device
-from ..errors import DataError
-from .common import load_model
+from ..entropy.tables import StaticEntropyModel, fit_counts
+from ..runs import Run
 
 
 def register(subparsers) -> None:
@@ -31,29 +26,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_run_config(args.run_dir)
-    train_cfg = config.get("train", {})
-    model = load_model(args.run_dir, args.device)
-    name = args.dataset or train_cfg.get("dataset", "mnist")
-    data_dir = args.data_dir if args.data_dir is not None else train_cfg.get("data_dir")
-    crop = train_cfg.get("random_crop") if args.dataset is None else None
-    dataset = load_dataset(name, "train", data_dir, center_crop=crop)
-    if dataset.channels != model.config.in_channels:
-        raise DataError(
-            f"{name} has {dataset.channels}-channel images, the model expects "
-            f"{model.config.in_channels}"
-        )
-    if args.limit:
-        dataset = dataset.subset(args.limit)
-    device = resolve_device(args.device)
+    run = Run(args.run_dir, args.device)
+    dataset = run.dataset("train", args.dataset, args.data_dir, args.limit)
+    device = run.device
     order = torch.arange(len(dataset))
     batches = (
         dataset.batch(order[i : i + args.batch_size]).to(device)
         for i in range(0, len(dataset), args.batch_size)
     )
-    counts = fit_counts(model, batches)
+    counts = fit_counts(run.model, batches)
     static = StaticEntropyModel(counts)
-    static.save(args.run_dir, {"dataset": name, "images": len(dataset)})
+    static.save(args.run_dir, {"dataset": dataset.name, "images": len(dataset)})
     p = counts / max(1, counts.sum())
     nz = p[p > 0]
     entropy_bits = float(-(nz * torch.log2(torch.from_numpy(nz)).numpy()).sum())

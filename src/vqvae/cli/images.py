@@ -12,9 +12,9 @@ import torch
 from ..checkpoint import atomic_write_bytes
 from ..data import save_image
 from ..errors import DataError
-from ..train.context_rate import training_assignment
+from ..runs import Run
 from ..visualize import image_grid
-from .common import load_images_for, load_model, unique_stems
+from .common import load_images_for, unique_stems
 
 
 def register(subparsers) -> None:
@@ -43,16 +43,15 @@ def register(subparsers) -> None:
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
-    model = load_model(args.run_dir, args.device)
-    device = next(model.parameters()).device
+    run = Run(args.run_dir, args.device)
+    model, device = run.model, run.device
     images = load_images_for(model, args.images)  # read all first: fail before writing
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tiles = []
-    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
     with torch.no_grad():
         for stem, x in zip(unique_stems(args.images), images, strict=True):
-            x_hat = model(x.to(device), code_cost=code_cost).x_hat.clamp(0, 1).cpu()
+            x_hat = model(x.to(device)).x_hat.clamp(0, 1).cpu()
             save_image(x[0], out_dir / f"{stem}_original.png")
             save_image(x_hat[0], out_dir / f"{stem}_reconstruction.png")
             tiles += [x[0], x_hat[0]]
@@ -66,16 +65,15 @@ def _code_dtype(codebook_size: int) -> np.dtype:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    model = load_model(args.run_dir, args.device)
-    device = next(model.parameters()).device
+    run = Run(args.run_dir, args.device)
+    model, device = run.model, run.device
     images = load_images_for(model, args.images)
     shapes = {tuple(x.shape[2:]) for x in images}
     if len(shapes) > 1:
         raise DataError(
             f"images have different sizes {sorted(shapes)}; encode same-sized images together"
         )
-    code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
-    codes = torch.cat([model.encode(x.to(device), code_cost).cpu() for x in images])
+    codes = torch.cat([model.encode(x.to(device)).cpu() for x in images])
     array = codes.numpy().astype(_code_dtype(model.quantizer.codebook_size))
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
@@ -115,8 +113,8 @@ def load_codes(path: str, codebook_size: int, num_stages: int = 1) -> torch.Tens
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    model = load_model(args.run_dir, args.device)
-    device = next(model.parameters()).device
+    run = Run(args.run_dir, args.device)
+    model, device = run.model, run.device
     codes = load_codes(args.codes, model.quantizer.codebook_size, model.quantizer.num_stages)
     if model.config.arch == "mlp":
         f = model.downsample_factor

@@ -8,10 +8,10 @@ import time
 import torch
 
 from ..data import save_image
-from ..priors import load_prior, sample
+from ..priors import sample
+from ..runs import Run
 from ..visualize import image_grid
-from .common import load_model
-from .prior_common import check_sampling_args, parse_label, single_threaded
+from .common import check_sampling_args, parse_label, single_threaded
 
 
 def register(subparsers) -> None:
@@ -29,8 +29,8 @@ def register(subparsers) -> None:
 @single_threaded
 def run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
-    model = load_model(args.run_dir, "cpu")
-    prior = load_prior(args.run_dir)
+    run = Run(args.run_dir)
+    model, prior = run.model, run.prior
     label = parse_label(args.label, prior.config.num_classes)
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(args.seed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 
@@ -149,7 +148,7 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-_TRAIN_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
+_TRAIN_FIELDS = TrainConfig.field_names()
 
 
 def train_config_from(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:

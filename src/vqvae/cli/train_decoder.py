@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         if (out / "config.json").exists():
             raise VQVAEError(f"{out} already holds a run; pick a new --out or pass --resume")
         # The source's data and schedule; not its step limit nor how it was started.
-        skip = ("max_steps", "init_from")
+        # The source's code assignment rule comes with its codes (``decoder.load_codes_from``).
+        skip = ("max_steps", "init_from", "rate_prior", "rate_prior_weight")
         base = {k: v for k, v in saved.get("train", {}).items() if k not in skip}
         base["codes_from"] = os.path.abspath(source)  # --resume may run from elsewhere
     try:
@@ -62,14 +63,14 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # config validation
         raise VQVAEError(str(exc)) from None
-    if train_config.codes_from is None:
+    if train_config.init.codes_from is None:
         raise VQVAEError(f"{out} was not made by train-decoder; resume it with `vqvae train`")
     result = train(
         model_config, train_config, out, resume=args.resume, progress=not args.no_progress
     )
     if not result:  # a rank other than 0 under torchrun: rank 0 reports
         return 0
-    copied = carry_over(train_config.codes_from, out)
+    copied = carry_over(train_config.init.codes_from, out)
     extra = f"; carried over {', '.join(copied)}" if copied else ""
     print(f"done: {out} (test psnr {result['psnr']:.2f} dB, nmse {result['nmse']:.4f}){extra}")
     return 0

@@ -8,9 +8,8 @@ import json
 from ..device import resolve_device
 from ..errors import VQVAEError
 from ..priors import PriorConfig
+from ..runs import Run
 from ..train.prior import PriorTrainConfig, train_prior
-from .common import load_model
-from .prior_common import cached_codes
 
 
 def register(subparsers) -> None:
@@ -58,16 +57,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise VQVAEError(str(exc)) from None
     device = resolve_device(args.device)
-    model = load_model(args.run_dir, "cpu")
+    run = Run(args.run_dir)
+    model = run.model
     if model.quantizer.num_stages > 1:
         raise VQVAEError(
             f"{args.run_dir}: the prior models single-stage code maps; this run's "
             f"{model.config.quantizer.kind} quantizer has {model.quantizer.num_stages} stages"
         )
-    train_codes = cached_codes(
-        args.run_dir, model, args.codes, "train", args.dataset, args.data_dir
-    )
-    test_codes = cached_codes(args.run_dir, model, args.codes, "test", args.dataset, args.data_dir)
+    train_codes = run.codes("train", args.codes, args.dataset, args.data_dir)
+    test_codes = run.codes("test", args.codes, args.dataset, args.data_dir)
     h, w = train_codes.shape
     num_classes = 0
     if not args.no_labels and train_codes.labels is not None:

@@ -54,5 +54,3 @@ __all__ = [
     "read_header",
     "register_entropy_model",
 ]
-
-from ..priors import entropy as _prior_entropy  # noqa: E402,F401  registers "prior" (priority 20)

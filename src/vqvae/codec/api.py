@@ -27,7 +27,6 @@ from PIL import Image
 from ..data.folder import _to_8bit, infer_channels, load_image
 from ..errors import DataError
 from ..models import VQVAE
-from ..train.context_rate import trained_rd_lambda
 from . import container, entropy, tiling
 from .container import FormatError, Header
 from .entropy import EntropyModel, load_entropy_model
@@ -44,15 +43,11 @@ class Codec:
         model: the VQ-VAE, in eval mode.
         entropy_model: the probability model over its code maps.
         run_dir: where both came from (None if built in memory).
-        rd_lambda: ``compress``'s default rate-distortion weight: the ``--rate-prior-weight``
-            of a model trained under a rate prior (its decoder learned codes chosen that
-            way), else None (nearest codes).
     """
 
     model: VQVAE
     entropy_model: EntropyModel
     run_dir: Path | None = None
-    rd_lambda: float | None = None
 
 
 def load(
@@ -75,7 +70,7 @@ def load(
         entropy_model = load_entropy_model(model, run_dir, entropy)
     except KeyError as exc:
         raise FormatError(str(exc.args[0])) from None
-    return Codec(model, entropy_model, run_dir, trained_rd_lambda(run_dir))
+    return Codec(model, entropy_model, run_dir)
 
 
 # State tensors that only steer training (dead-code detection): not part of a model's identity.
@@ -100,20 +95,14 @@ def model_fingerprint(model: VQVAE) -> bytes:
 
 
 def _resolve(model, entropy_model: EntropyModel | None) -> tuple[VQVAE, EntropyModel | None]:
-    return _resolve_codec(model, entropy_model)[:2]
-
-
-def _resolve_codec(
-    model, entropy_model: EntropyModel | None
-) -> tuple[VQVAE, EntropyModel | None, float | None]:
-    """(VQVAE, entropy model, default rd_lambda) of what ``compress`` was given."""
+    """(VQVAE, entropy model) of what ``compress`` / ``decompress`` were given."""
     if model is None or isinstance(model, (str, os.PathLike)):
         model = load(model)
     if isinstance(model, Codec):
-        return model.model, entropy_model or model.entropy_model, model.rd_lambda
+        return model.model, entropy_model or model.entropy_model
     if not isinstance(model, VQVAE):
         raise TypeError(f"model must be a VQVAE, a Codec or a run dir, got {type(model).__name__}")
-    return model, entropy_model, None
+    return model, entropy_model
 
 
 def _image_to_uint8(image) -> torch.Tensor:
@@ -159,9 +148,10 @@ def compress(
             image given to an RGB model is coded as RGB and decoded back to grayscale.
         entropy_model: overrides the codec's own probability model.
         rd_lambda: choose codes by rate-distortion (``codec.rdo``: latent squared distance
-            + rd_lambda * bits under the coder's tables) instead of the encoder's nearest
-            codes; larger = smaller files. Single-codebook quantizers (vq, ema, cosine).
-            None: the codec's default (``Codec.rd_lambda``); 0: the nearest codes.
+            + rd_lambda * bits under the coder's tables, in coding order) instead of the
+            model's own codes; larger = smaller files. Single-codebook quantizers (vq, ema,
+            cosine). None: the codes ``model.encode`` gives (its saved assignment rule, e.g.
+            a ``--rate-prior`` run's); 0: the nearest codes.
         tile: code the image as independent square tiles of this side (pixels, a multiple
             of the model's factor; ``codec.tiling``), e.g. a mosaic of 28x28 digits at 28.
             None or 0: the whole image at once.
@@ -221,9 +211,7 @@ class _Choice:
 
 def _choose(model, image, entropy_model, rd_lambda, tile) -> _Choice:
     """Resolve the codec, check the image and choose its code map (``compress``'s first half)."""
-    model, entropy_model, default_rd_lambda = _resolve_codec(model, entropy_model)
-    if rd_lambda is None:
-        rd_lambda = default_rd_lambda
+    model, entropy_model = _resolve(model, entropy_model)
     f = model.downsample_factor
     if tile:
         tiling.check_tile(tile, f)

@@ -1,267 +1,43 @@
-"""Probability models over code maps and the range coder that turns them into bytes.
+"""The range coder: integer frequency tables (``vqvae.entropy``) -> bytes, and back.
 
-The one contract between the codec and any probability model (the static code distribution
-here, the autoregressive prior of ``vqvae.priors`` later)::
-
-    indices (H', W') int64 --raster order--> positions 0 .. N-1  (N = H' * W')
-    blocks = model.schedule((H', W'))        # the coding order: arrays of raster positions
-    encoder:  freqs = model.frequencies(indices, concat(blocks))   # teacher forcing
-    decoder:  for block in blocks:
-                  freqs = model.frequencies(partial, block)    # partial: earlier blocks
-                  partial[block] = decode(freqs)                # decoded, zeros elsewhere
-
-``frequencies`` returns an integer table (len(positions), K): each row sums to
-``2 ** PRECISION`` and every entry is >= 1, so any symbol stays codable however wrong the
-model is. A position's row may depend only on the positions of earlier blocks, and it must be
-bit-identical whatever positions the caller asks for with it and whatever the map holds outside
-the earlier blocks: that is what lets the encoder ask for everything at once and the decoder
-block by block. Models that compute float probabilities turn them into tables with
-``quantize_pmf`` (fp64 on CPU), the one function both sides share; ``ProbabilityModel`` wires
-that up, so a subclass only writes ``probabilities``. ``check_consistency`` tests the contract
-on a given map.
-
-Each model has a ``name`` (stored in the file header and used to find the model again on
-decode, never an enumeration order) and a ``fingerprint`` (8 bytes over whatever determines
-its tables, checked on decode).
+Encoder and decoder ask a probability model for its tables in the model's coding order
+(``vqvae.entropy.tables``: the interface); ``check_consistency`` tests the contract on a given
+map. The names of ``vqvae.entropy`` are re-exported here for the codec's users.
 """
 
 from __future__ import annotations
 
-import hashlib
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import constriction
 import numpy as np
 import torch
 
-PRECISION = 16
-"""Frequency tables sum to ``2 ** PRECISION``; the smallest probability is ``2 ** -PRECISION``."""
-
-TOTAL = 1 << PRECISION
-MAX_SYMBOLS = TOTAL // 2  # leaves at least half of the mass to the model's own probabilities
+from ..entropy.tables import (  # noqa: F401  re-exported
+    ENCODE_CHUNK,
+    MAX_SYMBOLS,
+    PRECISION,
+    TOTAL,
+    EntropyModel,
+    ProbabilityModel,
+    StaticEntropyModel,
+    UniformEntropyModel,
+    _shared,
+    block_tables,
+    check_tables,
+    coding_blocks,
+    fingerprint_bytes,
+    fit_counts,
+    quantize_pmf,
+    raster_schedule,
+    tables_for,
+)
+from ..priors.entropy import PriorEntropyModel
 
 
 class CodingError(ValueError):
     """The range decoder found a payload that the model's tables cannot have produced."""
-
-
-# ---- the shared quantizer: float probabilities -> integer frequency tables ----------------------
-
-
-def quantize_pmf(probs: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Turn probabilities into integer frequency tables, the same way on encoder and decoder.
-
-    Each row is normalised in float64, scaled to ``2**PRECISION - K`` and floored, then given
-    +1 per symbol (the floor that keeps every symbol codable); the few units lost to flooring
-    go to the row's most probable symbol (the lowest index on ties). Pure numpy fp64 on CPU:
-    the same input bits give the same table on every machine and thread count.
-
-    Args:
-        probs: (..., K) non-negative finite weights (need not sum to one); a row of zeros
-            becomes uniform.
-
-    Returns:
-        int64 (..., K) tables, each row summing to ``2**PRECISION`` with every entry >= 1.
-    """
-    if isinstance(probs, torch.Tensor):
-        probs = probs.detach().to("cpu", torch.float64).numpy()
-    p = np.asarray(probs, dtype=np.float64)
-    k = p.shape[-1]
-    if not 2 <= k <= MAX_SYMBOLS:
-        raise ValueError(f"alphabet size must be in [2, {MAX_SYMBOLS}], got {k}")
-    if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("probabilities must be finite and non-negative")
-    total = p.sum(axis=-1, keepdims=True)
-    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / k)
-    freqs = np.floor(p * float(TOTAL - k)).astype(np.int64) + 1
-    short = TOTAL - freqs.sum(axis=-1)  # in [0, K]
-    top = np.argmax(freqs, axis=-1)[..., None]
-    np.put_along_axis(freqs, top, np.take_along_axis(freqs, top, -1) + short[..., None], -1)
-    return freqs
-
-
-def check_tables(freqs: np.ndarray, n: int, k: int) -> np.ndarray:
-    """Validate a model's output: (n, K) integers, rows summing to 2**PRECISION, entries >= 1."""
-    freqs = np.asarray(freqs)
-    if freqs.shape != (n, k) or not np.issubdtype(freqs.dtype, np.integer):
-        raise ValueError(
-            f"frequency tables must be integer ({n}, {k}), got {freqs.dtype} {freqs.shape}"
-        )
-    rows = freqs[:1] if _shared(freqs) else freqs
-    if n and (rows.min() < 1 or np.any(rows.sum(axis=1) != TOTAL)):
-        raise ValueError(f"frequency rows must be >= 1 and sum to 2**{PRECISION}")
-    return freqs
-
-
-def _shared(freqs: np.ndarray) -> bool:
-    """One table broadcast over all rows (stride 0), as the static model returns."""
-    return freqs.ndim == 2 and freqs.shape[0] > 1 and freqs.strides[0] == 0
-
-
-def fingerprint_bytes(*parts: bytes) -> bytes:
-    """8-byte sha256 prefix over ``parts`` (each length-prefixed, so boundaries count)."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.digest()[:8]
-
-
-# ---- the model interface -----------------------------------------------------------------------
-
-
-def raster_schedule(shape: tuple[int, int], block: int | None = None) -> list[np.ndarray]:
-    """Raster order in blocks of ``block`` consecutive positions (None: one block of all)."""
-    n = int(shape[0]) * int(shape[1])
-    order = np.arange(n, dtype=np.int64)
-    if block is None or block >= n:
-        return [order]
-    if block < 1:
-        raise ValueError(f"block must be >= 1, got {block}")
-    return [order[i : i + block] for i in range(0, n, block)]
-
-
-@runtime_checkable
-class EntropyModel(Protocol):
-    """What the codec needs from a probability model over code maps (see the module docstring).
-
-    Attributes:
-        name: short ASCII name stored in the file header (<= 32 bytes), e.g. ``"static"``.
-        num_symbols: alphabet size K (the VQ-VAE's codebook size).
-    """
-
-    name: str
-    num_symbols: int
-
-    def fingerprint(self) -> bytes:
-        """8 bytes identifying everything that determines the tables (checked on decode)."""
-        ...
-
-    def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:
-        """The coding order of an (H', W') map: blocks of raster positions (int64 arrays that
-        together hold every position once); the decoder decodes one block at a time."""
-        ...
-
-    def frequencies(self, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
-        """Integer tables (len(positions), K) for raster ``positions`` of ``indices``.
-
-        Args:
-            indices: (H', W') int64 code map on CPU; a position's table may read only the
-                positions of the blocks before its own.
-            positions: int64 raster positions, each in [0, H' * W').
-
-        Returns:
-            int64 (len(positions), K), rows summing to ``2**PRECISION``, entries >= 1.
-        """
-        ...
-
-
-class ProbabilityModel(ABC):
-    """Base class for models that compute float probabilities: the codec-side quantization.
-
-    Subclasses set ``name`` and ``num_symbols`` and implement ``probabilities`` (and
-    ``fingerprint``, ``schedule``); ``frequencies`` runs ``quantize_pmf`` on the result, so
-    encoder and decoder share one conversion. Compute the probabilities in fp32/fp64 on CPU
-    with deterministic kernels, with tensors of the same shape on both sides.
-    """
-
-    name: str
-    num_symbols: int
-
-    @abstractmethod
-    def fingerprint(self) -> bytes: ...
-
-    @abstractmethod
-    def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]: ...
-
-    @abstractmethod
-    def probabilities(self, indices: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
-        """(len(positions), K) float probabilities, under the same rules as ``frequencies``."""
-
-    def frequencies(self, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
-        return quantize_pmf(self.probabilities(indices, positions))
-
-
-class StaticEntropyModel:
-    """One code distribution for every position: counts of each code over a training set.
-
-    Args:
-        counts: (K,) non-negative code counts (e.g. from ``fit_counts``); the tables add
-            the per-symbol floor of ``quantize_pmf``, so unseen codes stay codable.
-    """
-
-    name = "static"
-    FILE = "entropy.json"
-
-    def __init__(self, counts: Sequence[int] | np.ndarray) -> None:
-        counts = np.asarray(counts, dtype=np.float64)
-        if counts.ndim != 1:
-            raise ValueError(f"counts must be 1-D, got shape {counts.shape}")
-        self.counts = counts
-        self.num_symbols = len(counts)
-        self.table = quantize_pmf(counts)  # (K,) int64, computed once, shared by both sides
-
-    def fingerprint(self) -> bytes:
-        return fingerprint_bytes(self.name.encode(), self.table.astype("<i8").tobytes())
-
-    def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:
-        return raster_schedule(shape)  # positions are independent: decode all at once
-
-    def frequencies(self, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(self.table, (len(positions), self.num_symbols))
-
-    def save(self, run_dir: str | Path, extra: dict | None = None) -> None:
-        from ..checkpoint import write_json
-
-        obj = {"format_version": 1, "kind": self.name, "counts": [int(c) for c in self.counts]}
-        obj.update(extra or {})
-        write_json(Path(run_dir) / self.FILE, obj)
-
-    @classmethod
-    def load(cls, run_dir: str | Path) -> StaticEntropyModel | None:
-        """The run dir's fitted distribution, or None if it has none."""
-        from ..checkpoint import read_json
-        from ..errors import CheckpointError
-
-        path = Path(run_dir) / cls.FILE
-        if not path.is_file():
-            return None
-        obj = read_json(path)
-        counts = obj.get("counts")
-        if obj.get("kind") != cls.name or not isinstance(counts, list) or len(counts) < 2:
-            raise CheckpointError(f"{path}: not a static code distribution")
-        try:
-            return cls(np.asarray(counts, dtype=np.int64))
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: bad counts ({exc})") from None
-
-
-class UniformEntropyModel(StaticEntropyModel):
-    """Every code equally likely (log2 K bits each): the fallback when nothing was fitted."""
-
-    name = "uniform"
-
-    def __init__(self, num_symbols: int) -> None:
-        super().__init__(np.ones(num_symbols))
-
-
-@torch.no_grad()
-def fit_counts(model, batches: Iterable[torch.Tensor]) -> np.ndarray:
-    """Count the codes a VQ-VAE gives ``batches`` of float (B, C, H, W) images in [0, 1].
-
-    Returns:
-        int64 (K,) counts over all code positions of all batches.
-    """
-    k = model.quantizer.codebook_size
-    counts = torch.zeros(k, dtype=torch.int64)
-    device = next(model.parameters()).device
-    for x in batches:
-        indices = model.encode(x.to(device)).cpu()
-        counts += torch.bincount(indices.flatten(), minlength=k)
-    return counts.numpy()
 
 
 # ---- registry: entropy-model name -> loader ---------------------------------------------------
@@ -299,6 +75,8 @@ def load_entropy_model(model, run_dir: str | Path | None, name: str | None = Non
     raise KeyError(f"no entropy model {name!r} in {run_dir}")
 
 
+# Every probability model the codec knows, in one place (a run dir's best: highest priority).
+register_entropy_model("prior", lambda model, run_dir: PriorEntropyModel.from_run_dir(run_dir), 20)
 register_entropy_model(
     "static",
     lambda model, run_dir: None if run_dir is None else StaticEntropyModel.load(run_dir),
@@ -310,45 +88,6 @@ register_entropy_model(
 
 
 # ---- coding --------------------------------------------------------------------------------------
-
-
-ENCODE_CHUNK = 1 << 16
-"""The encoder asks for the tables of whole blocks, at most about this many positions a call."""
-
-
-def coding_blocks(model: EntropyModel, shape: tuple[int, int]) -> list[np.ndarray]:
-    """``model.schedule(shape)`` as int64 arrays, checked to hold every position exactly once
-    (empty blocks dropped)."""
-    n = int(shape[0]) * int(shape[1])
-    blocks = [np.asarray(b, dtype=np.int64).reshape(-1) for b in model.schedule(shape)]
-    order = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
-    if len(order) != n or not np.array_equal(np.sort(order), np.arange(n)):
-        raise ValueError(f"{model.name}: schedule does not cover the {n} positions exactly once")
-    return [b for b in blocks if len(b)]
-
-
-def block_tables(model: EntropyModel, indices: torch.Tensor, positions: np.ndarray) -> np.ndarray:
-    """``model.frequencies(indices, positions)``, checked (shape, sums, floor)."""
-    return check_tables(model.frequencies(indices, positions), len(positions), model.num_symbols)
-
-
-def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Encoder side (teacher forcing): the coding order (N,) and its tables (N, K), asked
-    for in whole blocks, a few calls for very large maps."""
-    order, tables, chunk, size = [], [], [], 0
-    for block in coding_blocks(model, tuple(indices.shape)):
-        chunk.append(block)
-        size += len(block)
-        if size >= ENCODE_CHUNK:
-            order.append(np.concatenate(chunk))
-            tables.append(block_tables(model, indices, order[-1]))
-            chunk, size = [], 0
-    if chunk:
-        order.append(np.concatenate(chunk))
-        tables.append(block_tables(model, indices, order[-1]))
-    if not order:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, model.num_symbols), dtype=np.int64)
-    return np.concatenate(order), np.concatenate(tables)
 
 
 def _categorical(freqs: np.ndarray):

@@ -17,11 +17,30 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .entropy import PRECISION, EntropyModel, block_tables, coding_blocks
+from ..entropy.tables import PRECISION, EntropyModel, block_tables, coding_blocks
+from ..rate import check_weight
+from ..rate import choose_codes as choose_by_rate
+
+
+class TableRate:
+    """The coder's own code lengths: ``PRECISION - log2(table[k])`` of the integer table the
+    range coder will use at each position, given the codes before it (a ``vqvae.rate``
+    rate model for one map, asked block by block in coding order)."""
+
+    def __init__(self, model: EntropyModel) -> None:
+        self.model = model
+        self.num_codes = model.num_symbols
+
+    def bits(self, codes: torch.Tensor, positions: np.ndarray | None = None) -> torch.Tensor:
+        if positions is None:
+            raise ValueError("the coder's tables are asked for block by block, in coding order")
+        freqs = block_tables(self.model, codes, positions)
+        return torch.from_numpy(PRECISION - np.log2(freqs.astype(np.float64)))
 
 
 def choose_codes(distances: torch.Tensor, model: EntropyModel, rd_lambda: float) -> torch.Tensor:
-    """Greedy rate-distortion choice of a code map.
+    """Greedy rate-distortion choice of a code map: ``vqvae.rate.choose_codes`` in the entropy
+    model's coding order with the coder's tables as the rate.
 
     Args:
         distances: (H', W', K) squared distances from each latent vector to every code (in the
@@ -32,20 +51,12 @@ def choose_codes(distances: torch.Tensor, model: EntropyModel, rd_lambda: float)
     Returns:
         (H', W') int64 code map.
     """
-    if not rd_lambda >= 0 or not np.isfinite(rd_lambda):
-        raise ValueError(f"rd_lambda must be a finite number >= 0, got {rd_lambda}")
+    rd_lambda = check_weight(rd_lambda, "rd_lambda")
     if distances.dim() != 3 or distances.shape[-1] != model.num_symbols:
         raise ValueError(
             f"distances must be (H', W', {model.num_symbols}), got {tuple(distances.shape)}"
         )
     shape = (int(distances.shape[0]), int(distances.shape[1]))
-    cost = distances.detach().cpu().double().reshape(-1, model.num_symbols)
-    flat = cost.argmin(1)  # nearest codes; each block is overwritten in coding order
-    if rd_lambda == 0:
-        return flat.view(shape)
-    for block in coding_blocks(model, shape):
-        freqs = block_tables(model, flat.view(shape), block)
-        bits = torch.from_numpy(PRECISION - np.log2(freqs.astype(np.float64)))
-        rows = torch.from_numpy(block)
-        flat[rows] = (cost[rows] + rd_lambda * bits).argmin(1)
-    return flat.view(shape)
+    cost = distances.detach().cpu().double()
+    order = coding_blocks(model, shape) if rd_lambda > 0 else None
+    return choose_by_rate(cost, TableRate(model), rd_lambda, order=order)

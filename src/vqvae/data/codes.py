@@ -11,7 +11,6 @@ Layout of a codes dir::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,13 +64,9 @@ def encode_dataset(
     fingerprint: str | None = None,
     batch_size: int = 256,
     device: torch.device | str = "cpu",
-    code_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Path:
-    """Encode every image of ``dataset`` into ``out_dir/{split}.codes`` + ``{split}.json``.
-
-    ``code_cost``: the model's extra assignment cost (``VQVAE.encode``), e.g. the
-    ``ContextRate`` of a run trained under a rate prior.
-    """
+    """Encode every image of ``dataset`` into ``out_dir/{split}.codes`` + ``{split}.json``,
+    each code map chosen by ``model.encode`` (the model's own assignment rule)."""
     k = model.quantizer.codebook_size
     if k > 1 << 16:
         raise DataError(f"codebook_size {k} does not fit uint16 code files")
@@ -79,7 +74,7 @@ def encode_dataset(
     chunks = []
     for start in range(0, len(dataset), batch_size):
         x = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
-        chunks.append(model.encode(x.to(device), code_cost).cpu().numpy().astype(np.uint16))
+        chunks.append(model.encode(x.to(device)).cpu().numpy().astype(np.uint16))
     array = np.ascontiguousarray(np.concatenate(chunks))  # (N, h, w)
     out_dir = Path(out_dir)
     checkpoint.atomic_write_bytes(out_dir / f"{split}.codes", array.tobytes())

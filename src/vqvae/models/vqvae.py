@@ -9,7 +9,6 @@ x (B, C, H, W) in [0, 1]
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from torch import nn
 from .. import __version__, checkpoint
 from ..config import VQVAEConfig
 from ..quantizers import QuantizerOutput, build_quantizer
+from .assignment import ASSIGNMENT_KEY, ContextAssignment, load_assignment
 from .encoders import build_encoder_decoder
 
 
@@ -53,13 +53,29 @@ class VQVAE(nn.Module):
     Images are float tensors in [0, 1]; the model centres them internally. Convolutional
     models take any image size (padded by edge replication to a multiple of
     ``downsample_factor`` and cropped back); MLP models take ``config.image_size`` only.
+
+    ``assignment``: how codes are chosen beyond the quantizer's own rule: None (nearest codes,
+    with the quantizer's unigram rate if it has one) or a ``ContextAssignment`` (codes under
+    a prior's code lengths in context, ``train --rate-prior``). It is saved with the model
+    and restored by ``from_pretrained``; ``forward`` and ``encode`` always apply it.
     """
 
-    def __init__(self, config: VQVAEConfig) -> None:
+    def __init__(self, config: VQVAEConfig, assignment: ContextAssignment | None = None) -> None:
         super().__init__()
         self.config = config
         self.encoder, self.decoder = build_encoder_decoder(config)
         self.quantizer = build_quantizer(config.quantizer)
+        self.assignment = assignment
+
+    @property
+    def assignment(self) -> ContextAssignment | None:
+        return self._assignment
+
+    @assignment.setter
+    def assignment(self, rule: ContextAssignment | None) -> None:
+        if rule is not None:
+            rule.check(self.quantizer)
+        self._assignment = rule
 
     @property
     def downsample_factor(self) -> int:
@@ -92,28 +108,20 @@ class VQVAE(nn.Module):
         """z_q (B, D, H', W') -> x_hat (B, C, H'f, W'f)."""
         return self.decoder(z_q) + 0.5
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        target: torch.Tensor | None = None,
-        code_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> VQVAEOutput:
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> VQVAEOutput:
         """Reconstruct ``x`` (B, C, H, W) in [0, 1] and compute the training losses.
 
         Args:
             x: input images (B, C, H, W) in [0, 1].
             target: what the reconstruction loss compares ``x_hat`` with (same shape as ``x``);
                 None means ``x`` itself. A denoiser gets corrupted ``x`` and the clean target.
-            code_cost: optional function z_e -> (B, h, w, K) extra cost of each code at each
-                position, added to the quantizer's distances (single-codebook VQ only; e.g.
-                ``vqvae.train.context_rate.ContextRate``).
         """
         if target is not None and target.shape != x.shape:
             raise ValueError(
                 f"target must have the input's shape {tuple(x.shape)}, got {tuple(target.shape)}"
             )
         z_e = self.encode_latents(x)
-        q = self._quantize(z_e, code_cost)
+        q = self._quantize(z_e)
         x_hat = self.decode_latents(q.z_q)[..., : x.shape[2], : x.shape[3]]
         reconstruction = F.mse_loss(x_hat.float(), (x if target is None else target).float())
         return VQVAEOutput(
@@ -132,19 +140,33 @@ class VQVAE(nn.Module):
         )
 
     @torch.no_grad()
-    def encode(
-        self, x: torch.Tensor, code_cost: Callable[[torch.Tensor], torch.Tensor] | None = None
-    ) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] -> code ids (B, [S,] ceil(H/f), ceil(W/f)) int64.
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1] -> code ids (B, [S,] ceil(H/f), ceil(W/f)) int64,
+        chosen by the model's assignment rule.
 
         Runs the quantizer as it is; call ``model.eval()`` first so no statistics change.
-        ``code_cost``: an extra assignment cost, as in ``forward``.
         """
-        return self._quantize(self.encode_latents(x), code_cost).indices
+        return self._quantize(self.encode_latents(x)).indices
 
-    def _quantize(self, z_e: torch.Tensor, code_cost) -> QuantizerOutput:
-        """The quantizer on ``z_e``, with ``code_cost(z_e)`` added when given."""
-        return self.quantizer(z_e) if code_cost is None else self.quantizer(z_e, code_cost(z_e))
+    @torch.no_grad()
+    def code_distances(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) -> (B, h, w, K) the cost of each code at each position under
+        the model's own rule (latent squared distance + its rate terms), before the argmin.
+        Single-codebook quantizers only."""
+        z_e = self.encode_latents(x)
+        distances = self.quantizer.code_distances(z_e)
+        bias = self.quantizer.rate_bias()
+        if bias is not None:
+            distances = distances + bias
+        if self.assignment is not None:
+            distances = distances + self.assignment.cost(self.quantizer, z_e)
+        return distances
+
+    def _quantize(self, z_e: torch.Tensor) -> QuantizerOutput:
+        """The quantizer on ``z_e``, charged the assignment rule's cost when there is one."""
+        if self.assignment is None:
+            return self.quantizer(z_e)
+        return self.quantizer(z_e, self.assignment.cost(self.quantizer, z_e))
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
@@ -167,6 +189,8 @@ class VQVAE(nn.Module):
             "model": self.config.to_dict(),
         }
         config.update(extra or {})
+        if self.assignment is not None:
+            config[ASSIGNMENT_KEY] = self.assignment.save(run_dir)
         checkpoint.save_weights(run_dir / checkpoint.WEIGHTS_FILE, self.state_dict())
         checkpoint.write_json(run_dir / checkpoint.CONFIG_FILE, config)
 
@@ -174,9 +198,14 @@ class VQVAE(nn.Module):
     def from_pretrained(
         cls, run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
     ) -> VQVAE:
-        """Rebuild a model from a run dir's ``config.json`` + ``model.safetensors`` (in eval mode)."""
+        """Rebuild a model from a run dir's ``config.json`` + ``model.safetensors`` (in eval
+        mode), with the code assignment rule it was trained with."""
         run_dir = Path(run_dir)
         config = checkpoint.read_run_config(run_dir)
         model = cls(VQVAEConfig.from_dict(config.get("model", {})))
         checkpoint.load_weights_into(model, run_dir / checkpoint.WEIGHTS_FILE)
+        try:
+            model.assignment = load_assignment(run_dir, config)
+        except ValueError as exc:  # a rule that does not fit this model
+            raise checkpoint.CheckpointError(f"{run_dir}: {exc}") from None
         return model.to(map_location).eval()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..codec.entropy import ProbabilityModel, fingerprint_bytes, register_entropy_model
+from ..entropy.tables import ProbabilityModel, fingerprint_bytes
 from .io import has_prior, load_prior
 from .transformer import TransformerPrior
 
@@ -53,6 +53,13 @@ class PriorEntropyModel(ProbabilityModel):
         self._fingerprint: bytes | None = None
         self._steps: dict[tuple, _Steps] = {}
         self._steps_shape: tuple[int, int] | None = None
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path | None) -> PriorEntropyModel | None:
+        """The run dir's prior as a probability model, or None if it has none."""
+        if run_dir is None or not has_prior(run_dir):
+            return None
+        return cls(load_prior(run_dir))
 
     def fingerprint(self) -> bytes:
         if self._fingerprint is None:  # derived lazily, never refreshed by hand
@@ -192,12 +199,3 @@ def _tile_groups(
             size = (min(th, height - row), min(tw, width - col))
             groups.setdefault(size, []).append((row, col))
     return groups
-
-
-def _load(model, run_dir: str | Path | None) -> PriorEntropyModel | None:
-    if run_dir is None or not has_prior(run_dir):
-        return None
-    return PriorEntropyModel(load_prior(run_dir))
-
-
-register_entropy_model("prior", _load, priority=20)

@@ -36,18 +36,8 @@ def save_prior(
     prior: TransformerPrior, run_dir: str | os.PathLike, extra: dict[str, Any] | None = None
 ) -> Path:
     """Write the prior (unwrapped module) into ``RUN_DIR/prior`` and return that folder."""
-    folder = Path(run_dir) / PRIOR_DIR
-    config = {
-        "format_version": checkpoint.FORMAT_VERSION,
-        "kind": "prior",
-        "vqvae_version": __version__,
-        "prior": prior.config.to_dict(),
-        "vqvae_fingerprint": weights_fingerprint(run_dir),
-    }
-    config.update(extra or {})
-    checkpoint.save_weights(folder / checkpoint.WEIGHTS_FILE, prior.state_dict())
-    checkpoint.write_json(folder / checkpoint.CONFIG_FILE, config)
-    return folder
+    stamp = {"vqvae_fingerprint": weights_fingerprint(run_dir), **(extra or {})}
+    return save_prior_folder(prior, Path(run_dir) / PRIOR_DIR, stamp)
 
 
 def load_prior(run_dir: str | os.PathLike, map_location="cpu") -> TransformerPrior:
@@ -56,11 +46,39 @@ def load_prior(run_dir: str | os.PathLike, map_location="cpu") -> TransformerPri
     folder = run_dir / PRIOR_DIR
     if not (folder / checkpoint.CONFIG_FILE).is_file():
         raise CheckpointError(f"{run_dir}: no prior (run `vqvae train-prior {run_dir}` first)")
+    return load_prior_folder(folder, weights_fingerprint(run_dir), map_location)
+
+
+def load_prior_folder(
+    folder: str | os.PathLike, fingerprint: str | None = None, map_location="cpu"
+) -> TransformerPrior:
+    """The prior saved in ``folder`` (config.json + model.safetensors), in eval mode.
+
+    ``fingerprint``: the VQ-VAE weights it must have been trained for (None: not checked).
+    """
+    folder = Path(folder)
     config = checkpoint.read_run_config(folder, kind="prior")
-    if config.get("vqvae_fingerprint") != weights_fingerprint(run_dir):
+    if fingerprint is not None and config.get("vqvae_fingerprint") != fingerprint:
         raise CheckpointError(
             f"{folder}: the prior was trained for other VQ-VAE weights; train it again"
         )
     prior = TransformerPrior(PriorConfig.from_dict(config.get("prior", {})))
     checkpoint.load_weights_into(prior, folder / checkpoint.WEIGHTS_FILE)
     return prior.to(map_location).eval()
+
+
+def save_prior_folder(
+    prior: TransformerPrior, folder: str | os.PathLike, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``prior`` into ``folder`` (config.json written last: it is what marks a prior)."""
+    folder = Path(folder)
+    config = {
+        "format_version": checkpoint.FORMAT_VERSION,
+        "kind": "prior",
+        "vqvae_version": __version__,
+        "prior": prior.config.to_dict(),
+    }
+    config.update(extra or {})
+    checkpoint.save_weights(folder / checkpoint.WEIGHTS_FILE, prior.state_dict())
+    checkpoint.write_json(folder / checkpoint.CONFIG_FILE, config)
+    return folder

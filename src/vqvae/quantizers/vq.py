@@ -25,6 +25,7 @@ from torch import nn
 
 from .. import dist
 from ..config import QuantizerConfig
+from ..rate import unigram_bits
 from .base import (
     Quantizer,
     QuantizerOutput,
@@ -149,7 +150,7 @@ class VectorQuantizer(Quantizer):
 
         ``code_cost`` (B, *spatial, K), optional: a cost added to each vector's squared distance
         to each code before the nearest code is taken, in the same units (e.g. lambda times
-        the code's length in bits under a context model, see ``vqvae.train.context_rate``).
+        the code's length in bits under a context model, see ``vqvae.models.assignment``).
         """
         self._check_input(z_e)
         if code_cost is not None:
@@ -219,8 +220,7 @@ class VectorQuantizer(Quantizer):
         weight = self.config.rate_weight
         if weight <= 0:
             return None
-        usage = self.cluster_size.double() + self.config.eps
-        return (weight * -torch.log2(usage / usage.sum())).float()
+        return (weight * unigram_bits(self.cluster_size, self.config.eps)).float()
 
     # ---- training-time state -------------------------------------------------------------
 

@@ -75,6 +75,7 @@ def load_codes_from(model: VQVAE, source_run: str | Path) -> None:
     missing = model.load_state_dict(state, strict=False).missing_keys
     if any(not k.startswith("decoder.") for k in missing):
         raise CheckpointError(f"{source_run}: encoder or quantizer weights missing")
+    model.assignment = source.assignment  # the codes are chosen the source's way
 
 
 def freeze_codes(model: VQVAE) -> None:

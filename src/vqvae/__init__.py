@@ -24,6 +24,7 @@ __all__ = [
     "Quantizer",
     "QuantizerConfig",
     "QuantizerOutput",
+    "Run",
     "VQVAE",
     "VQVAEConfig",
     "VQVAEError",
@@ -35,3 +36,13 @@ __all__ = [
     "denoise",
     "parse_corruption",
 ]
+
+
+def __getattr__(name: str):
+    # ``vqvae.Run`` sits above the codec and data layers: loaded on first use, so that
+    # ``import vqvae.quantizers`` (or models, codec, ...) does not load the layers above it.
+    if name == "Run":
+        from .runs import Run
+
+        return Run
+    raise AttributeError(f"module 'vqvae' has no attribute {name!r}")

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint
-from ..codec.entropy import StaticEntropyModel
 from ..config import VQVAEConfig
+from ..entropy.tables import StaticEntropyModel
 from ..errors import CheckpointError
 from ..models import VQVAE
 from ..priors import PRIOR_DIR, has_prior, weights_fingerprint

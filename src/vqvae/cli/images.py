@@ -82,7 +82,7 @@ def run_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_codes(path: str, codebook_size: int, num_stages: int = 1) -> torch.Tensor:
+def read_code_array(path: str, codebook_size: int, num_stages: int = 1) -> torch.Tensor:
     """Read a .npy of code ids, (N, H', W') or (H', W'), checking dtype and range.
 
     Multi-codebook quantizers (``num_stages`` S > 1) take (N, S, H', W') or (S, H', W').
@@ -115,7 +115,7 @@ def load_codes(path: str, codebook_size: int, num_stages: int = 1) -> torch.Tens
 def run_decode(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     model, device = run.model, run.device
-    codes = load_codes(args.codes, model.quantizer.codebook_size, model.quantizer.num_stages)
+    codes = read_code_array(args.codes, model.quantizer.codebook_size, model.quantizer.num_stages)
     if model.config.arch == "mlp":
         f = model.downsample_factor
         expected = tuple(s // f for s in model.config.image_size)

@@ -1,5 +1,6 @@
 """Fault tolerance: exact resume after kill -9, damaged checkpoints, NaN losses."""
 
+import json
 import os
 import shutil
 import signal
@@ -186,3 +187,61 @@ def test_mid_epoch_resume_needs_the_same_global_batch(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--out", str(run), "--resume", "--batch-size", "32"]) == 2
     assert "resume with --batch-size 16 (got 32)" in capsys.readouterr().err
+
+
+# ---- interruption, and what one invocation's budget means ----------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_writes_a_checkpoint_and_the_run_resumes_exactly(sig, reference, tmp_path):
+    """Ctrl-C or SIGTERM before the first regular checkpoint still leaves a run to resume,
+    and the resumed run ends with the uninterrupted run's weights."""
+    run = tmp_path / "run"
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
+    argv = ["train", "--out", str(run), *TINY, "--checkpoint-every", "0"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, *argv], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "config.json").exists():  # training has started
+            assert child.poll() is None, child.stdout.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no run dir within 120 s"
+            time.sleep(0.01)
+        time.sleep(0.5)  # a few steps (each sleeps 0.2 s), before the end of the first epoch
+        os.kill(child.pid, sig)
+        child.wait(timeout=120)
+        err = child.stdout.read().decode()  # stdout and stderr
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    assert child.returncode == 130, err[-2000:]
+    assert "checkpoint written" in err and "Traceback" not in err, err[-2000:]
+    step = checkpoint.load_train_state(run)["step"]
+    assert 1 <= step < 12
+    assert main(["train", "--out", str(run), "--resume", "--checkpoint-every", "2",
+                 "--no-progress"]) == 0  # fmt: skip
+    _assert_same_run(run, reference)
+
+
+def test_max_minutes_is_this_invocations_budget(tmp_path, monkeypatch):
+    """A resumed run gets its own --max-minutes; given alone, it wins over the epochs default."""
+    from vqvae.train import loop
+
+    clock = iter(range(10**6))  # a fake clock: one second per reading
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(clock)))
+    run = tmp_path / "run"
+    i = TINY.index("--epochs")
+    args = ["--out", str(run), *TINY[:i], *TINY[i + 2 :], "--max-minutes", "0.1"]
+    assert main(["train", *args]) == 0
+    config = json.loads((run / "config.json").read_text())["train"]
+    assert config["epochs"] == 1000 and config["max_minutes"] == 0.1
+    first = checkpoint.load_train_state(run)["step"]
+    assert 3 <= first <= 7  # about 6 one-second steps
+    assert main(["train", "--resume", *args]) == 0
+    assert checkpoint.load_train_state(run)["step"] >= first + 3  # not a single step
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["epoch"] == 1  # stopped inside the first epoch: epoch 1, as the bar says

@@ -14,6 +14,8 @@ from ..quantizers import build_quantizer, quantizer_names
 from ..train import train
 
 # Model defaults of the CLI (the library's dataclass defaults are the same unless noted).
+# --max-minutes without --epochs: so many epochs that the time budget always ends the run.
+TIME_BUDGET_EPOCHS = 1000
 _MODEL_DEFAULTS = {"codebook_size": 512, "code_dim": 64, "downsample": 4, "hidden": 128}
 
 
@@ -119,7 +121,11 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("schedule")
     g.add_argument("--epochs", type=int, default=None)
     g.add_argument(
-        "--max-minutes", type=float, default=None, help="stop after this much training time"
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop after this many minutes of training in this invocation (a --resume gets a "
+        "new budget); given alone, it decides the run's length instead of --epochs",
     )
     g.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     g.add_argument("--batch-size", type=int, default=None)
@@ -227,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
         if args.rate_prior is not None:
             load_prior(args.rate_prior)  # has a prior for its weights, or a one-line error
             args.rate_prior = os.path.abspath(args.rate_prior)
+        if args.max_minutes is not None and args.epochs is None and "epochs" not in saved:
+            args.epochs = TIME_BUDGET_EPOCHS  # --max-minutes alone: the time budget decides
         train_config = train_config_from(args, saved)
         model_config = _model_config(args)
     except ValueError as exc:  # config validation

@@ -18,12 +18,15 @@ global RNG states, so rank 0 alone evaluates, logs and writes the run dir.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,9 +98,35 @@ def train(
         if not dist.is_main_process():
             progress, log = False, _quiet
         loop = _prepare(model_config, train_config, Path(run_dir), resume, log, device)
-        result = loop.run(progress)
+        with _stop_signals() as stop_requested:
+            result = loop.run(progress, stop_requested)
         dist.barrier()  # the others wait for rank 0's last evaluation and checkpoint
+        if stop_requested():
+            log(f"interrupted at step {loop.step}: checkpoint written, continue with --resume")
+            raise KeyboardInterrupt
         return result
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[Callable[[], bool]]:
+    """While training: Ctrl-C (SIGINT) and SIGTERM ask the loop to stop after its current
+    step, write a checkpoint and return; a second signal interrupts at once."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signal handlers can only be set from the main thread
+        return
+
+    def ask(signum, frame):  # noqa: ANN001
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(received)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _prepare(
@@ -267,25 +296,36 @@ class Loop:
     epoch: int = 0  # epochs completed
     batch: int = 0  # the next batch of the current epoch
     elapsed: float = 0.0  # training seconds, over every invocation of the run
+    elapsed_before: float = 0.0  # of that, before this invocation (--max-minutes is per call)
 
     def __post_init__(self) -> None:
         self.main = dist.is_main_process()
         self.ddp = _wrap_ddp(self.model, self.device) if dist.world_size() > 1 else self.model
         self.memory_format = _memory_format(self.model.config, self.device)
         schedule = self.config.schedule
-        self.deadline = schedule.max_minutes * 60 if schedule.max_minutes else math.inf
+        self.budget = schedule.max_minutes * 60 if schedule.max_minutes else math.inf
         self.max_steps = schedule.max_steps or math.inf
         self.total_steps = min(self.max_steps, schedule.epochs * self.sampler.batches_per_epoch)
         self.last_eval: dict[str, float] = {}
 
-    def run(self, progress: bool) -> dict[str, float]:
-        """Train epoch by epoch until the schedule ends; evaluate and checkpoint after each."""
+    @property
+    def deadline(self) -> float:
+        """The run's training seconds at which this invocation's ``--max-minutes`` ends."""
+        return self.elapsed_before + self.budget
+
+    def run(self, progress: bool, stop_requested: Callable[[], bool] = lambda: False) -> dict:
+        """Train epoch by epoch until the schedule ends (or a stop is requested: then after
+        the current step); evaluate and checkpoint after each epoch and at the end."""
         writer = _tensorboard_writer(self.run_dir) if self.main else None
         stop = False
+        self.elapsed_before = self.elapsed
         while self.epoch < self.config.schedule.epochs and not stop:
-            stop = self.train_epoch(progress, writer)
+            stop = self.train_epoch(progress, writer, stop_requested)
             if self.batch >= self.sampler.batches_per_epoch:
                 self.epoch, self.batch = self.epoch + 1, 0
+            if stop_requested():  # interrupted: keep the work, skip the evaluation
+                self.save()
+                return self.last_eval
             if self.main:  # the others wait in their next collective
                 self.evaluate(writer)
             self.save()
@@ -295,8 +335,9 @@ class Loop:
             self.last_eval = evaluate(self.model, self.test_set, device=self.device)
         return self.last_eval
 
-    def train_epoch(self, progress: bool, writer) -> bool:
-        """The rest of the current epoch; True when the run must stop (time or step limit)."""
+    def train_epoch(self, progress: bool, writer, stop_requested: Callable[[], bool]) -> bool:
+        """The rest of the current epoch; True when the run must stop (time or step limit,
+        or a stop requested by a signal)."""
         self.model.train()
         if self.config.init.codes_from is not None:
             decoder.hold_codes(self.model)
@@ -321,11 +362,9 @@ class Loop:
                 if writer is not None:
                     writer.add_scalar("train/loss", float(loss), self.step)
                     writer.add_scalar("train/perplexity", float(out.perplexity), self.step)
-                # Ranks measure time separately; stop together when any is out of time.
-                out_of_time = self.deadline < math.inf and dist.any_rank(
-                    self.elapsed >= self.deadline, self.device
-                )
-                if out_of_time or self.step >= self.max_steps:
+                # Ranks measure time and see signals separately; stop together when any must.
+                must_stop = stop_requested() or self.elapsed >= self.deadline
+                if dist.any_rank(must_stop, self.device) or self.step >= self.max_steps:
                     return True
                 every = self.config.schedule.checkpoint_every
                 if every and self.step % every == 0:
@@ -370,9 +409,14 @@ class Loop:
         self.step += 1
         return out, loss, x
 
+    @property
+    def epoch_number(self) -> int:
+        """The 1-based epoch training is in or has just finished (as the progress bar shows)."""
+        return self.epoch + 1 if self.batch else max(self.epoch, 1)
+
     def sync_clock(self) -> None:
         """A time-based schedule must follow one clock on every rank: rank 0's."""
-        if self.config.schedule.lr_schedule != "constant" and self.deadline < math.inf:
+        if self.config.schedule.lr_schedule != "constant" and self.budget < math.inf:
             clock = torch.tensor([self.elapsed], dtype=torch.float64, device=self.device)
             self.elapsed = float(dist.broadcast_(clock)[0])
 
@@ -389,7 +433,7 @@ class Loop:
         """Evaluate on the test set, append to metrics.jsonl and log one line (rank 0)."""
         self.last_eval = evaluate(self.model, self.test_set, device=self.device)
         record = {
-            "epoch": self.epoch, "step": self.step, "elapsed": round(self.elapsed, 2),
+            "epoch": self.epoch_number, "step": self.step, "elapsed": round(self.elapsed, 2),
             **self.last_eval,
         }  # fmt: skip
         _append_jsonl(self.run_dir / METRICS_FILE, record)
@@ -398,7 +442,7 @@ class Loop:
                 writer.add_scalar(f"test/{key}", value, self.step)
         e = self.last_eval
         self.log(
-            f"epoch {self.epoch} step {self.step}: test psnr {e['psnr']:.2f} dB, "
+            f"epoch {self.epoch_number} step {self.step}: test psnr {e['psnr']:.2f} dB, "
             f"nmse {e['nmse']:.4f}, usage {e['usage']:.2f}, perplexity {e['perplexity']:.1f}"
         )
 

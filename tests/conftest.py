@@ -4,6 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# No progress lines on stderr in tests (they check stderr); tests/test_progress.py turns
+# them on where it checks them.
+os.environ.setdefault("VQVAE_QUIET", "1")
+
 
 @pytest.fixture(autouse=True)
 def _seed():

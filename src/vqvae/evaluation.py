@@ -7,6 +7,7 @@ import torch
 from . import metrics
 from .device import autocast_for
 from .models import VQVAE
+from .progress import Progress
 
 
 @torch.no_grad()
@@ -34,8 +35,10 @@ def evaluate(
     sq_err = psnr_sum = ssim_sum = 0.0
     pix_sum = pix_sq = 0.0
     n_pix = 0
+    progress = Progress(n, "evaluating", "img")
     for start in range(0, n, batch_size):
         x = dataset.batch(torch.arange(start, min(start + batch_size, n))).to(device)
+        progress.update(len(x))
         with autocast_for(device):
             out = model(x)
         x_hat = out.x_hat.float()
@@ -46,6 +49,7 @@ def evaluate(
         pix_sum += float(x.double().sum())
         pix_sq += float(x.double().pow(2).sum())
         n_pix += x.numel()
+    progress.close()
     model.train(was_training)
     mean_mse = sq_err / n
     variance = pix_sq / n_pix - (pix_sum / n_pix) ** 2

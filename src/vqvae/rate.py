@@ -29,6 +29,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from .progress import track
+
 
 @runtime_checkable
 class RateModel(Protocol):
@@ -114,7 +116,7 @@ def choose_codes(
     costs = distances.reshape(-1, k)
     codes = costs.argmin(1)  # the nearest codes; each block is overwritten in order
     shape = tuple(distances.shape[:-1])
-    for block in order:
+    for block in track(order, desc="choosing codes", unit="block"):
         rows = torch.from_numpy(block)
         codes[rows] = (costs[rows] + weight * rate.bits(codes.view(shape), block)).argmin(1)
     return codes.view(shape)

@@ -11,7 +11,7 @@ import sys
 
 from PIL import UnidentifiedImageError
 
-from .. import __version__
+from .. import __version__, progress
 from ..errors import VQVAEError
 from . import (
     complete,
@@ -43,12 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(subparsers)
+    for sub in subparsers.choices.values():
+        sub.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="no progress display on stderr (also: VQVAE_QUIET=1); long steps otherwise "
+            "show a bar on a terminal and a line per ~10%% elsewhere",
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and return exit code 2."""
     args = build_parser().parse_args(argv)
+    if args.quiet:
+        progress.set_quiet(True)
     try:
         return int(args.run(args) or 0)
     except (VQVAEError, OSError, UnidentifiedImageError) as exc:

@@ -7,6 +7,7 @@ import argparse
 import torch
 
 from ..entropy.tables import StaticEntropyModel, fit_counts
+from ..progress import track
 from ..runs import Run
 
 
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         dataset.batch(order[i : i + args.batch_size]).to(device)
         for i in range(0, len(dataset), args.batch_size)
     )
+    batches = track(batches, -(-len(dataset) // args.batch_size), "counting codes", "batch")
     counts = fit_counts(run.model, batches)
     static = StaticEntropyModel(counts)
     static.save(args.run_dir, {"dataset": dataset.name, "images": len(dataset)})

@@ -240,7 +240,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # config validation
         raise VQVAEError(str(exc)) from None
     result = train(
-        model_config, train_config, args.out, resume=args.resume, progress=not args.no_progress
+        model_config,
+        train_config,
+        args.out,
+        resume=args.resume,
+        progress=not (args.no_progress or args.quiet),
     )
     if not result:  # a rank other than 0 under torchrun: rank 0 reports
         return 0

@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if train_config.init.codes_from is None:
         raise VQVAEError(f"{out} was not made by train-decoder; resume it with `vqvae train`")
     result = train(
-        model_config, train_config, out, resume=args.resume, progress=not args.no_progress
+        model_config,
+        train_config,
+        out,
+        resume=args.resume,
+        progress=not (args.no_progress or args.quiet),
     )
     if not result:  # a rank other than 0 under torchrun: rank 0 reports
         return 0

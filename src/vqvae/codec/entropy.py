@@ -34,6 +34,7 @@ from ..entropy.tables import (  # noqa: F401  re-exported
     tables_for,
 )
 from ..priors.entropy import PriorEntropyModel
+from ..progress import track
 
 
 class CodingError(ValueError):
@@ -149,7 +150,8 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
     flat = torch.zeros(shape[0] * shape[1], dtype=torch.int64)
-    for block in coding_blocks(model, shape):
+    blocks = coding_blocks(model, shape)
+    for block in track(blocks, desc="decoding", unit="block"):
         freqs = block_tables(model, flat.view(shape), block)
         flat[torch.from_numpy(block)] = torch.from_numpy(
             _decode_block(decoder, freqs).astype(np.int64)

@@ -20,6 +20,7 @@ import torch
 from .. import checkpoint
 from ..errors import DataError
 from ..models import VQVAE
+from ..progress import track
 from .datasets import ImageDataset
 
 FORMAT_VERSION = 1
@@ -72,7 +73,8 @@ def encode_dataset(
         raise DataError(f"codebook_size {k} does not fit uint16 code files")
     model.eval()
     chunks = []
-    for start in range(0, len(dataset), batch_size):
+    starts = range(0, len(dataset), batch_size)
+    for start in track(starts, desc=f"encoding the {split} split", unit="batch"):
         x = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
         chunks.append(model.encode(x.to(device)).cpu().numpy().astype(np.uint16))
     array = np.ascontiguousarray(np.concatenate(chunks))  # (N, h, w)

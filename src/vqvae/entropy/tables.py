@@ -37,6 +37,7 @@ import torch
 
 from ..checkpoint import read_json, write_json
 from ..errors import CheckpointError
+from ..progress import track
 
 PRECISION = 16
 """Frequency tables sum to ``2 ** PRECISION``; the smallest probability is ``2 ** -PRECISION``."""
@@ -284,7 +285,8 @@ def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, 
     """Encoder side (teacher forcing): the coding order (N,) and its tables (N, K), asked
     for in whole blocks, a few calls for very large maps."""
     order, tables, chunk, size = [], [], [], 0
-    for block in coding_blocks(model, tuple(indices.shape)):
+    blocks = coding_blocks(model, tuple(indices.shape))
+    for block in track(blocks, desc="entropy coding", unit="block"):
         chunk.append(block)
         size += len(block)
         if size >= ENCODE_CHUNK:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..progress import Progress
 from .transformer import TransformerPrior
 
 
@@ -49,7 +50,9 @@ def _autoregress(
         known_mask = known_mask.to(device).reshape(-1, h * w).expand(n, -1)
     cache = prior.new_cache()
     token = prior.start_tokens(n, labels)  # (n, 1)
+    progress = Progress(h * w, f"sampling {n} map(s)", "code")
     for t in range(h * w):
+        progress.update()
         logits = prior.forward_tokens(token, t, (h, w), cache)[:, -1]  # (n, K)
         code = choose(logits)
         if known is not None:
@@ -61,6 +64,7 @@ def _autoregress(
                 code = torch.where(forced, known[:, t], code)
         out[:, t] = code
         token = code[:, None]
+    progress.close()
     return out.view(n, h, w), known_logp
 
 

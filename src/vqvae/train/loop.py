@@ -33,7 +33,6 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from .. import checkpoint, dist, metrics
 from ..config import DataConfig, ScheduleConfig, TrainConfig, VQVAEConfig
@@ -44,6 +43,7 @@ from ..errors import CheckpointError, VQVAEError
 from ..evaluation import evaluate
 from ..models import VQVAE
 from ..models.assignment import context_assignment, load_assignment
+from ..progress import Progress
 from . import decoder, distributed, warm_start
 from .sampler import DistributedBatchSampler, epoch_permutation
 
@@ -342,21 +342,19 @@ class Loop:
         if self.config.init.codes_from is not None:
             decoder.hold_codes(self.model)
         epochs = self.config.schedule.epochs
-        bar = tqdm(
-            range(self.batch, self.sampler.batches_per_epoch),
-            desc=f"epoch {self.epoch + 1}/{epochs}",
-            disable=not progress,
-            leave=False,
-        )
+        per_epoch = self.sampler.batches_per_epoch
+        bar = Progress(per_epoch, f"epoch {self.epoch + 1}/{epochs}", "step", enabled=progress)
+        bar.update(self.batch)  # a resumed epoch starts where it stopped
         started = time.perf_counter()
         try:
-            for b in bar:
+            for b in range(self.batch, per_epoch):
                 out, loss, x = self.train_step(b)
                 self.batch = b + 1
                 now = time.perf_counter()
                 self.elapsed += now - started
                 started = now
                 self.sync_clock()
+                bar.update()
                 if progress and self.step % 10 == 0:
                     bar.set_postfix(**self.postfix(out, loss, x))
                 if writer is not None:

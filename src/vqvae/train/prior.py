@@ -19,6 +19,7 @@ import torch
 from ..data.codes import CodeDataset
 from ..errors import VQVAEError
 from ..priors import PriorConfig, TransformerPrior, save_prior
+from ..progress import Progress, track
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,33 @@ def evaluate_prior(
     prior.eval()
     total = 0.0
     device = next(prior.parameters()).device
-    for start in range(0, len(codes), batch_size):
+    starts = range(0, len(codes), batch_size)
+    for start in track(starts, desc="evaluating the prior", unit="batch"):
         idx = torch.arange(start, min(start + batch_size, len(codes)))
         x, y = codes.batch(idx)
         labels = y.to(device) if use_labels and y is not None else None
         total += float(prior.nll_bits(x.to(device), labels).double().sum())
     prior.train(was_training)
     return total / len(codes)
+
+
+def _step(prior: TransformerPrior, optimizer, batch, gen, device, step: int) -> float:
+    """One optimizer step on a batch of (codes, labels); returns its mean bits per map."""
+    x, y = batch
+    labels = None
+    config = prior.config
+    if config.num_classes > 0 and y is not None:  # drop some labels: "no label" is learned too
+        drop = torch.rand(len(y), generator=gen) < config.label_dropout
+        labels = torch.where(drop, torch.full_like(y, -1), y).to(device)
+    bits = prior.nll_bits(x.to(device), labels).mean()
+    loss = bits / (x.shape[1] * x.shape[2])  # bits per code
+    if not torch.isfinite(loss):
+        raise VQVAEError(f"prior loss became {float(loss)} at step {step + 1}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
+    optimizer.step()
+    return float(bits.detach())
 
 
 def train_prior(
@@ -114,13 +135,13 @@ def train_prior(
     if train_config.max_steps:
         planned = min(planned, train_config.max_steps)
     budget = train_config.max_minutes * 60 if train_config.max_minutes else math.inf
-    use_labels = prior_config.num_classes > 0 and train_codes.labels is not None
     gen = torch.Generator().manual_seed(train_config.seed)
     step, elapsed, stop = 0, 0.0, False
     history = []
     log_path = Path(run_dir) / "prior" / "metrics.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
+    bar = Progress(100, "training the prior", "%")  # of the steps or the time budget
     for epoch in range(train_config.epochs):
         prior.train()
         perm = torch.randperm(n, generator=gen)
@@ -131,24 +152,15 @@ def train_prior(
             if progress >= 1.0:
                 stop = True
                 break
+            bar.goto(int(100 * progress))
             lr = scheduled_lr(train_config.lr, step, train_config.warmup_steps, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = train_codes.batch(perm[b * batch_size : (b + 1) * batch_size])
-            labels = None
-            if use_labels:  # drop some labels so the "no label" token is learned too
-                drop = torch.rand(len(y), generator=gen) < prior_config.label_dropout
-                labels = torch.where(drop, torch.full_like(y, -1), y).to(device)
-            bits = prior.nll_bits(x.to(device), labels).mean()
-            loss = bits / (x.shape[1] * x.shape[2])  # bits per code
-            if not torch.isfinite(loss):
-                raise VQVAEError(f"prior loss became {float(loss)} at step {step + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
-            optimizer.step()
+            batch = train_codes.batch(perm[b * batch_size : (b + 1) * batch_size])
+            bits = _step(prior, optimizer, batch, gen, device, step)
             step += 1
-            running += float(bits.detach())
+            running += bits
+            bar.set_postfix(bits_per_image=f"{bits:.1f}")
             now = time.perf_counter()
             elapsed += now - started
             started = now
@@ -171,6 +183,7 @@ def train_prior(
         save_prior(prior, run_dir, extra={"train": vars(train_config).copy(), "step": step})
         if stop:
             break
+    bar.close()
     last = history[-1]
     return {
         "bits_per_image": last.get("test_bits_per_image", last["train_bits_per_image"]),

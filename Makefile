@@ -25,7 +25,7 @@ lint: install
 demo: install
 	$(BIN)/vqvae train --out $(DEMO_DIR) --max-minutes $(DEMO_MINUTES) --codebook-size 128 --code-dim 16
 	$(BIN)/vqvae eval $(DEMO_DIR) --json
-	$(BIN)/vqvae reconstruct $(DEMO_DIR) examples/digits/*.png -o $(DEMO_DIR)/reconstructions
+	$(BIN)/vqvae reconstruct $(DEMO_DIR) examples/digits/*.png --out-dir $(DEMO_DIR)/reconstructions
 	@echo "metrics: $(DEMO_DIR)/metrics.jsonl  reconstructions: $(DEMO_DIR)/reconstructions/grid.png"
 
 clean:

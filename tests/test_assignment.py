@@ -74,7 +74,7 @@ def test_every_path_gives_the_models_own_codes(run, images, tmp_path, monkeypatc
     assert np.array_equal(np.load(tmp_path / "c.npy"), codes.numpy())
     # vqvae encode-dataset
     out = tmp_path / "codes"
-    assert main(["encode-dataset", str(run), "--dataset", str(DIGITS), "-o", str(out)]) == 0
+    assert main(["encode-dataset", str(run), "--dataset", str(DIGITS), "--out-dir", str(out)]) == 0
     assert torch.equal(load_codes(out, "test").batch(torch.arange(len(paths)))[0], codes)
     # vqvae fit-entropy: the counts of exactly these codes
     assert main(["fit-entropy", str(run), "--dataset", str(DIGITS)]) == 0
@@ -86,11 +86,11 @@ def test_every_path_gives_the_models_own_codes(run, images, tmp_path, monkeypatc
     result = json.loads(capsys.readouterr().out)
     assert result["psnr"] == pytest.approx(float(psnr(x, model.decode(codes)).mean()), abs=1e-4)
     # vqvae reconstruct and denoise write the decoded codes
-    assert main(["reconstruct", str(run), paths[0], "-o", str(tmp_path / "rec")]) == 0
+    assert main(["reconstruct", str(run), paths[0], "--out-dir", str(tmp_path / "rec")]) == 0
     stem = Path(paths[0]).stem
     written = np.asarray(Image.open(tmp_path / "rec" / f"{stem}_reconstruction.png"))
     assert np.array_equal(written, rendered(x_hat[0], tmp_path, "a.png"))
-    assert main(["denoise", str(run), paths[0], "-o", str(tmp_path / "den")]) == 0
+    assert main(["denoise", str(run), paths[0], "--out-dir", str(tmp_path / "den")]) == 0
     written = np.asarray(Image.open(tmp_path / "den" / f"{stem}.png"))
     assert np.array_equal(written, rendered(x_hat[0], tmp_path, "b.png"))
     # vqvae complete conditions the prior on these codes

@@ -69,7 +69,7 @@ def test_eval_json_prints_one_object(run_dir, capsys):
 
 def test_reconstruct_writes_pairs_and_grid(run_dir, tmp_path):
     out = tmp_path / "rec"
-    assert main(["reconstruct", str(run_dir), *DIGITS[:3], "-o", str(out)]) == 0
+    assert main(["reconstruct", str(run_dir), *DIGITS[:3], "--out-dir", str(out)]) == 0
     assert (out / "grid.png").is_file()
     assert len(list(out.glob("*_reconstruction.png"))) == 3
     assert Image.open(out / f"{Path(DIGITS[0]).stem}_reconstruction.png").size == (28, 28)
@@ -81,7 +81,7 @@ def test_encode_decode_round_trip(run_dir, tmp_path):
     array = np.load(codes)
     assert array.shape == (len(DIGITS), 7, 7) and array.dtype == np.uint16
     out = tmp_path / "dec"
-    assert main(["decode", str(run_dir), str(codes), "-o", str(out)]) == 0
+    assert main(["decode", str(run_dir), str(codes), "--out-dir", str(out)]) == 0
     assert len(list(out.glob("*.png"))) == len(DIGITS)
     model = VQVAE.from_pretrained(run_dir)
     x = torch.from_numpy(np.array(Image.open(DIGITS[0]))).float().div(255)[None, None]
@@ -118,13 +118,19 @@ def test_bad_inputs_give_one_line_and_exit_2(run_dir, tmp_path, capsys):
 
     assert "missing.png" in _error(
         capsys,
-        ["reconstruct", str(run_dir), str(tmp_path / "missing.png"), "-o", str(tmp_path / "o")],
+        [
+            "reconstruct",
+            str(run_dir),
+            str(tmp_path / "missing.png"),
+            "--out-dir",
+            str(tmp_path / "o"),
+        ],
     )
     assert "notes.png" in _error(
         capsys, ["encode", str(run_dir), str(text), "-o", str(tmp_path / "c.npy")]
     )
     assert "channel" in _error(
-        capsys, ["reconstruct", str(run_dir), str(rgb), "-o", str(tmp_path / "o")]
+        capsys, ["reconstruct", str(run_dir), str(rgb), "--out-dir", str(tmp_path / "o")]
     )
     assert (
         "no images"
@@ -133,7 +139,7 @@ def test_bad_inputs_give_one_line_and_exit_2(run_dir, tmp_path, capsys):
     assert "not a run directory" in _error(capsys, ["eval", str(tmp_path / "nope")])
     assert "config.json" in _error(capsys, ["eval", str(empty)])
     assert "code ids" in _error(
-        capsys, ["decode", str(run_dir), str(bad_codes), "-o", str(tmp_path / "d")]
+        capsys, ["decode", str(run_dir), str(bad_codes), "--out-dir", str(tmp_path / "d")]
     )
     assert "--data-dir" in _error(
         capsys, ["eval", str(run_dir), "--dataset", "cifar10", "--data-dir", str(empty)]

@@ -150,7 +150,7 @@ def test_train_under_a_rate_prior(source, tmp_path, capsys):
     model = VQVAE.from_pretrained(out)
     assert model.assignment.weight == 0.5 and VQVAE.from_pretrained(source).assignment is None
     codes = tmp_path / "codes"
-    assert main(["encode-dataset", str(out), "--dataset", DIGITS, "-o", str(codes)]) == 0
+    assert main(["encode-dataset", str(out), "--dataset", DIGITS, "--out-dir", str(codes)]) == 0
     x = load_dataset(DIGITS, "test").batch(torch.arange(4))
     cached = load_codes(codes, "test").batch(torch.arange(4))[0]
     assert torch.equal(cached, model.encode(x))
@@ -199,7 +199,10 @@ def test_an_older_run_whose_rate_prior_is_gone_is_one_line(source, tmp_path, cap
     assert VQVAE.from_pretrained(out).assignment.weight == 0.5  # read from the named run
     shutil.rmtree(moved / "prior")
     capsys.readouterr()
-    assert main(["encode-dataset", str(out), "--dataset", DIGITS, "-o", str(tmp_path / "c")]) == 2
+    assert (
+        main(["encode-dataset", str(out), "--dataset", DIGITS, "--out-dir", str(tmp_path / "c")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "code assignment cannot be restored" in err and err.count("\n") == 1, err
 

@@ -57,7 +57,18 @@ def test_denoise_is_projection_through_the_codebook():
 def test_corrupt_then_denoise_cli(run_dir, tmp_path, capsys):
     noisy, clean = tmp_path / "noisy", tmp_path / "clean"
     assert (
-        main(["corrupt", *DIGITS[:3], "--noise", "gaussian:0.5", "--seed", "4", "-o", str(noisy)])
+        main(
+            [
+                "corrupt",
+                *DIGITS[:3],
+                "--noise",
+                "gaussian:0.5",
+                "--seed",
+                "4",
+                "--out-dir",
+                str(noisy),
+            ]
+        )
         == 0
     )
     files = sorted(noisy.glob("*.png"))
@@ -65,7 +76,18 @@ def test_corrupt_then_denoise_cli(run_dir, tmp_path, capsys):
     first = [np.asarray(Image.open(f)) for f in files]
     again = tmp_path / "again"
     assert (
-        main(["corrupt", *DIGITS[:3], "--noise", "gaussian:0.5", "--seed", "4", "-o", str(again)])
+        main(
+            [
+                "corrupt",
+                *DIGITS[:3],
+                "--noise",
+                "gaussian:0.5",
+                "--seed",
+                "4",
+                "--out-dir",
+                str(again),
+            ]
+        )
         == 0
     )
     assert all(
@@ -73,7 +95,7 @@ def test_corrupt_then_denoise_cli(run_dir, tmp_path, capsys):
         for a, f in zip(first, files, strict=True)
     )
     assert not np.array_equal(first[0], np.asarray(Image.open(DIGITS[0])))
-    assert main(["denoise", str(run_dir), *map(str, files), "-o", str(clean)]) == 0
+    assert main(["denoise", str(run_dir), *map(str, files), "--out-dir", str(clean)]) == 0
     assert sorted(f.name for f in clean.glob("*.png")) == [f.name for f in files]
     assert np.asarray(Image.open(clean / files[0].name)).shape == (28, 28)
 
@@ -81,15 +103,15 @@ def test_corrupt_then_denoise_cli(run_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["corrupt", "IMG", "--noise", "gaussian", "-o", "OUT"], "needs a level"),
-        (["corrupt", "IMG", "--noise", "speckle:0.1", "-o", "OUT"], "unknown corruption"),
-        (["corrupt", "missing.png", "--noise", "mask:0.2", "-o", "OUT"], "not found"),
-        (["corrupt", "IMG", "--noise", "mask:0.2", "-o", "IMGDIR"], "overwrite"),
-        (["denoise", "RUN", "missing.png", "-o", "OUT"], "not found"),
-        (["denoise", "RUN", "NOTIMAGE", "-o", "OUT"], "not a readable image"),
-        (["denoise", "RUN", "RGB", "-o", "OUT"], "channel"),
-        (["denoise", "NORUN", "IMG", "-o", "OUT"], "config.json"),
-        (["denoise", "RUN", "IMG", "-o", "OUT", "--iterations", "-1"], "iterations"),
+        (["corrupt", "IMG", "--noise", "gaussian", "--out-dir", "OUT"], "needs a level"),
+        (["corrupt", "IMG", "--noise", "speckle:0.1", "--out-dir", "OUT"], "unknown corruption"),
+        (["corrupt", "missing.png", "--noise", "mask:0.2", "--out-dir", "OUT"], "not found"),
+        (["corrupt", "IMG", "--noise", "mask:0.2", "--out-dir", "IMGDIR"], "overwrite"),
+        (["denoise", "RUN", "missing.png", "--out-dir", "OUT"], "not found"),
+        (["denoise", "RUN", "NOTIMAGE", "--out-dir", "OUT"], "not a readable image"),
+        (["denoise", "RUN", "RGB", "--out-dir", "OUT"], "channel"),
+        (["denoise", "NORUN", "IMG", "--out-dir", "OUT"], "config.json"),
+        (["denoise", "RUN", "IMG", "--out-dir", "OUT", "--iterations", "-1"], "iterations"),
         (["train", "--out", "OUT", "--train-noise", "gaussian:-1"], "gaussian"),
     ],
 )

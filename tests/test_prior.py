@@ -218,7 +218,7 @@ def test_cli_prior_end_to_end(tmp_path, capsys):
     run = _vqvae_run(tmp_path)
     codes = tmp_path / "codes"
     digits = str(Path(DIGITS[0]).parent)
-    assert main(["encode-dataset", str(run), "--dataset", digits, "-o", str(codes)]) == 0
+    assert main(["encode-dataset", str(run), "--dataset", digits, "--out-dir", str(codes)]) == 0
     assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "s.png")]) == 2
     assert "no prior" in capsys.readouterr().err
     args = [

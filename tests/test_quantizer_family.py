@@ -403,7 +403,11 @@ def test_cli_encode_decode_multi_stage_codes(tmp_path):
     assert main(["encode", str(tmp_path / "run"), *digits[:3], "-o", str(codes)]) == 0
     array = np.load(codes)
     assert array.shape == (3, 2, 7, 7) and array.dtype == np.uint16
-    assert main(["decode", str(tmp_path / "run"), str(codes), "-o", str(tmp_path / "out")]) == 0
+    assert (
+        main(["decode", str(tmp_path / "run"), str(codes), "--out-dir", str(tmp_path / "out")]) == 0
+    )
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
     np.save(codes, array[:, :1])
-    assert main(["decode", str(tmp_path / "run"), str(codes), "-o", str(tmp_path / "bad")]) == 2
+    assert (
+        main(["decode", str(tmp_path / "run"), str(codes), "--out-dir", str(tmp_path / "bad")]) == 2
+    )

@@ -1,9 +1,12 @@
-"""Helpers shared by subcommands: images read against a model, output names, sampling
-arguments."""
+"""Helpers shared by subcommands: the help layout, output-folder options, images read against
+a model, output names, sampling arguments."""
 
 from __future__ import annotations
 
+import argparse
+import copy
 import functools
+import sys
 from pathlib import Path
 
 import torch
@@ -11,6 +14,66 @@ import torch
 from ..data import load_image
 from ..errors import DataError
 from ..models import VQVAE
+
+DEVICES = "cpu, cuda, cuda:N, mps, or auto for the first available"
+DEVICE_HELP = f"where the model runs: {DEVICES}"
+RUN_DIR_HELP = "a run directory written by vqvae train"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's layout, plus " (default: X)" after an option whose default is not None or
+    False (unless its help already mentions a default), and without deprecated spellings."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS:
+            return text
+        if "default" in text.lower():
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, "*"):
+            return text  # a required positional: its default is never used
+        return f"{text} (default: %(default)s)"
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        hidden = getattr(action, "deprecated_spellings", ())
+        if hidden:
+            action = copy.copy(action)
+            action.option_strings = [s for s in action.option_strings if s not in hidden]
+        return super()._format_action_invocation(action)
+
+
+class _OutDir(argparse.Action):
+    """Stores an output folder; an old spelling of the flag also prints a one-line note."""
+
+    def __init__(self, option_strings, dest, deprecated_spellings=(), **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.deprecated_spellings = tuple(deprecated_spellings)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string in self.deprecated_spellings:
+            print(
+                f"vqvae: note: {option_string} for an output folder is deprecated; use --out-dir",
+                file=sys.stderr,
+            )
+        setattr(namespace, self.dest, values)
+
+
+def add_out_dir(
+    parser: argparse.ArgumentParser, help: str, deprecated: tuple[str, ...] = ("-o",)
+) -> None:
+    """The required ``--out-dir OUT_DIR`` (``args.out_dir``) of a subcommand that writes many
+    files. ``deprecated``: its old spellings, accepted for one release with a note on stderr."""
+    parser.add_argument(
+        "--out-dir",
+        *deprecated,
+        dest="out_dir",
+        required=True,
+        metavar="OUT_DIR",
+        action=_OutDir,
+        deprecated_spellings=deprecated,
+        help=f"{help} (old spelling {', '.join(deprecated)}: deprecated)",
+    )
 
 
 def load_images_for(model: VQVAE, paths: list[str]) -> list[torch.Tensor]:
@@ -47,6 +110,20 @@ def parse_label(label: int | None, num_classes: int) -> int | None:
     if not 0 <= label < num_classes:
         raise DataError(f"--label must lie in [0, {num_classes}), got {label}")
     return label
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """--temperature, --top-k and --seed of the commands that sample the prior."""
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="divides the prior's logits: below 1 sharper, above 1 more varied",
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=None, help="sample only among the K likeliest codes"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
 
 
 def check_sampling_args(temperature: float, top_k: int | None, n: int) -> None:

@@ -10,7 +10,7 @@ import torch
 from ..corruptions import corrupt, parse_corruption
 from ..data import load_image, save_image
 from ..errors import DataError
-from .common import unique_stems
+from .common import add_out_dir, unique_stems
 
 
 def register(subparsers) -> None:
@@ -20,15 +20,15 @@ def register(subparsers) -> None:
         description="Write corrupted copies of images as OUT_DIR/STEM.png. Image i is corrupted "
         "with a generator seeded by (SEED, i), so the same command writes the same files.",
     )
-    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="images to corrupt")
     p.add_argument(
         "--noise",
         required=True,
         metavar="SPEC",
         help="gaussian:SIGMA, saltpepper:RATE or mask:FRACTION (e.g. gaussian:0.5)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
+    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
+    add_out_dir(p, "folder to write the corrupted images into")
     p.set_defaults(run=run)
 
 
@@ -38,7 +38,7 @@ def output_paths(inputs: list[str], out_dir: str) -> list[Path]:
     sources = {Path(p).resolve() for p in inputs}
     for path in paths:
         if path.resolve() in sources:
-            raise DataError(f"{path} would overwrite an input image; choose another -o OUT_DIR")
+            raise DataError(f"{path} would overwrite an input image; choose another --out-dir")
     return paths
 
 

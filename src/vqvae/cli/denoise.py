@@ -8,7 +8,7 @@ from ..data import save_image
 from ..denoise import denoise
 from ..errors import VQVAEError
 from ..runs import Run
-from .common import load_images_for
+from .common import DEVICE_HELP, RUN_DIR_HELP, add_out_dir, load_images_for
 from .corrupt import output_paths
 
 
@@ -19,13 +19,13 @@ def register(subparsers) -> None:
         description="Encode each image, snap its latents to the codebook and decode, writing "
         "OUT_DIR/STEM.png. Works with any run; one trained with --train-noise is a denoiser.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("images", metavar="IMAGE", nargs="+")
-    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="images to restore")
+    add_out_dir(p, "folder to write the restored images into")
     p.add_argument(
         "--iterations", type=int, default=0, help="extra re-projections of the output (default 0)"
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run)
 
 

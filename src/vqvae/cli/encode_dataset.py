@@ -6,19 +6,28 @@ import argparse
 
 from ..data.codes import encode_dataset
 from ..runs import Run
+from .common import DEVICE_HELP, RUN_DIR_HELP, add_out_dir
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "encode-dataset", help="cache a dataset's code maps for the prior", description=__doc__
+        "encode-dataset",
+        help="cache a dataset's code maps for the prior",
+        description="Encode a dataset with the run's model and cache its code maps in "
+        "OUT_DIR: SPLIT.codes (uint16, N x H' x W') and SPLIT.json (shape, labels, the "
+        "weights' fingerprint), which train-prior and eval-prior read with --codes OUT_DIR.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("-o", "--out", required=True, metavar="CODES_DIR")
-    p.add_argument("--split", choices=["train", "test", "both"], default="both")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding the dataset's files (default: the run's)"
+    )
+    add_out_dir(p, "folder to write the code maps into", deprecated=("-o", "--out"))
+    p.add_argument(
+        "--split", choices=["train", "test", "both"], default="both", help="which split to encode"
+    )
+    p.add_argument("--batch-size", type=int, default=256, help="images per encoder batch")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run)
 
 
@@ -28,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     datasets = [run.dataset(split, args.dataset, args.data_dir) for split in splits]
     for split, data in zip(splits, datasets, strict=True):
         path = encode_dataset(
-            run.model, data, args.out, split, run.fingerprint, args.batch_size, run.device
+            run.model, data, args.out_dir, split, run.fingerprint, args.batch_size, run.device
         )
         print(f"wrote {len(data)} code maps to {path}")
     return 0

@@ -14,31 +14,45 @@ from ..data import save_image
 from ..errors import DataError
 from ..runs import Run
 from ..visualize import image_grid
-from .common import load_images_for, unique_stems
+from .common import DEVICE_HELP, RUN_DIR_HELP, add_out_dir, load_images_for, unique_stems
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "reconstruct", help="write reconstructions of images beside the originals"
+        "reconstruct",
+        help="write reconstructions of images beside the originals",
+        description="Encode and decode each image with the run's model, writing "
+        "OUT_DIR/STEM_original.png, OUT_DIR/STEM_reconstruction.png and a grid of the pairs, "
+        "OUT_DIR/grid.png.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("images", metavar="IMAGE", nargs="+")
-    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="images to reconstruct")
+    add_out_dir(p, "folder to write the images and grid.png into")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run_reconstruct)
 
-    p = subparsers.add_parser("encode", help="images to a .npy array of code indices")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("images", metavar="IMAGE", nargs="+")
-    p.add_argument("-o", "--output", required=True, metavar="CODES.npy")
-    p.add_argument("--device", default="cpu")
+    p = subparsers.add_parser(
+        "encode",
+        help="images to a .npy array of code indices",
+        description="Encode same-sized images with the run's model into one .npy array of "
+        "code indices, (N, H/f, W/f) (uint16 when the codebook allows), for vqvae decode.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="images of one size to encode")
+    p.add_argument("-o", "--output", required=True, metavar="CODES.npy", help="file to write")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run_encode)
 
-    p = subparsers.add_parser("decode", help="a .npy array of code indices to images")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("codes", metavar="CODES.npy")
-    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
-    p.add_argument("--device", default="cpu")
+    p = subparsers.add_parser(
+        "decode",
+        help="a .npy array of code indices to images",
+        description="Decode a .npy array of code indices, (N, H', W') or (H', W') as vqvae "
+        "encode writes it, with the run's model into OUT_DIR/0000.png, 0001.png, ...",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("codes", metavar="CODES.npy", help="code indices written by vqvae encode")
+    add_out_dir(p, "folder to write the images into")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run_decode)
 
 

@@ -29,6 +29,7 @@ from . import (
     train_decoder,
     train_prior,
 )
+from .common import HelpFormatter
 
 COMMANDS = [train, train_decoder, evaluate, images, fit_entropy, compress, decompress]
 COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
@@ -37,13 +38,21 @@ COMMANDS += [corrupt, denoise]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vqvae", description="Vector-quantized autoencoders for images."
+        prog="vqvae",
+        description="Vector-quantized autoencoders for images.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vqvae {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        required=True,
+        help="the subcommand; `vqvae COMMAND --help` lists its options",
+    )
     for module in COMMANDS:
         module.register(subparsers)
     for sub in subparsers.choices.values():
+        sub.formatter_class = HelpFormatter  # " (default: X)" after options that have one
         sub.add_argument(
             "-q",
             "--quiet",

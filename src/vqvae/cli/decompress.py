@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         description="Decode .vqz files with the model that wrote them (--model RUN_DIR; "
         "default: the packaged MNIST model).",
     )
-    p.add_argument("files", metavar="FILE.vqz", nargs="+")
+    p.add_argument("files", metavar="FILE.vqz", nargs="+", help=".vqz files from vqvae compress")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUT.png", help="output image (one file)")
     out.add_argument("--out-dir", metavar="DIR", help="write DIR/<file stem>.png")

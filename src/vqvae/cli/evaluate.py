@@ -7,17 +7,25 @@ import json
 
 from ..evaluation import evaluate
 from ..runs import Run
+from .common import DEVICE_HELP, RUN_DIR_HELP
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="evaluate a trained model", description=__doc__)
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a trained model",
+        description="Reconstruct a dataset split with the run's model and print distortion "
+        "(MSE, NMSE, PSNR, SSIM) and code-usage metrics (perplexity, usage, bits per code).",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding the dataset's files (default: the run's)"
+    )
+    p.add_argument("--split", default="test", choices=["train", "test"], help="which split")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=256, help="images per batch")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.set_defaults(run=run)
 

@@ -9,6 +9,7 @@ import torch
 from ..entropy.tables import StaticEntropyModel, fit_counts
 from ..progress import track
 from ..runs import Run
+from .common import DEVICE_HELP, RUN_DIR_HELP
 
 
 def register(subparsers) -> None:
@@ -17,12 +18,14 @@ def register(subparsers) -> None:
         help="fit the static code distribution that compress uses",
         description="Count the codes of the run's training set and write RUN_DIR/entropy.json.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding the dataset's files (default: the run's)"
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N training images")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=256, help="images per encoder batch")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run)
 
 

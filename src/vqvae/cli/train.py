@@ -61,25 +61,47 @@ def register(subparsers) -> None:
     )
     add_schedule_arguments(p)
     m = p.add_argument_group("model")
-    m.add_argument("--arch", choices=["conv", "mlp"], default="conv")
+    m.add_argument(
+        "--arch",
+        choices=["conv", "mlp"],
+        default="conv",
+        help="conv (strided convolutions + residual blocks) or mlp (fully connected, one image "
+        "size)",
+    )
     m.add_argument(
         "--codebook-size",
         type=int,
         default=None,
         help=f"codes per codebook (default {_MODEL_DEFAULTS['codebook_size']}; fsq: product of --levels)",
     )
-    m.add_argument("--code-dim", type=int, default=_MODEL_DEFAULTS["code_dim"])
     m.add_argument(
-        "--downsample", type=int, choices=[2, 4, 8], default=_MODEL_DEFAULTS["downsample"]
+        "--code-dim", type=int, default=_MODEL_DEFAULTS["code_dim"], help="dimension of each code"
+    )
+    m.add_argument(
+        "--downsample",
+        type=int,
+        choices=[2, 4, 8],
+        default=_MODEL_DEFAULTS["downsample"],
+        help="spatial reduction f: code maps are (H/f, W/f)",
     )
     m.add_argument("--hidden", type=int, default=_MODEL_DEFAULTS["hidden"], help="conv trunk width")
-    m.add_argument("--res-channels", type=int, default=32)
-    m.add_argument("--res-blocks", type=int, default=2)
+    m.add_argument("--res-channels", type=int, default=32, help="residual bottleneck width")
+    m.add_argument("--res-blocks", type=int, default=2, help="residual blocks per side")
     m.add_argument("--decoder-hidden", type=int, default=None, help="default: --hidden")
     m.add_argument("--decoder-res-channels", type=int, default=None, help="default: --res-channels")
     m.add_argument("--decoder-res-blocks", type=int, default=None, help="default: --res-blocks")
-    m.add_argument("--quantizer", choices=quantizer_names(), default="ema")
-    m.add_argument("--commitment-weight", type=float, default=0.25)
+    m.add_argument(
+        "--quantizer",
+        choices=quantizer_names(),
+        default="ema",
+        help="ema or vq codebook, fsq, rvq (residual stages), grouped or cosine",
+    )
+    m.add_argument(
+        "--commitment-weight",
+        type=float,
+        default=0.25,
+        help="beta on the commitment term ||z_e - sg(e)||^2",
+    )
     m.add_argument("--decay", type=float, default=0.99, help="EMA decay")
     m.add_argument("--dead-code-threshold", type=float, default=0.03, help="0 disables restarts")
     m.add_argument(
@@ -94,7 +116,11 @@ def register(subparsers) -> None:
         default=None,
         help="entropy-constrained VQ: pick codes by distance + RATE_WEIGHT * bits (default 0)",
     )
-    m.add_argument("--no-kmeans-init", action="store_true")
+    m.add_argument(
+        "--no-kmeans-init",
+        action="store_true",
+        help="keep the random codebook instead of k-means on the first training batch",
+    )
     m.add_argument(
         "--rotation-trick",
         action="store_true",
@@ -119,7 +145,7 @@ def register(subparsers) -> None:
 def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     """The "schedule" flags (all default to None: unset), shared with ``train-decoder``."""
     g = p.add_argument_group("schedule")
-    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument("--epochs", type=int, default=None, help="passes over the training set")
     g.add_argument(
         "--max-minutes",
         type=float,
@@ -128,15 +154,21 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
         "new budget); given alone, it decides the run's length instead of --epochs",
     )
     g.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--lr", type=float, default=None)
+    g.add_argument(
+        "--batch-size", type=int, default=None, help="images per step (the global batch in DDP)"
+    )
+    g.add_argument(
+        "--lr", type=float, default=None, help="Adam learning rate (the peak, with a schedule)"
+    )
     g.add_argument(
         "--lr-schedule",
         choices=["constant", "cosine"],
         default=None,
         help="cosine (default): decay to zero over the steps or --max-minutes; constant",
     )
-    g.add_argument("--seed", type=int, default=None)
+    g.add_argument(
+        "--seed", type=int, default=None, help="seeds initialisation, shuffling, crops, restarts"
+    )
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     g.add_argument("--train-subset", type=int, default=None, help="use the first N training images")
     g.add_argument(

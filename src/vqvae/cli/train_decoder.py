@@ -29,12 +29,14 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--dataset", default=None, help="default: RUN_DIR's")
     p.add_argument("--data-dir", default=None, help="default: RUN_DIR's")
-    p.add_argument("--download", action="store_true", default=None)
+    p.add_argument(
+        "--download", action="store_true", default=None, help="fetch the dataset if missing"
+    )
     add_schedule_arguments(p)
     m = p.add_argument_group("decoder (default: RUN_DIR's decoder)")
     m.add_argument("--hidden", type=int, default=None, help="conv trunk width")
-    m.add_argument("--res-channels", type=int, default=None)
-    m.add_argument("--res-blocks", type=int, default=None)
+    m.add_argument("--res-channels", type=int, default=None, help="residual bottleneck width")
+    m.add_argument("--res-blocks", type=int, default=None, help="residual blocks")
     p.set_defaults(run=run)
 
 

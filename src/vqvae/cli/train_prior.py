@@ -10,31 +10,62 @@ from ..errors import VQVAEError
 from ..priors import PriorConfig
 from ..runs import Run
 from ..train.prior import PriorTrainConfig, train_prior
+from .common import DEVICES, RUN_DIR_HELP
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train-prior", help="train the prior over a run's codes", description=__doc__
+        "train-prior",
+        help="train the prior over a run's codes",
+        description="Train the autoregressive (transformer) prior over a run's code maps and "
+        "save it to RUN_DIR/prior. The codes are read from --codes, or encoded into "
+        "RUN_DIR/codes when missing there.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--epochs", type=int, default=None, help="passes over the codes (default 20)")
     g.add_argument("--max-minutes", type=float, default=None, help="stop after this much time")
-    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--codes", default=None, metavar="CODES_DIR", help="default: RUN_DIR/codes")
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--batch-size", type=int, default=PriorTrainConfig.batch_size)
-    p.add_argument("--lr", type=float, default=PriorTrainConfig.lr)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the dataset's files, when codes must be encoded (default: the run's)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=PriorTrainConfig.batch_size, help="code maps per step"
+    )
+    p.add_argument("--lr", type=float, default=PriorTrainConfig.lr, help="learning rate")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
+    p.add_argument("--device", default="cpu", help=f"where the prior trains: {DEVICES}")
     m = p.add_argument_group("prior")
-    m.add_argument("--n-layer", type=int, default=PriorConfig.n_layer)
-    m.add_argument("--n-head", type=int, default=PriorConfig.n_head)
-    m.add_argument("--n-embd", type=int, default=PriorConfig.n_embd)
-    m.add_argument("--dropout", type=float, default=PriorConfig.dropout)
-    m.add_argument("--positions", choices=["1d", "2d"], default=PriorConfig.positions)
-    m.add_argument("--label-dropout", type=float, default=PriorConfig.label_dropout)
+    m.add_argument("--n-layer", type=int, default=PriorConfig.n_layer, help="transformer blocks")
+    m.add_argument(
+        "--n-head", type=int, default=PriorConfig.n_head, help="attention heads per block"
+    )
+    m.add_argument(
+        "--n-embd", type=int, default=PriorConfig.n_embd, help="width of the residual stream"
+    )
+    m.add_argument(
+        "--dropout",
+        type=float,
+        default=PriorConfig.dropout,
+        help="dropout on attention weights, residual branches and embeddings",
+    )
+    m.add_argument(
+        "--positions",
+        choices=["1d", "2d"],
+        default=PriorConfig.positions,
+        help="position embeddings: 2d (learned row + column) or 1d (one per raster position)",
+    )
+    m.add_argument(
+        "--label-dropout",
+        type=float,
+        default=PriorConfig.label_dropout,
+        help="fraction of training maps whose label is hidden, so one prior also samples and "
+        "codes without a label",
+    )
     m.add_argument("--no-labels", action="store_true", help="train an unconditional prior")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(run=run)

@@ -16,23 +16,41 @@ from ..errors import DataError
 from ..priors import complete
 from ..runs import Run
 from ..visualize import image_grid
-from .common import check_sampling_args, load_images_for, parse_label, single_threaded
+from .common import (
+    DEVICES,
+    add_sampling_arguments,
+    check_sampling_args,
+    load_images_for,
+    parse_label,
+    single_threaded,
+)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "complete", help="sample the missing part of an image", description=__doc__
+        "complete",
+        help="sample the missing part of an image",
+        description="Keep part of an image's codes and sample the rest from the run's prior. "
+        "The grid shows the original, its visible part (hidden codes greyed out) and -n "
+        "completions.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--keep", required=True, metavar="top|left|MASK.png")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a trained prior")
+    p.add_argument("image", metavar="IMAGE", help="the image to complete")
+    p.add_argument(
+        "--keep",
+        required=True,
+        metavar="top|left|MASK.png",
+        help="the codes to keep: the top or left half of the code rows / columns, or those "
+        "whose cells are mostly white in a mask image of the same size as IMAGE",
+    )
     p.add_argument("-n", type=int, default=8, help="number of completions")
-    p.add_argument("--label", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument(
+        "--label", type=int, default=None, help="class to complete as (conditional prior)"
+    )
+    add_sampling_arguments(p)
     p.add_argument("--candidates", type=int, default=16, help="proposals per completion")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", required=True, metavar="GRID.png")
+    p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")
+    p.add_argument("--device", default="cpu", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)
 
 
@@ -64,18 +82,18 @@ def run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
     if args.candidates < 1:
         raise DataError(f"--candidates must be >= 1, got {args.candidates}")
-    run = Run(args.run_dir)
-    model, prior = run.model, run.prior
+    run = Run(args.run_dir, args.device)
+    model, prior = run.model, run.prior.to(run.device)
     label = parse_label(args.label, prior.config.num_classes)
     x = load_images_for(model, [args.image])[0]  # (1, C, H, W)
-    indices = model.encode(x)[0]  # (h, w)
+    indices = model.encode(x.to(run.device))[0]  # (h, w)
     try:
         prior.check_shape(indices.shape)
     except ValueError as exc:
         raise DataError(f"{args.image}: {exc}") from None
     f = model.downsample_factor
     mask = keep_mask(args.keep, tuple(indices.shape), tuple(x.shape[2:]), f)
-    generator = torch.Generator().manual_seed(args.seed)
+    generator = torch.Generator(run.device).manual_seed(args.seed)
     maps = complete(
         prior,
         indices,
@@ -88,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         generator=generator,
     )
     with torch.no_grad():
-        out = model.decode(maps).clamp(0, 1)[..., : x.shape[2], : x.shape[3]]
-        visible = model.decode(indices[None]).clamp(0, 1)[..., : x.shape[2], : x.shape[3]]
+        out = model.decode(maps).clamp(0, 1)[..., : x.shape[2], : x.shape[3]].cpu()
+        visible = model.decode(indices[None]).clamp(0, 1)[..., : x.shape[2], : x.shape[3]].cpu()
     pixel_mask = mask.repeat_interleave(f, 0).repeat_interleave(f, 1)[: x.shape[2], : x.shape[3]]
     visible = torch.where(pixel_mask, visible, torch.full_like(visible, 0.5))
     tiles = [x[0], visible[0], *out]

@@ -11,29 +11,39 @@ from ..data import save_image
 from ..priors import sample
 from ..runs import Run
 from ..visualize import image_grid
-from .common import check_sampling_args, parse_label, single_threaded
+from .common import (
+    DEVICES,
+    add_sampling_arguments,
+    check_sampling_args,
+    parse_label,
+    single_threaded,
+)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("sample", help="sample images from the prior", description=__doc__)
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p = subparsers.add_parser(
+        "sample",
+        help="sample images from the prior",
+        description="Draw code maps from the run's prior (vqvae train-prior), one code at a "
+        "time, decode them with its model and write them as one image grid.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a trained prior")
     p.add_argument("-n", type=int, default=64, help="number of samples")
     p.add_argument("--label", type=int, default=None, help="class to sample (conditional prior)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", required=True, metavar="GRID.png")
+    add_sampling_arguments(p)
+    p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")
+    p.add_argument("--device", default="cpu", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)
 
 
 @single_threaded
 def run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
-    run = Run(args.run_dir)
-    model, prior = run.model, run.prior
+    run = Run(args.run_dir, args.device)
+    model, prior = run.model, run.prior.to(run.device)
     label = parse_label(args.label, prior.config.num_classes)
     started = time.perf_counter()
-    generator = torch.Generator().manual_seed(args.seed)
+    generator = torch.Generator(run.device).manual_seed(args.seed)
     indices = sample(
         prior,
         args.n,
@@ -43,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         generator=generator,
     )
     with torch.no_grad():
-        x = model.decode(indices).clamp(0, 1)
+        x = model.decode(indices).clamp(0, 1).cpu()
     h, w = model.config.image_size
     x = x[..., :h, :w]
     save_image(image_grid(list(x)), args.output)

@@ -159,3 +159,17 @@ def test_bad_input_leaves_existing_output_intact(run_dir, tmp_path, capsys):
     _error(capsys, ["encode", str(run_dir), DIGITS[0], str(text), "-o", str(codes)])
     assert codes.read_bytes() == before
     assert not list(tmp_path.glob(".codes.npy.*"))
+
+
+def test_reconstruct_writes_a_readable_grid(tmp_path, capsys):
+    """Upscaled pairs with a title line: much larger than the 28x28 digits themselves."""
+    from PIL import Image
+
+    from vqvae.codec import PRETRAINED_MNIST
+
+    digits = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*"))
+    out = tmp_path / "rec"
+    assert main(["reconstruct", str(PRETRAINED_MNIST), *digits[:2], "--out-dir", str(out)]) == 0
+    assert "mean PSNR" in capsys.readouterr().out
+    grid = Image.open(out / "grid.png")
+    assert grid.height >= 112 + 28 and grid.width >= 2 * 112

@@ -12,8 +12,9 @@ import torch
 from ..checkpoint import atomic_write_bytes
 from ..data import save_image
 from ..errors import DataError
+from ..metrics import psnr
 from ..runs import Run
-from ..visualize import image_grid
+from ..visualize import comparison_grid
 from .common import DEVICE_HELP, RUN_DIR_HELP, add_out_dir, load_images_for, unique_stems
 
 
@@ -62,15 +63,23 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     images = load_images_for(model, args.images)  # read all first: fail before writing
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tiles = []
+    originals, reconstructions, captions, scores = [], [], [], []
     with torch.no_grad():
         for stem, x in zip(unique_stems(args.images), images, strict=True):
             x_hat = model(x.to(device)).x_hat.clamp(0, 1).cpu()
             save_image(x[0], out_dir / f"{stem}_original.png")
             save_image(x_hat[0], out_dir / f"{stem}_reconstruction.png")
-            tiles += [x[0], x_hat[0]]
-    save_image(image_grid(tiles, ncol=2 * min(4, len(images))), out_dir / "grid.png")
-    print(f"wrote {len(images)} reconstructions and grid.png to {out_dir}")
+            scores.append(float(psnr(x, x_hat)[0]))
+            originals.append(x[0])
+            reconstructions.append(x_hat[0])
+            captions.append(f"{stem}: {scores[-1]:.1f} dB")
+    mean = sum(scores) / len(scores)
+    title = f"original | reconstruction ({args.run_dir}), PSNR per pair, mean {mean:.2f} dB"
+    grid = comparison_grid(originals, reconstructions, captions, title)
+    save_image(grid, out_dir / "grid.png")
+    print(
+        f"wrote {len(images)} reconstructions and grid.png to {out_dir} (mean PSNR {mean:.2f} dB)"
+    )
     return 0
 
 

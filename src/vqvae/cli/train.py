@@ -12,11 +12,10 @@ from ..errors import VQVAEError
 from ..priors import load_prior
 from ..quantizers import build_quantizer, quantizer_names
 from ..train import train
+from ..train.recipes import Recipe, recipe_for
 
-# Model defaults of the CLI (the library's dataclass defaults are the same unless noted).
 # --max-minutes without --epochs: so many epochs that the time budget always ends the run.
 TIME_BUDGET_EPOCHS = 1000
-_MODEL_DEFAULTS = {"codebook_size": 512, "code_dim": 64, "downsample": 4, "hidden": 128}
 
 
 def register(subparsers) -> None:
@@ -72,21 +71,26 @@ def register(subparsers) -> None:
         "--codebook-size",
         type=int,
         default=None,
-        help=f"codes per codebook (default {_MODEL_DEFAULTS['codebook_size']}; fsq: product of --levels)",
+        help="codes per codebook (default: the recipe's, 128 for digits, 512 for photos; "
+        "fsq: the product of --levels)",
     )
     m.add_argument(
-        "--code-dim", type=int, default=_MODEL_DEFAULTS["code_dim"], help="dimension of each code"
+        "--code-dim", type=int, default=None, help="dimension of each code (recipe: 16 / 64)"
     )
     m.add_argument(
         "--downsample",
         type=int,
         choices=[2, 4, 8],
-        default=_MODEL_DEFAULTS["downsample"],
-        help="spatial reduction f: code maps are (H/f, W/f)",
+        default=None,
+        help="spatial reduction f: code maps are (H/f, W/f) (recipe: 4)",
     )
-    m.add_argument("--hidden", type=int, default=_MODEL_DEFAULTS["hidden"], help="conv trunk width")
-    m.add_argument("--res-channels", type=int, default=32, help="residual bottleneck width")
-    m.add_argument("--res-blocks", type=int, default=2, help="residual blocks per side")
+    m.add_argument("--hidden", type=int, default=None, help="conv trunk width (recipe: 64 / 128)")
+    m.add_argument(
+        "--res-channels", type=int, default=None, help="residual bottleneck width (recipe: 32)"
+    )
+    m.add_argument(
+        "--res-blocks", type=int, default=None, help="residual blocks per side (recipe: 2)"
+    )
     m.add_argument("--decoder-hidden", type=int, default=None, help="default: --hidden")
     m.add_argument("--decoder-res-channels", type=int, default=None, help="default: --res-channels")
     m.add_argument("--decoder-res-blocks", type=int, default=None, help="default: --res-blocks")
@@ -226,12 +230,17 @@ def _quantizer_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _model_config(args: argparse.Namespace) -> VQVAEConfig:
-    options = _quantizer_options(args)
+def _model_config(args: argparse.Namespace, recipe: Recipe) -> VQVAEConfig:
+    """The model flags given, then the recipe's (filled into ``args``)."""
     codebook_size = args.codebook_size
+    for name, value in recipe.model.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    options = _quantizer_options(args)
     if codebook_size is None:
         levels = options.get("levels")
-        codebook_size = math.prod(levels) if levels else _MODEL_DEFAULTS["codebook_size"]
+        codebook_size = math.prod(levels) if levels else args.codebook_size
+    args.codebook_size = codebook_size
     quantizer = QuantizerConfig(
         kind=args.quantizer,
         codebook_size=codebook_size,
@@ -256,6 +265,34 @@ def _model_config(args: argparse.Namespace) -> VQVAEConfig:
     )
 
 
+def _recipe_schedule(args: argparse.Namespace, recipe: Recipe) -> dict:
+    """The recipe's training settings, with its time budget when no run length is given."""
+    base = dict(recipe.train)
+    if all(v is None for v in (args.epochs, args.max_steps, args.max_minutes)):
+        base.update(max_minutes=recipe.minutes, epochs=TIME_BUDGET_EPOCHS)
+    elif args.max_minutes is not None and args.epochs is None:
+        base["epochs"] = TIME_BUDGET_EPOCHS  # --max-minutes alone: the time budget decides
+    return base
+
+
+def _plan(config: TrainConfig, recipe: Recipe, args: argparse.Namespace) -> str:
+    """One line saying what will be trained and for how long, before it starts."""
+    s = config.schedule
+    if s.max_minutes:
+        length = f"{s.max_minutes:g} min"
+        if s.epochs != TIME_BUDGET_EPOCHS:
+            length += f" or {s.epochs} epochs, whichever ends first"
+    elif s.max_steps:
+        length = f"up to {s.max_steps} steps"
+    else:
+        length = f"{s.epochs} epochs"
+    model = f"{args.hidden} channels, {args.codebook_size} codes of dimension {args.code_dim}"
+    return (
+        f"training on {config.data.dataset} ({model}, batch {s.batch_size}; settings not given "
+        f"are the {recipe.name} recipe's) for {length}, into {args.out}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         saved = read_run_config(args.out).get("train", {}) if args.resume else {}
@@ -265,12 +302,14 @@ def run(args: argparse.Namespace) -> int:
         if args.rate_prior is not None:
             load_prior(args.rate_prior)  # has a prior for its weights, or a one-line error
             args.rate_prior = os.path.abspath(args.rate_prior)
-        if args.max_minutes is not None and args.epochs is None and "epochs" not in saved:
-            args.epochs = TIME_BUDGET_EPOCHS  # --max-minutes alone: the time budget decides
-        train_config = train_config_from(args, saved)
-        model_config = _model_config(args)
+        recipe = recipe_for(saved.get("dataset") if args.resume else args.dataset)
+        base = saved if args.resume else _recipe_schedule(args, recipe)
+        train_config = train_config_from(args, base)
+        model_config = _model_config(args, recipe)
     except ValueError as exc:  # config validation
         raise VQVAEError(str(exc)) from None
+    if not args.resume and os.environ.get("RANK", "0") == "0":  # rank 0 of torchrun speaks
+        print(_plan(train_config, recipe, args), flush=True)
     result = train(
         model_config,
         train_config,

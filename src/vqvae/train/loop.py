@@ -343,7 +343,9 @@ class Loop:
             decoder.hold_codes(self.model)
         epochs = self.config.schedule.epochs
         per_epoch = self.sampler.batches_per_epoch
-        bar = Progress(per_epoch, f"epoch {self.epoch + 1}/{epochs}", "step", enabled=progress)
+        # Under a time budget the epoch count is only a ceiling: not worth showing.
+        of = "" if self.config.schedule.max_minutes else f"/{epochs}"
+        bar = Progress(per_epoch, f"epoch {self.epoch + 1}{of}", "step", enabled=progress)
         bar.update(self.batch)  # a resumed epoch starts where it stopped
         started = time.perf_counter()
         try:

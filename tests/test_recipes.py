@@ -1,0 +1,63 @@
+"""Per-dataset default recipes: what a bare `vqvae train` trains, and that flags override."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from vqvae.cli import build_parser, main
+from vqvae.cli.train import TIME_BUDGET_EPOCHS, _recipe_schedule
+from vqvae.train.recipes import RECIPES, recipe_for
+
+DIGITS = str(Path(__file__).parents[1] / "examples" / "digits")
+SHORT = ["--train-subset", "64", "--eval-subset", "32", "--max-steps", "1", "--device", "cpu"]
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["train", "--out", "x", *argv])
+
+
+def test_recipes_by_dataset():
+    assert recipe_for(None) is recipe_for("mnist") is RECIPES["mnist"]
+    assert recipe_for("some/folder") is RECIPES["folder"]
+    assert recipe_for("cifar10").model["codebook_size"] == 512
+
+
+def test_a_bare_run_takes_the_recipes_time_budget_and_any_length_replaces_it():
+    mnist = RECIPES["mnist"]
+    bare = _recipe_schedule(_args(), mnist)
+    assert bare["max_minutes"] == mnist.minutes and bare["epochs"] == TIME_BUDGET_EPOCHS
+    assert bare["batch_size"] == 64 and bare["lr"] == 2e-3
+    assert "max_minutes" not in _recipe_schedule(_args("--epochs", "2"), mnist)
+    assert "max_minutes" not in _recipe_schedule(_args("--max-steps", "9"), mnist)
+    alone = _recipe_schedule(_args("--max-minutes", "1"), mnist)
+    assert alone["epochs"] == TIME_BUDGET_EPOCHS and "max_minutes" not in alone  # the flag's
+
+
+def test_the_recipe_is_recorded_and_flags_override_it(tmp_path, capsys):
+    out = tmp_path / "mnist"
+    assert main(["train", "--out", str(out), *SHORT, "--no-progress"]) == 0
+    plan = capsys.readouterr().out.splitlines()[0]
+    assert plan.startswith("training on mnist (64 channels, 128 codes of dimension 16, batch 64")
+    config = json.loads((out / "config.json").read_text())
+    model, train = config["model"], config["train"]
+    assert (model["hidden_channels"], model["quantizer"]["codebook_size"]) == (64, 128)
+    assert (model["quantizer"]["code_dim"], train["batch_size"], train["lr"]) == (16, 64, 2e-3)
+
+    other = tmp_path / "folder"
+    argv = ["train", "--out", str(other), "--dataset", DIGITS, *SHORT, "--hidden", "16"]
+    assert main([*argv, "--batch-size", "4", "--no-progress"]) == 0
+    config = json.loads((other / "config.json").read_text())
+    assert config["model"]["hidden_channels"] == 16  # the flag
+    assert config["model"]["quantizer"]["codebook_size"] == 512  # the folder recipe
+    assert config["train"]["batch_size"] == 4
+
+
+@pytest.mark.parametrize("levels, k", [("4,4", 16)])
+def test_fsq_levels_decide_the_codebook_size(tmp_path, levels, k):
+    out = tmp_path / "fsq"
+    argv = ["train", "--out", str(out), *SHORT, "--quantizer", "fsq", "--levels", levels]
+    assert main([*argv, "--code-dim", "2", "--hidden", "8", "--no-progress"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["quantizer"]["codebook_size"] == k

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from PIL import UnidentifiedImageError
 
@@ -35,10 +36,17 @@ COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
 COMMANDS += [corrupt, denoise]
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: the reason and where the usage is, exit code 2
+    (argparse prints its whole usage block; subparsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        reason = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {reason} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vqvae", description="Vector-quantized autoencoders for images."
-    )
+    parser = ArgumentParser(prog="vqvae", description="Vector-quantized autoencoders for images.")
     parser.add_argument("--version", action="version", version=f"vqvae {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:

@@ -16,7 +16,7 @@ from ..errors import DataError
 from ..priors import complete, load_prior
 from ..train.context_rate import training_assignment
 from ..visualize import image_grid
-from .common import load_images_for, load_model
+from .common import MAX_SAMPLES, SEED, finite_float, int_range, load_images_for, load_model
 from .prior_common import check_sampling_args, parse_label, single_threaded
 
 
@@ -27,12 +27,14 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--keep", required=True, metavar="top|left|MASK.png")
-    p.add_argument("-n", type=int, default=8, help="number of completions")
+    p.add_argument("-n", type=int_range(1, MAX_SAMPLES), default=8, help="number of completions")
     p.add_argument("--label", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--candidates", type=int, default=16, help="proposals per completion")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=finite_float, default=1.0)
+    p.add_argument("--top-k", type=int_range(1), default=None)
+    p.add_argument(
+        "--candidates", type=int_range(1, 1024), default=16, help="proposals per completion"
+    )
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("-o", "--output", required=True, metavar="GRID.png")
     p.set_defaults(run=run)
 

@@ -7,8 +7,11 @@ import argparse
 from ..data import save_image
 from ..denoise import denoise
 from ..errors import VQVAEError
-from .common import load_images_for, load_model
+from .common import add_max_pixels, int_range, load_images_for, load_model
 from .corrupt import output_paths
+
+# Each iteration is one more encode + decode; the output stops changing after a few.
+MAX_ITERATIONS = 100
 
 
 def register(subparsers) -> None:
@@ -22,9 +25,13 @@ def register(subparsers) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+")
     p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
     p.add_argument(
-        "--iterations", type=int, default=0, help="extra re-projections of the output (default 0)"
+        "--iterations",
+        type=int_range(0, MAX_ITERATIONS),
+        default=0,
+        help=f"extra re-projections of the output, 0 to {MAX_ITERATIONS} (default 0)",
     )
     p.add_argument("--device", default="cpu")
+    add_max_pixels(p, "images")
     p.set_defaults(run=run)
 
 
@@ -33,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError(f"--iterations must be >= 0, got {args.iterations}")
     model = load_model(args.run_dir, args.device)
     device = next(model.parameters()).device
-    images = load_images_for(model, args.images)  # read all first: fail before writing
+    images = load_images_for(
+        model, args.images, args.max_pixels
+    )  # read all first: fail before writing
     paths = output_paths(args.images, args.out_dir)
     for x, path in zip(images, paths, strict=True):
         x_hat = denoise(model, x.to(device), iterations=args.iterations)

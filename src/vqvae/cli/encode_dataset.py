@@ -8,7 +8,7 @@ from ..data.codes import encode_dataset
 from ..device import resolve_device
 from ..priors import weights_fingerprint
 from ..train.context_rate import training_assignment
-from .common import load_model
+from .common import BATCH_SIZE, load_model
 from .prior_common import run_dataset
 
 
@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("-o", "--out", required=True, metavar="CODES_DIR")
     p.add_argument("--split", choices=["train", "test", "both"], default="both")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=BATCH_SIZE, default=256)
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=run)
 

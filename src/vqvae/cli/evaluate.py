@@ -11,7 +11,7 @@ from ..device import resolve_device
 from ..errors import DataError
 from ..evaluation import evaluate
 from ..train.context_rate import training_assignment
-from .common import load_model
+from .common import BATCH_SIZE, load_model, positive_int
 
 
 def register(subparsers) -> None:
@@ -20,8 +20,8 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument("--batch-size", type=BATCH_SIZE, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.set_defaults(run=run)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             f"{dataset_name} has {dataset.channels}-channel images, the model expects "
             f"{model.config.in_channels}"
         )
-    if args.limit:
+    if args.limit is not None:
         dataset = dataset.subset(args.limit)
     code_cost = training_assignment(args.run_dir, model)  # codes chosen as in training
     result = evaluate(model, dataset, args.batch_size, resolve_device(args.device), code_cost)

@@ -12,7 +12,7 @@ from ..codec.entropy import fit_counts
 from ..data import load_dataset
 from ..device import resolve_device
 from ..errors import DataError
-from .common import load_model
+from .common import BATCH_SIZE, load_model, positive_int
 
 
 def register(subparsers) -> None:
@@ -24,8 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--limit", type=int, default=None, help="only the first N training images")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--limit", type=positive_int, default=None, help="only the first N training images"
+    )
+    p.add_argument("--batch-size", type=BATCH_SIZE, default=256)
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=run)
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             f"{name} has {dataset.channels}-channel images, the model expects "
             f"{model.config.in_channels}"
         )
-    if args.limit:
+    if args.limit is not None:
         dataset = dataset.subset(args.limit)
     device = resolve_device(args.device)
     order = torch.arange(len(dataset))

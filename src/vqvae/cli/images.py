@@ -14,7 +14,7 @@ from ..data import save_image
 from ..errors import DataError
 from ..train.context_rate import training_assignment
 from ..visualize import image_grid
-from .common import load_images_for, load_model, unique_stems
+from .common import add_max_pixels, load_images_for, load_model, unique_stems
 
 
 def register(subparsers) -> None:
@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+")
     p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
     p.add_argument("--device", default="cpu")
+    add_max_pixels(p, "images")
     p.set_defaults(run=run_reconstruct)
 
     p = subparsers.add_parser("encode", help="images to a .npy array of code indices")
@@ -32,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+")
     p.add_argument("-o", "--output", required=True, metavar="CODES.npy")
     p.add_argument("--device", default="cpu")
+    add_max_pixels(p, "images")
     p.set_defaults(run=run_encode)
 
     p = subparsers.add_parser("decode", help="a .npy array of code indices to images")
@@ -45,7 +47,7 @@ def register(subparsers) -> None:
 def run_reconstruct(args: argparse.Namespace) -> int:
     model = load_model(args.run_dir, args.device)
     device = next(model.parameters()).device
-    images = load_images_for(model, args.images)  # read all first: fail before writing
+    images = load_images_for(model, args.images, args.max_pixels)  # all first: fail before writing
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tiles = []
@@ -68,7 +70,7 @@ def _code_dtype(codebook_size: int) -> np.dtype:
 def run_encode(args: argparse.Namespace) -> int:
     model = load_model(args.run_dir, args.device)
     device = next(model.parameters()).device
-    images = load_images_for(model, args.images)
+    images = load_images_for(model, args.images, args.max_pixels)
     shapes = {tuple(x.shape[2:]) for x in images}
     if len(shapes) > 1:
         raise DataError(

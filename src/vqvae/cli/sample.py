@@ -10,18 +10,18 @@ import torch
 from ..data import save_image
 from ..priors import load_prior, sample
 from ..visualize import image_grid
-from .common import load_model
+from .common import MAX_SAMPLES, SEED, finite_float, int_range, load_model
 from .prior_common import check_sampling_args, parse_label, single_threaded
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("sample", help="sample images from the prior", description=__doc__)
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("-n", type=int_range(1, MAX_SAMPLES), default=64, help="number of samples")
     p.add_argument("--label", type=int, default=None, help="class to sample (conditional prior)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=finite_float, default=1.0)
+    p.add_argument("--top-k", type=int_range(1), default=None)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("-o", "--output", required=True, metavar="GRID.png")
     p.set_defaults(run=run)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..checkpoint import CONFIG_FILE, atomic_write_bytes
 from ..codec import compress, load
 from ..device import resolve_device
-from ..errors import VQVAEError
+from ..errors import CheckpointError, VQVAEError
 from .common import add_max_pixels, finite_float, positive_int, unique_stems
 
 
@@ -64,6 +64,10 @@ def split_run_dir(inputs: list[str]) -> tuple[str | None, list[str]]:
     """``[RUN_DIR] FILE...``: the first input is the run dir if it is a directory with a config."""
     if inputs and (Path(inputs[0]) / CONFIG_FILE).is_file():
         return inputs[0], inputs[1:]
+    if inputs and Path(inputs[0]).is_dir():
+        raise CheckpointError(
+            f"{inputs[0]}: not a run directory (it has no {CONFIG_FILE}; `vqvae train` makes one)"
+        )
     return None, inputs
 
 

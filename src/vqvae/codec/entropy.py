@@ -222,8 +222,17 @@ class StaticEntropyModel:
         write_json(Path(run_dir) / self.FILE, obj)
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> StaticEntropyModel | None:
-        """The run dir's fitted distribution, or None if it has none."""
+    def load(cls, run_dir: str | Path, num_symbols: int | None = None) -> StaticEntropyModel | None:
+        """The run dir's fitted distribution, or None if it has none.
+
+        Args:
+            run_dir: the run directory.
+            num_symbols: the codebook size the counts must have (None: any).
+
+        Raises:
+            CheckpointError: not a list of integer counts in [0, 2**53], or not
+                ``num_symbols`` of them.
+        """
         from ..checkpoint import read_json
         from ..errors import CheckpointError
 
@@ -234,6 +243,22 @@ class StaticEntropyModel:
         counts = obj.get("counts")
         if obj.get("kind") != cls.name or not isinstance(counts, list) or len(counts) < 2:
             raise CheckpointError(f"{path}: not a static code distribution")
+        if num_symbols is not None and len(counts) != num_symbols:
+            raise CheckpointError(
+                f"{path}: {len(counts)} counts for a codebook of {num_symbols} codes"
+            )
+        if len(counts) > MAX_SYMBOLS:
+            raise CheckpointError(f"{path}: {len(counts)} counts, more than {MAX_SYMBOLS} codes")
+        bad = next(
+            (
+                c
+                for c in counts
+                if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 1 << 53
+            ),
+            None,
+        )
+        if bad is not None:
+            raise CheckpointError(f"{path}: counts must be integers in [0, 2**53], got {bad!r}")
         try:
             return cls(np.asarray(counts, dtype=np.int64))
         except (TypeError, ValueError) as exc:
@@ -302,7 +327,9 @@ def load_entropy_model(model, run_dir: str | Path | None, name: str | None = Non
 
 register_entropy_model(
     "static",
-    lambda model, run_dir: None if run_dir is None else StaticEntropyModel.load(run_dir),
+    lambda model, run_dir: (
+        None if run_dir is None else StaticEntropyModel.load(run_dir, model.quantizer.codebook_size)
+    ),
     priority=10,
 )
 register_entropy_model(

@@ -19,6 +19,7 @@ from torch import nn
 
 from .. import __version__, checkpoint
 from ..config import VQVAEConfig
+from ..errors import CheckpointError
 from ..quantizers import QuantizerOutput, build_quantizer
 from .encoders import build_encoder_decoder
 
@@ -177,6 +178,10 @@ class VQVAE(nn.Module):
         """Rebuild a model from a run dir's ``config.json`` + ``model.safetensors`` (in eval mode)."""
         run_dir = Path(run_dir)
         config = checkpoint.read_run_config(run_dir)
-        model = cls(VQVAEConfig.from_dict(config.get("model", {})))
+        model_config = VQVAEConfig.from_dict(config.get("model", {}))
+        try:
+            model = cls(model_config)
+        except (TypeError, ValueError) as exc:  # settings only the quantizer checks (fsq levels)
+            raise CheckpointError(f"{run_dir / checkpoint.CONFIG_FILE}: {exc}") from None
         checkpoint.load_weights_into(model, run_dir / checkpoint.WEIGHTS_FILE)
         return model.to(map_location).eval()

@@ -36,13 +36,17 @@ COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
 COMMANDS += [corrupt, denoise]
 
 
+class UsageError(VQVAEError):
+    """A command line argparse cannot parse (unknown flag, bad value, missing argument)."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line usage errors: the reason and where the usage is, exit code 2
-    (argparse prints its whole usage block; subparsers inherit this class)."""
+    """argparse whose usage errors are one line (the reason and where the usage is) and exit
+    code 2 through ``main``, like every other user error; subparsers inherit the class."""
 
     def error(self, message: str) -> NoReturn:
         reason = " ".join(message.split())
-        self.exit(2, f"{self.prog}: error: {reason} (see `{self.prog} --help`)\n")
+        raise UsageError(f"{reason} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and return exit code 2."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
     except (VQVAEError, OSError, UnidentifiedImageError) as exc:
         print(f"vqvae: error: {_one_line(exc)}", file=sys.stderr)

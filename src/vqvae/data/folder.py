@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -259,5 +260,7 @@ def save_image(x: torch.Tensor, path: str | Path) -> None:
             img.save(f, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
         os.replace(tmp, path)
     except (OSError, ValueError) as e:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write image {path}: {e}") from e
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e  # not the temp name
+        raise DataError(f"cannot write image {path}: {reason}") from e

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -360,23 +360,30 @@ def block_tables(model: EntropyModel, indices: torch.Tensor, positions: np.ndarr
     return check_tables(model.frequencies(indices, positions), len(positions), model.num_symbols)
 
 
-def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Encoder side (teacher forcing): the coding order (N,) and its tables (N, K), asked
-    for in whole blocks, a few calls for very large maps."""
-    order, tables, chunk, size = [], [], [], 0
+def table_chunks(
+    model: EntropyModel, indices: torch.Tensor
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Encoder side (teacher forcing): (positions, tables) in coding order, asked for in whole
+    blocks of about ``ENCODE_CHUNK`` positions a call (one call for most maps)."""
+    chunk, size = [], 0
     for block in coding_blocks(model, tuple(indices.shape)):
         chunk.append(block)
         size += len(block)
         if size >= ENCODE_CHUNK:
-            order.append(np.concatenate(chunk))
-            tables.append(block_tables(model, indices, order[-1]))
+            order = np.concatenate(chunk)
+            yield order, block_tables(model, indices, order)
             chunk, size = [], 0
     if chunk:
-        order.append(np.concatenate(chunk))
-        tables.append(block_tables(model, indices, order[-1]))
-    if not order:
+        order = np.concatenate(chunk)
+        yield order, block_tables(model, indices, order)
+
+
+def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The coding order (N,) and its tables (N, K), all at once (``table_chunks`` joined)."""
+    chunks = list(table_chunks(model, indices))
+    if not chunks:
         return np.zeros(0, dtype=np.int64), np.zeros((0, model.num_symbols), dtype=np.int64)
-    return np.concatenate(order), np.concatenate(tables)
+    return np.concatenate([o for o, _ in chunks]), np.concatenate([t for _, t in chunks])
 
 
 def _categorical(freqs: np.ndarray):
@@ -419,10 +426,17 @@ def encode_symbols(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
 
 
 def encode(indices: torch.Tensor, model: EntropyModel) -> bytes:
-    """Range-code a (H', W') map in ``model``'s coding order with its tables."""
+    """Range-code a (H', W') map in ``model``'s coding order with its tables.
+
+    Chunk by chunk into one range coder (the same bytes as one call): a table the model
+    shares between positions (the static model's) stays one row, never (N, K) in memory.
+    """
     indices = indices.detach().cpu().long()
-    order, freqs = tables_for(model, indices)
-    return encode_symbols(indices.flatten().numpy()[order], freqs)
+    flat = indices.flatten().numpy()
+    encoder = constriction.stream.queue.RangeEncoder()
+    for order, freqs in table_chunks(model, indices):
+        _encode_block(encoder, flat[order], freqs)
+    return encoder.get_compressed().astype("<u4").tobytes()
 
 
 # How short a payload can be. constriction's range coder keeps a 64-bit range, starting at
@@ -498,9 +512,11 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
 def information_bits(indices: torch.Tensor, model: EntropyModel) -> float:
     """Sum of -log2 p(code) under the model's integer tables: the ideal payload size in bits."""
     indices = indices.detach().cpu().long()
-    order, freqs = tables_for(model, indices)
-    picked = freqs[np.arange(len(freqs)), indices.flatten().numpy()[order]]
-    return float(np.sum(PRECISION - np.log2(picked)))
+    flat, bits = indices.flatten().numpy(), 0.0
+    for order, freqs in table_chunks(model, indices):
+        picked = freqs[np.arange(len(freqs)), flat[order]]
+        bits += float(np.sum(PRECISION - np.log2(picked)))
+    return bits
 
 
 def check_consistency(

@@ -276,6 +276,29 @@ def test_cli_max_pixels_flag(capsys, tmp_path):
     _refused(capsys, ["decompress", str(out), "-o", str(png), "--max-pixels", "0"], png)
 
 
+def test_large_images_are_encoded_in_bands_to_the_same_code_map(codec):
+    from vqvae.codec import tiling
+
+    model = codec.model
+    assert tiling.receptive_field(model.encoder) == 34  # 4x4/2, 4x4/2, 3x3, 2 x (3x3, 1x1)
+    rng = np.random.default_rng(0)
+    for height, width in [(301, 257), (517, 203)]:
+        x = torch.from_numpy(rng.random((1, height, width), dtype=np.float32))
+        with torch.no_grad():
+            whole = model.encode(x[None])[0]
+            for band_pixels in (4096, 30000):
+                bands = tiling.encode_bands(model.encode, x, 4, model.encoder, band_pixels)
+                assert torch.equal(bands, whole)
+    image = torch.from_numpy(rng.integers(0, 256, (1, 301, 257), dtype=np.uint8))
+    before = tiling.BAND_PIXELS
+    try:
+        tiling.BAND_PIXELS = 10_000  # compress takes the banded path
+        banded = compress(codec, image)
+    finally:
+        tiling.BAND_PIXELS = before
+    assert banded == compress(codec, image)  # the same file
+
+
 # ---- 3. malformed run dirs -------------------------------------------------------------------
 
 

@@ -271,7 +271,9 @@ def _choose(model, image, entropy_model, rd_lambda, tile) -> _Choice:
 
     def on_tiles(fn):  # fn: images (B, C, h, w) -> (B, ..., h', w'); the map of the image
         x_in = x.float().div(255).to(device)
-        return tiling.encode_tiles(fn, x_in, tile, f) if tile else fn(x_in[None])[0]
+        if tile:
+            return tiling.encode_tiles(fn, x_in, tile, f)
+        return tiling.encode_bands(fn, x_in, f, model.encoder)  # a large image: in bands
 
     def distances(batch):  # (B, C, h, w) -> (B, K, h', w')
         return model.quantizer.code_distances(model.encode_latents(batch)).permute(0, 3, 1, 2)

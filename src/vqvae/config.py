@@ -219,8 +219,6 @@ class VQVAEConfig:
         for name, shared in zip(_DECODER_FIELDS, _SHARED_FIELDS, strict=True):
             value = getattr(self, name)
             minimum = 0 if name == "decoder_res_blocks" else 1
-            if value is not None and value < minimum and isinstance(value, numbers.Real):
-                raise ValueError(f"{name} must be >= {minimum}, got {value}")
             if value is not None:
                 check_int(name, value, minimum, 1000 if minimum == 0 else MAX_WIDTH)
             if value == getattr(self, shared):  # the encoder's size: one way to say it, unset

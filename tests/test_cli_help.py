@@ -138,10 +138,9 @@ def test_old_output_folder_spelling_works_with_one_note(command, old, run_dir, t
     "command", ["reconstruct", "decode", "corrupt", "denoise", "encode-dataset"]
 )
 def test_out_dir_is_required(command, run_dir, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(_argv(command, run_dir))
-    assert exc.value.code == 2
-    assert "--out-dir" in capsys.readouterr().err
+    assert main(_argv(command, run_dir)) == 2  # a one-line usage error
+    err = capsys.readouterr().err
+    assert "--out-dir" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize(
@@ -154,4 +153,4 @@ def test_out_dir_is_required(command, run_dir, capsys):
 )
 def test_prior_commands_resolve_device(argv, run_dir, capsys):
     assert main([argv[0], str(run_dir), *argv[1:], "--device", "tpu"]) == 2
-    assert "--device must be auto, cpu, cuda or mps" in capsys.readouterr().err
+    assert "--device must be auto, cpu, cuda" in capsys.readouterr().err

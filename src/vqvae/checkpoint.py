@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -37,20 +38,27 @@ PREV_TRAIN_STATE_FILE = "train_state.prev.pt"
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then fsync and rename over ``path``: readers see old or new, never half."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file the user asked for, not our temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
     try:
         write(tmp)
+        # mkstemp makes 0600, and a writer may make its own file (safetensors does): give
+        # the result the permissions of any other new file, after it is written
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename in (tmp, str(path)):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
     with contextlib.suppress(OSError):  # make the rename durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -115,6 +123,10 @@ def read_run_config(run_dir: str | os.PathLike, kind: str = "vqvae") -> dict[str
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: not a run directory")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise CheckpointError(
+            f"{run_dir}: not a run directory (it has no {CONFIG_FILE}; `vqvae train` makes one)"
+        )
     config = read_json(run_dir / CONFIG_FILE)
     if config.get("kind") != kind:
         raise CheckpointError(
@@ -169,7 +181,7 @@ def load_train_state(run_dir: str | os.PathLike, required: tuple[str, ...] = ())
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged pickle/zip
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = _load_failure(exc)
         raise CheckpointError(
             f"{path}: corrupt or truncated training state ({reason}){fallback}"
         ) from None
@@ -179,6 +191,18 @@ def load_train_state(run_dir: str | os.PathLike, required: tuple[str, ...] = ())
             f"{path}: incomplete training state (missing {', '.join(missing)}){fallback}"
         )
     return state
+
+
+def _load_failure(exc: BaseException) -> str:
+    """One line on why ``torch.load(weights_only=True)`` failed, without torch's advice to
+    load with ``weights_only=False`` (which would run whatever code the file holds)."""
+    text = str(exc).strip()
+    if "weights only load failed" not in text.lower():
+        return (text.splitlines() or [type(exc).__name__])[0]
+    found = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\n\s*\n|$)", text, re.S)
+    detail = " ".join(found.group(1).split()) if found else ""
+    detail = re.split(r" was not an allowed global| Please use", detail)[0].rstrip(". ")
+    return f"not a plain tensor file: {detail}" if detail else "not a plain tensor file"
 
 
 def remove_stale_temp_files(run_dir: str | os.PathLike) -> None:

@@ -4,11 +4,67 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from .corruptions import parse_corruption
 from .errors import CheckpointError
+
+# ---- field checks: a config.json may hold anything, so type and range come first -------------
+
+MAX_PARAMETERS = 1 << 31
+"""No config builds a model with more parameters (+ buffers) than this: a hostile or careless
+config.json is refused before anything is allocated (the estimate runs on the config)."""
+MAX_WIDTH = 1 << 14  # channels / hidden units / code dimension
+MAX_CODEBOOK = 1 << 20
+MAX_SIDE = 1 << 16  # image_size of an MLP model, code map sides of a prior
+
+
+def check_int(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int in [low, high]: bools, floats and strings are refused (ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+    return int(value)
+
+
+def check_real(name: str, value: Any, low: float = -math.inf, high: float = math.inf) -> float:
+    """``value`` as a finite float in [low, high] (ints allowed; bools, nan, inf are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {value}")
+    return float(value)
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be a {kind.__name__}, got {value!r}")
+
+
+# Typed options of QuantizerConfig: name -> check (unknown names are kept as they are).
+_OPTION_CHECKS = {
+    "rotation_trick": lambda v: _check_type("options.rotation_trick", v, bool),
+    "entropy_weight": lambda v: check_real("options.entropy_weight", v, 0),
+    "entropy_temperature": lambda v: check_real("options.entropy_temperature", v, 1e-6),
+    "rate_weight": lambda v: check_real("options.rate_weight", v, 0),
+    "restart_decay": lambda v: check_real("options.restart_decay", v, 0, 1),
+    "dropout": lambda v: check_real("options.dropout", v, 0, 1),
+    "num_stages": lambda v: check_int("options.num_stages", v, 1, 16),
+    "groups": lambda v: check_int("options.groups", v, 1, MAX_WIDTH),
+    "lookup_dim": lambda v: check_int("options.lookup_dim", v, 1, MAX_WIDTH),
+    "stage_kind": lambda v: _check_type("options.stage_kind", v, str),
+    "levels": lambda v: _check_levels(v),
+}
+
+
+def _check_levels(levels: Any) -> None:
+    if not isinstance(levels, (list, tuple)) or not 1 <= len(levels) <= 32:
+        raise ValueError(f"options.levels must be a list of 1 to 32 integers, got {levels!r}")
+    for level in levels:
+        check_int("options.levels[]", level, 1, MAX_CODEBOOK)
 
 
 @dataclass(frozen=True)
@@ -52,16 +108,21 @@ class QuantizerConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.codebook_size < 2:
-            raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}")
-        if self.code_dim < 1:
-            raise ValueError(f"code_dim must be >= 1, got {self.code_dim}")
-        if not 0.0 <= self.decay < 1.0:
+        _check_type("kind", self.kind, str)
+        check_int("codebook_size", self.codebook_size, 2, MAX_CODEBOOK)
+        check_int("code_dim", self.code_dim, 1, MAX_WIDTH)
+        check_real("commitment_weight", self.commitment_weight, 0)
+        if check_real("decay", self.decay, 0, 1) == 1:
             raise ValueError(f"decay must be in [0, 1), got {self.decay}")
-        if self.commitment_weight < 0:
-            raise ValueError(f"commitment_weight must be >= 0, got {self.commitment_weight}")
+        check_real("eps", self.eps, 0)
+        _check_type("kmeans_init", self.kmeans_init, bool)
+        check_int("kmeans_iters", self.kmeans_iters, 0, 10_000)
+        check_real("dead_code_threshold", self.dead_code_threshold, 0)
         if not isinstance(self.options, dict):
             raise ValueError(f"options must be a dict, got {type(self.options).__name__}")
+        for name, value in self.options.items():
+            if name in _OPTION_CHECKS:
+                _OPTION_CHECKS[name](value)
         if self.entropy_weight < 0:
             raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if self.rate_weight < 0:
@@ -131,22 +192,44 @@ class VQVAEConfig:
     decoder_res_blocks: int | None = None
 
     def __post_init__(self) -> None:
-        if self.arch not in ("conv", "mlp"):
+        if not isinstance(self.arch, str) or self.arch not in ("conv", "mlp"):
             raise ValueError(f"arch must be 'conv' or 'mlp', got {self.arch!r}")
-        if self.downsample_factor not in (1, 2, 4, 8, 16):
+        if isinstance(self.downsample_factor, bool) or self.downsample_factor not in (
+            1,
+            2,
+            4,
+            8,
+            16,
+        ):
             raise ValueError(
-                f"downsample_factor must be 1, 2, 4, 8 or 16, got {self.downsample_factor}"
+                f"downsample_factor must be 1, 2, 4, 8 or 16, got {self.downsample_factor!r}"
             )
-        if self.in_channels < 1:
-            raise ValueError(f"in_channels must be >= 1, got {self.in_channels}")
+        check_int("downsample_factor", self.downsample_factor, 1, 16)
+        check_int("in_channels", self.in_channels, 1, 64)
+        size = self.image_size
+        if not isinstance(size, (list, tuple)) or len(size) != 2:
+            raise ValueError(f"image_size must be [height, width], got {size!r}")
+        for side in size:
+            check_int("image_size", side, 1, MAX_SIDE)
+        check_int("hidden_channels", self.hidden_channels, 1, MAX_WIDTH)
+        check_int("res_channels", self.res_channels, 1, MAX_WIDTH)
+        check_int("num_res_blocks", self.num_res_blocks, 0, 1000)
+        if not isinstance(self.quantizer, QuantizerConfig):
+            raise ValueError(f"quantizer must be a QuantizerConfig, got {self.quantizer!r}")
         for name, shared in zip(_DECODER_FIELDS, _SHARED_FIELDS, strict=True):
             value = getattr(self, name)
             minimum = 0 if name == "decoder_res_blocks" else 1
-            if value is not None and value < minimum:
-                raise ValueError(f"{name} must be >= {minimum}, got {value}")
+            if value is not None:
+                check_int(name, value, minimum, 1000 if minimum == 0 else MAX_WIDTH)
             if value == getattr(self, shared):  # the encoder's size: one way to say it, unset
                 object.__setattr__(self, name, None)
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
+        parameters = estimate_parameters(self)
+        if parameters * 5 // 4 > MAX_PARAMETERS:  # 5/4: the estimate's margin
+            raise ValueError(
+                f"this config would build a model of about {parameters:.3g} parameters, "
+                f"more than the limit of {MAX_PARAMETERS:.3g}"
+            )
 
     def decoder_config(self) -> VQVAEConfig:
         """This config with the decoder's own sizes in the shared fields (what builds it)."""
@@ -166,15 +249,64 @@ class VQVAEConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VQVAEConfig:
+        """The config of a config.json's "model" object; anything wrong is a one-line
+        CheckpointError, raised before any module is built."""
         try:
+            if not isinstance(data, dict):
+                raise ValueError(f"expected an object, got {data!r}")
             data = dict(data)
-            quantizer = QuantizerConfig(**data.pop("quantizer", {}))
-            return cls(quantizer=quantizer, **data)
+            quantizer = data.pop("quantizer", {})
+            if not isinstance(quantizer, dict):
+                raise ValueError(f"quantizer must be an object, got {quantizer!r}")
+            config = cls(quantizer=QuantizerConfig(**quantizer), **data)
         except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"invalid model config: {exc}") from exc
+            raise CheckpointError(f"invalid model config: {exc}") from None
+        return config  # the quantizer kind is checked against the registry when built
 
     def replace(self, **changes: Any) -> VQVAEConfig:
         return dataclasses.replace(self, **changes)
+
+
+def estimate_parameters(config: VQVAEConfig) -> int:
+    """Parameters + buffers of the model ``config`` builds: an estimate from the sizes alone
+    (within about 20%: the quantizers' buffers differ), computed without allocating anything."""
+    q = config.quantizer
+    stages = q.options.get("num_stages", 1) if q.kind == "rvq" else 1
+    stages = stages if isinstance(stages, int) else 1
+    quantizer = stages * (2 * q.codebook_size * q.code_dim + 4 * q.codebook_size)
+    c, d, f = config.in_channels, q.code_dim, config.downsample_factor
+    hidden, res, blocks = (getattr(config, name) for name in _SHARED_FIELDS)
+    dec_hidden, dec_res, dec_blocks = (
+        getattr(config, name) if getattr(config, name) is not None else getattr(config, shared)
+        for name, shared in zip(_DECODER_FIELDS, _SHARED_FIELDS, strict=True)
+    )
+    if config.arch == "mlp":
+        h, w = config.image_size
+        pixels, codes = c * h * w, d * (h // f) * (w // f)
+
+        def mlp(hidden: int, n_in: int, n_out: int) -> int:  # in -> hidden -> hidden -> out
+            return (n_in + 1) * hidden + (hidden + 1) * hidden + (hidden + 1) * n_out
+
+        return mlp(4 * hidden, pixels, codes) + mlp(4 * dec_hidden, codes, pixels) + quantizer
+
+    n = int(math.log2(f))
+
+    def widths(hidden: int) -> list[int]:  # as models.encoders._stage_widths
+        return [hidden // 2 if (i == 0 and n > 1) else hidden for i in range(n)]
+
+    def trunk(hidden: int, res: int, blocks: int) -> int:  # residual stack
+        return blocks * ((9 * hidden + 1) * res + (res + 1) * hidden)
+
+    encoder, width = 0, c
+    for out in widths(hidden):  # strided 4x4 convs
+        encoder, width = encoder + (16 * width + 1) * out, out
+    encoder += (9 * width + 1) * hidden + trunk(hidden, res, blocks) + (hidden + 1) * d
+    decoder, width = (9 * d + 1) * dec_hidden + trunk(dec_hidden, dec_res, dec_blocks), dec_hidden
+    for out in [*widths(dec_hidden)[::-1][1:], c] if n else []:  # transposed 4x4 convs
+        decoder, width = decoder + (16 * width + 1) * out, out
+    if not n:
+        decoder += (9 * dec_hidden + 1) * c
+    return encoder + decoder + quantizer
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,21 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VQVAEError("--device cuda: no CUDA device is available")
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise VQVAEError("--device mps: no MPS device is available")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise VQVAEError(f"--device must be auto, cpu, cuda or mps, got {name!r}")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise VQVAEError(
+                f"--device {name}: CUDA is not available (no GPU, or a CPU-only build)"
+            )
+        index = name.partition(":")[2]
+        if index and not (index.isdigit() and int(index) < torch.cuda.device_count()):
+            raise VQVAEError(
+                f"--device {name}: no such CUDA device ({torch.cuda.device_count()} available)"
+            )
+    elif name == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise VQVAEError("--device mps: no MPS device is available")
+    elif name != "cpu":
+        raise VQVAEError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
     return torch.device(name)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from PIL import UnidentifiedImageError
 
@@ -36,8 +37,21 @@ COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
 COMMANDS += [corrupt, denoise]
 
 
+class UsageError(VQVAEError):
+    """A command line argparse cannot parse (unknown flag, bad value, missing argument)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (the reason and where the usage is) and exit
+    code 2 through ``main``, like every other user error; subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        reason = " ".join(message.split())
+        raise UsageError(f"{reason} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="vqvae",
         description="Vector-quantized autoencoders for images.",
         formatter_class=HelpFormatter,
@@ -65,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and return exit code 2."""
-    args = build_parser().parse_args(argv)
-    if args.quiet:
-        progress.set_quiet(True)
     try:
+        args = build_parser().parse_args(argv)
+        if args.quiet:
+            progress.set_quiet(True)
         return int(args.run(args) or 0)
     except (VQVAEError, OSError, UnidentifiedImageError) as exc:
         print(f"vqvae: error: {_one_line(exc)}", file=sys.stderr)

@@ -6,18 +6,67 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from ..data import load_image
 from ..errors import DataError
+from ..limits import MAX_PIXELS
 from ..models import VQVAE
 
 DEVICES = "cpu, cuda, cuda:N, mps, or auto for the first available"
 DEVICE_HELP = f"where the model runs: {DEVICES}"
 RUN_DIR_HELP = "a run directory written by vqvae train"
+
+# ---- argument types: a bad value is argparse's one-line usage error (exit code 2) ----------
+
+
+def finite_float(text: str) -> float:
+    """A float that is a number: nan and inf are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (high None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+positive_int = int_range(1)
+SEED = int_range(0, 2**32 - 1)
+BATCH_SIZE = int_range(1, 1 << 16)
+MAX_SAMPLES = 10_000  # code maps drawn by one sample / complete command
+
+
+def add_max_pixels(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=MAX_PIXELS,
+        metavar="N",
+        help=f"refuse {what} larger than N pixels (default {MAX_PIXELS}, 64 megapixels)",
+    )
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -76,11 +125,14 @@ def add_out_dir(
     )
 
 
-def load_images_for(model: VQVAE, paths: list[str]) -> list[torch.Tensor]:
-    """Read images as float (1, C, H, W) in [0, 1], checking the channel count against the model."""
+def load_images_for(
+    model: VQVAE, paths: list[str], max_pixels: int | None = MAX_PIXELS
+) -> list[torch.Tensor]:
+    """Read images as float (1, C, H, W) in [0, 1], checking the channel count against the model
+    and the size against ``max_pixels`` (from each file's header, before decoding it)."""
     out = []
     for path in paths:
-        img = load_image(path)
+        img = load_image(path, max_pixels=max_pixels)
         if img.shape[0] != model.config.in_channels:
             raise DataError(
                 f"{path}: image has {img.shape[0]} channel(s), the model expects {model.config.in_channels}"
@@ -116,14 +168,14 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     """--temperature, --top-k and --seed of the commands that sample the prior."""
     parser.add_argument(
         "--temperature",
-        type=float,
+        type=finite_float,
         default=1.0,
         help="divides the prior's logits: below 1 sharper, above 1 more varied",
     )
     parser.add_argument(
-        "--top-k", type=int, default=None, help="sample only among the K likeliest codes"
+        "--top-k", type=int_range(1), default=None, help="sample only among the K likeliest codes"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the sampling")
 
 
 def check_sampling_args(temperature: float, top_k: int | None, n: int) -> None:

@@ -18,8 +18,10 @@ from ..runs import Run
 from ..visualize import image_grid
 from .common import (
     DEVICES,
+    MAX_SAMPLES,
     add_sampling_arguments,
     check_sampling_args,
+    int_range,
     load_images_for,
     parse_label,
     single_threaded,
@@ -43,12 +45,14 @@ def register(subparsers) -> None:
         help="the codes to keep: the top or left half of the code rows / columns, or those "
         "whose cells are mostly white in a mask image of the same size as IMAGE",
     )
-    p.add_argument("-n", type=int, default=8, help="number of completions")
+    p.add_argument("-n", type=int_range(1, MAX_SAMPLES), default=8, help="number of completions")
     p.add_argument(
         "--label", type=int, default=None, help="class to complete as (conditional prior)"
     )
     add_sampling_arguments(p)
-    p.add_argument("--candidates", type=int, default=16, help="proposals per completion")
+    p.add_argument(
+        "--candidates", type=int_range(1, 1024), default=16, help="proposals per completion"
+    )
     p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")
     p.add_argument("--device", default="cpu", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from ..checkpoint import CONFIG_FILE, atomic_write_bytes
 from ..codec import compress, load
-from ..errors import VQVAEError
-from .common import unique_stems
+from ..device import resolve_device
+from ..errors import CheckpointError, VQVAEError
+from .common import add_max_pixels, finite_float, positive_int, unique_stems
 
 
 def register(subparsers) -> None:
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--rd-lambda",
-        type=float,
+        type=finite_float,
         default=None,
         metavar="L",
         help="choose codes by rate-distortion: latent squared distance + L * bits (greedy, in "
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--tile",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="code the image as independent N x N tiles (N a multiple of the model's "
@@ -55,6 +56,7 @@ def register(subparsers) -> None:
         "Default: the whole image at once",
     )
     p.add_argument("--device", default="cpu", help="where the encoder runs")
+    add_max_pixels(p, "images")
     p.set_defaults(run=run)
 
 
@@ -62,6 +64,10 @@ def split_run_dir(inputs: list[str]) -> tuple[str | None, list[str]]:
     """``[RUN_DIR] FILE...``: the first input is the run dir if it is a directory with a config."""
     if inputs and (Path(inputs[0]) / CONFIG_FILE).is_file():
         return inputs[0], inputs[1:]
+    if inputs and Path(inputs[0]).is_dir():
+        raise CheckpointError(
+            f"{inputs[0]}: not a run directory (it has no {CONFIG_FILE}; `vqvae train` makes one)"
+        )
     return None, inputs
 
 
@@ -73,9 +79,12 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError(f"-o takes one image, got {len(images)}; use --out-dir")
     if args.rd_lambda is not None and not 0 <= args.rd_lambda < float("inf"):
         raise VQVAEError(f"--rd-lambda must be a finite number >= 0, got {args.rd_lambda}")
-    codec = load(run_dir, args.entropy, args.device)
+    codec = load(run_dir, args.entropy, resolve_device(args.device))
     # everything first: fail before writing
-    blobs = [compress(codec, path, rd_lambda=args.rd_lambda, tile=args.tile) for path in images]
+    blobs = [
+        compress(codec, path, rd_lambda=args.rd_lambda, tile=args.tile, max_pixels=args.max_pixels)
+        for path in images
+    ]
     if args.output is not None:
         targets = [Path(args.output)]
     else:

@@ -10,7 +10,7 @@ import torch
 from ..corruptions import corrupt, parse_corruption
 from ..data import load_image, save_image
 from ..errors import DataError
-from .common import add_out_dir, unique_stems
+from .common import SEED, add_max_pixels, add_out_dir, unique_stems
 
 
 def register(subparsers) -> None:
@@ -27,8 +27,9 @@ def register(subparsers) -> None:
         metavar="SPEC",
         help="gaussian:SIGMA, saltpepper:RATE or mask:FRACTION (e.g. gaussian:0.5)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the corruptions")
     add_out_dir(p, "folder to write the corrupted images into")
+    add_max_pixels(p, "images")
     p.set_defaults(run=run)
 
 
@@ -44,7 +45,9 @@ def output_paths(inputs: list[str], out_dir: str) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     spec = parse_corruption(args.noise)
-    images = [load_image(p).float().div(255).unsqueeze(0) for p in args.images]  # fail early
+    images = [  # all first: fail before writing
+        load_image(p, max_pixels=args.max_pixels).float().div(255).unsqueeze(0) for p in args.images
+    ]
     paths = output_paths(args.images, args.out_dir)
     for i, (x, path) in enumerate(zip(images, paths, strict=True)):
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + i)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from ..codec import decompress, load, read_header
 from ..data import save_image
+from ..device import resolve_device
 from ..errors import DataError, VQVAEError
-from .common import unique_stems
+from .common import add_max_pixels, unique_stems
 
 
 def register(subparsers) -> None:
@@ -24,6 +25,7 @@ def register(subparsers) -> None:
     out.add_argument("--out-dir", metavar="DIR", help="write DIR/<file stem>.png")
     p.add_argument("--model", metavar="RUN_DIR", default=None, help="the run that wrote the files")
     p.add_argument("--device", default="cpu", help="where the decoder runs")
+    add_max_pixels(p, "to decode images")
     p.set_defaults(run=run)
 
 
@@ -39,6 +41,7 @@ def _read(path: str) -> bytes:
 def run(args: argparse.Namespace) -> int:
     if args.output is not None and len(args.files) > 1:
         raise VQVAEError(f"-o takes one file, got {len(args.files)}; use --out-dir")
+    device = resolve_device(args.device)
     codecs = {}
     images = []
     for path in args.files:  # decode everything first: no output file on any error
@@ -46,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             name = read_header(data).entropy_name
             if name not in codecs:
-                codecs[name] = load(args.model, name, args.device)
-            images.append(decompress(data, codecs[name]))
+                codecs[name] = load(args.model, name, device)
+            images.append(decompress(data, codecs[name], max_pixels=args.max_pixels))
         except VQVAEError as exc:
             raise type(exc)(f"{path}: {exc}") from None
     if args.output is not None:

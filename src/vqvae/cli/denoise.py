@@ -8,8 +8,18 @@ from ..data import save_image
 from ..denoise import denoise
 from ..errors import VQVAEError
 from ..runs import Run
-from .common import DEVICE_HELP, RUN_DIR_HELP, add_out_dir, load_images_for
+from .common import (
+    DEVICE_HELP,
+    RUN_DIR_HELP,
+    add_max_pixels,
+    add_out_dir,
+    int_range,
+    load_images_for,
+)
 from .corrupt import output_paths
+
+# Each iteration is one more encode + decode; the output stops changing after a few.
+MAX_ITERATIONS = 100
 
 
 def register(subparsers) -> None:
@@ -23,9 +33,13 @@ def register(subparsers) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images to restore")
     add_out_dir(p, "folder to write the restored images into")
     p.add_argument(
-        "--iterations", type=int, default=0, help="extra re-projections of the output (default 0)"
+        "--iterations",
+        type=int_range(0, MAX_ITERATIONS),
+        default=0,
+        help=f"extra re-projections of the output, 0 to {MAX_ITERATIONS} (default 0)",
     )
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    add_max_pixels(p, "images")
     p.set_defaults(run=run)
 
 
@@ -34,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError(f"--iterations must be >= 0, got {args.iterations}")
     run = Run(args.run_dir, args.device)
     model, device = run.model, run.device
-    images = load_images_for(model, args.images)  # read all first: fail before writing
+    images = load_images_for(model, args.images, args.max_pixels)  # all first: fail before writing
     paths = output_paths(args.images, args.out_dir)
     for x, path in zip(images, paths, strict=True):
         x_hat = denoise(model, x.to(device), iterations=args.iterations)

@@ -6,7 +6,7 @@ import argparse
 
 from ..data.codes import encode_dataset
 from ..runs import Run
-from .common import DEVICE_HELP, RUN_DIR_HELP, add_out_dir
+from .common import BATCH_SIZE, DEVICE_HELP, RUN_DIR_HELP, add_out_dir
 
 
 def register(subparsers) -> None:
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--split", choices=["train", "test", "both"], default="both", help="which split to encode"
     )
-    p.add_argument("--batch-size", type=int, default=256, help="images per encoder batch")
+    p.add_argument("--batch-size", type=BATCH_SIZE, default=256, help="images per encoder batch")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run)
 

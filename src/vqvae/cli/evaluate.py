@@ -7,7 +7,7 @@ import json
 
 from ..evaluation import evaluate
 from ..runs import Run
-from .common import DEVICE_HELP, RUN_DIR_HELP
+from .common import BATCH_SIZE, DEVICE_HELP, RUN_DIR_HELP, positive_int
 
 
 def register(subparsers) -> None:
@@ -23,8 +23,8 @@ def register(subparsers) -> None:
         "--data-dir", default=None, help="folder holding the dataset's files (default: the run's)"
     )
     p.add_argument("--split", default="test", choices=["train", "test"], help="which split")
-    p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    p.add_argument("--batch-size", type=int, default=256, help="images per batch")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument("--batch-size", type=BATCH_SIZE, default=256, help="images per batch")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.set_defaults(run=run)

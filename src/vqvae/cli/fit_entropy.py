@@ -9,7 +9,7 @@ import torch
 from ..entropy.tables import StaticEntropyModel, fit_counts
 from ..progress import track
 from ..runs import Run
-from .common import DEVICE_HELP, RUN_DIR_HELP
+from .common import BATCH_SIZE, DEVICE_HELP, RUN_DIR_HELP, positive_int
 
 
 def register(subparsers) -> None:
@@ -23,8 +23,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--data-dir", default=None, help="folder holding the dataset's files (default: the run's)"
     )
-    p.add_argument("--limit", type=int, default=None, help="only the first N training images")
-    p.add_argument("--batch-size", type=int, default=256, help="images per encoder batch")
+    p.add_argument(
+        "--limit", type=positive_int, default=None, help="only the first N training images"
+    )
+    p.add_argument("--batch-size", type=BATCH_SIZE, default=256, help="images per encoder batch")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(run=run)
 

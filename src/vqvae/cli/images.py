@@ -15,7 +15,14 @@ from ..errors import DataError
 from ..metrics import psnr
 from ..runs import Run
 from ..visualize import comparison_grid
-from .common import DEVICE_HELP, RUN_DIR_HELP, add_out_dir, load_images_for, unique_stems
+from .common import (
+    DEVICE_HELP,
+    RUN_DIR_HELP,
+    add_max_pixels,
+    add_out_dir,
+    load_images_for,
+    unique_stems,
+)
 
 
 def register(subparsers) -> None:
@@ -30,6 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images to reconstruct")
     add_out_dir(p, "folder to write the images and grid.png into")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    add_max_pixels(p, "images")
     p.set_defaults(run=run_reconstruct)
 
     p = subparsers.add_parser(
@@ -42,6 +50,7 @@ def register(subparsers) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images of one size to encode")
     p.add_argument("-o", "--output", required=True, metavar="CODES.npy", help="file to write")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    add_max_pixels(p, "images")
     p.set_defaults(run=run_encode)
 
     p = subparsers.add_parser(
@@ -60,7 +69,7 @@ def register(subparsers) -> None:
 def run_reconstruct(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     model, device = run.model, run.device
-    images = load_images_for(model, args.images)  # read all first: fail before writing
+    images = load_images_for(model, args.images, args.max_pixels)  # all first: fail before writing
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     originals, reconstructions, captions, scores = [], [], [], []
@@ -90,7 +99,7 @@ def _code_dtype(codebook_size: int) -> np.dtype:
 def run_encode(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     model, device = run.model, run.device
-    images = load_images_for(model, args.images)
+    images = load_images_for(model, args.images, args.max_pixels)
     shapes = {tuple(x.shape[2:]) for x in images}
     if len(shapes) > 1:
         raise DataError(

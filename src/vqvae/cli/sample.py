@@ -13,8 +13,10 @@ from ..runs import Run
 from ..visualize import image_grid
 from .common import (
     DEVICES,
+    MAX_SAMPLES,
     add_sampling_arguments,
     check_sampling_args,
+    int_range,
     parse_label,
     single_threaded,
 )
@@ -28,7 +30,7 @@ def register(subparsers) -> None:
         "time, decode them with its model and write them as one image grid.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a trained prior")
-    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("-n", type=int_range(1, MAX_SAMPLES), default=64, help="number of samples")
     p.add_argument("--label", type=int, default=None, help="class to sample (conditional prior)")
     add_sampling_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")

@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..data.folder import _to_8bit, infer_channels, load_image
 from ..errors import DataError
+from ..limits import MAX_PIXELS, check_max_pixels, check_pixels
 from ..models import VQVAE
 from . import container, entropy, tiling
 from .container import FormatError, Header
@@ -105,10 +106,20 @@ def _resolve(model, entropy_model: EntropyModel | None) -> tuple[VQVAE, EntropyM
     return model, entropy_model
 
 
-def _image_to_uint8(image) -> torch.Tensor:
-    """PIL image / path / (C, H, W) tensor / (H, W[, C]) array -> uint8 (C, H, W), C in (1, 3)."""
+def _image_to_uint8(image, max_pixels: int | None = None) -> torch.Tensor:
+    """PIL image / path / (C, H, W) tensor / (H, W[, C]) array -> uint8 (C, H, W), C in (1, 3).
+
+    An image over ``max_pixels`` is a DataError (a file's size is read from its header).
+    """
+    check_max_pixels(max_pixels)
     if isinstance(image, (str, os.PathLike)):
-        return load_image(image)
+        return load_image(image, max_pixels=max_pixels)
+    size = getattr(image, "size", None) if isinstance(image, Image.Image) else None
+    if size is None and isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
+        dims = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
+        size = (int(dims[1]), int(dims[0]))
+    if size is not None:
+        check_pixels(*size, max_pixels, "the image", DataError)
     if isinstance(image, Image.Image):
         img = _to_8bit(image, infer_channels(image.mode))
         a = np.asarray(img, dtype=np.uint8)
@@ -137,6 +148,7 @@ def compress(
     entropy_model: EntropyModel | None = None,
     rd_lambda: float | None = None,
     tile: int | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> bytes:
     """Compress one image into ``.vqz`` bytes.
 
@@ -155,14 +167,18 @@ def compress(
         tile: code the image as independent square tiles of this side (pixels, a multiple
             of the model's factor; ``codec.tiling``), e.g. a mosaic of 28x28 digits at 28.
             None or 0: the whole image at once.
+        max_pixels: refuse an image larger than this many pixels (default
+            ``vqvae.limits.MAX_PIXELS``, 64 megapixels; a file's size is read from its header
+            before its pixels are decoded); None: no limit.
 
     Returns:
         The file's bytes (header, range-coded indices, CRC-32).
 
     Raises:
-        DataError: an RGB image for a grayscale model, a size an MLP model cannot take, or a
-            tile that is not a multiple of the model's factor.
+        DataError: an RGB image for a grayscale model, a size an MLP model cannot take, a
+            tile that is not a multiple of the model's factor, or an image over ``max_pixels``.
     """
+    image = _image_to_uint8(image, max_pixels)  # the size check, before any pixel is decoded
     chosen = _choose(model, image, entropy_model, rd_lambda, tile)
     model, entropy_model, indices = chosen.model, chosen.entropy_model, chosen.indices
     stages = model.quantizer.num_stages
@@ -195,8 +211,10 @@ def encode_indices(
     entropy_model: EntropyModel | None = None,
     rd_lambda: float | None = None,
     tile: int | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> torch.Tensor:
     """The code map ``compress`` (same arguments) writes for ``image``: ([S,] H', W') int64."""
+    image = _image_to_uint8(image, max_pixels)
     return _choose(model, image, entropy_model, rd_lambda, tile).indices
 
 
@@ -241,7 +259,9 @@ def _choose(model, image, entropy_model, rd_lambda, tile) -> _Choice:
 
     def on_tiles(fn):  # fn: images (B, C, h, w) -> (B, ..., h', w'); the map of the image
         x_in = x.float().div(255).to(device)
-        return tiling.encode_tiles(fn, x_in, tile, f) if tile else fn(x_in[None])[0]
+        if tile:
+            return tiling.encode_tiles(fn, x_in, tile, f)
+        return tiling.encode_bands(fn, x_in, f, model.encoder)  # a large image: in bands
 
     def distances(batch):  # (B, C, h, w) -> (B, K, h', w')
         return model.quantizer.code_distances(model.encode_latents(batch)).permute(0, 3, 1, 2)
@@ -272,21 +292,29 @@ def read_header(data: bytes) -> Header:
 
 
 def decompress_indices(
-    data: bytes, model, entropy_model: EntropyModel | None = None
+    data: bytes,
+    model,
+    entropy_model: EntropyModel | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> tuple[Header, torch.Tensor]:
     """Check a stream against the model and range-decode its code map (H', W') int64
     ((S, H', W') for a model with S > 1 stages, e.g. residual or grouped VQ).
 
+    ``max_pixels``: as in ``decompress``.
+
     Raises:
-        FormatError: a damaged stream, one written with another model, or coded with an
-            entropy model that was not given.
+        FormatError: a damaged stream, one written with another model, coded with an
+            entropy model that was not given, or over ``max_pixels``.
     """
-    header, indices, _ = _decode(data, model, entropy_model)
+    header, indices, _ = _decode(data, model, entropy_model, max_pixels)
     return header, indices
 
 
-def _decode(data, model, entropy_model) -> tuple[Header, torch.Tensor, VQVAE]:
+def _decode(data, model, entropy_model, max_pixels) -> tuple[Header, torch.Tensor, VQVAE]:
+    check_max_pixels(max_pixels)
     header, payload = container.parse(data)
+    # the size a header claims is checked before anything of that size exists
+    check_pixels(header.width, header.height, max_pixels, "the image", FormatError)
     name = header.entropy_name
     if model is None or isinstance(model, (str, os.PathLike)):
         model = load(model, name)  # the run dir's model of that name
@@ -325,18 +353,27 @@ def _decode(data, model, entropy_model) -> tuple[Header, torch.Tensor, VQVAE]:
 
 
 @torch.no_grad()
-def decompress(data: bytes, model, entropy_model: EntropyModel | None = None) -> Image.Image:
+def decompress(
+    data: bytes,
+    model,
+    entropy_model: EntropyModel | None = None,
+    max_pixels: int | None = MAX_PIXELS,
+) -> Image.Image:
     """Decode ``.vqz`` bytes into a PIL image ("L" or "RGB", the original size).
 
     Args:
         data: the bytes ``compress`` wrote.
         model: the same VQ-VAE / Codec / run dir (None: the packaged MNIST model).
         entropy_model: the probability model it was coded with, if ``model`` is a bare VQVAE.
+        max_pixels: refuse (before decoding anything) a file whose image is larger than
+            this many pixels (default ``vqvae.limits.MAX_PIXELS``, 64 megapixels; None: only
+            the format's own limit of 2**28).
 
     Raises:
-        FormatError: a truncated, damaged, foreign or unsupported stream.
+        FormatError: a truncated, damaged, foreign or unsupported stream, a payload too
+            short for the code map its header claims, or an image over ``max_pixels``.
     """
-    header, indices, model = _decode(data, model, entropy_model)
+    header, indices, model = _decode(data, model, entropy_model, max_pixels)
     device = next(model.parameters()).device
     indices = indices.to(device)
     if header.tile:

@@ -7,6 +7,7 @@ map. The names of ``vqvae.entropy`` are re-exported here for the codec's users.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from ..entropy.tables import (  # noqa: F401  re-exported
     fit_counts,
     quantize_pmf,
     raster_schedule,
+    table_chunks,
     tables_for,
 )
 from ..priors.entropy import PriorEntropyModel
@@ -80,7 +82,9 @@ def load_entropy_model(model, run_dir: str | Path | None, name: str | None = Non
 register_entropy_model("prior", lambda model, run_dir: PriorEntropyModel.from_run_dir(run_dir), 20)
 register_entropy_model(
     "static",
-    lambda model, run_dir: None if run_dir is None else StaticEntropyModel.load(run_dir),
+    lambda model, run_dir: (
+        None if run_dir is None else StaticEntropyModel.load(run_dir, model.quantizer.codebook_size)
+    ),
     priority=10,
 )
 register_entropy_model(
@@ -131,31 +135,84 @@ def encode_symbols(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
 
 
 def encode(indices: torch.Tensor, model: EntropyModel) -> bytes:
-    """Range-code a (H', W') map in ``model``'s coding order with its tables."""
+    """Range-code a (H', W') map in ``model``'s coding order with its tables.
+
+    Chunk by chunk into one range coder (the same bytes as one call): a table the model
+    shares between positions (the static model's) stays one row, never (N, K) in memory.
+    """
     indices = indices.detach().cpu().long()
-    order, freqs = tables_for(model, indices)
-    return encode_symbols(indices.flatten().numpy()[order], freqs)
+    flat = indices.flatten().numpy()
+    encoder = constriction.stream.queue.RangeEncoder()
+    for order, freqs in table_chunks(model, indices):
+        _encode_block(encoder, flat[order], freqs)
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+# How short a payload can be. constriction's range coder keeps a 64-bit range, starting at
+# 2**64 - 1; each symbol multiplies it by (at most) the symbol's probability and each 32-bit
+# word written multiplies it by 2**32, and it never falls below 2**32; sealing writes at least
+# one more word. So a stream of N >= 1 symbols of probabilities p_i has at least
+# sum(-log2 p_i) / 32 words: the payload is never shorter than the information it holds.
+# p_i are constriction's 24-bit quantization of our 16-bit tables (``perfect=False``: each
+# probability moves by at most 2 / 2**24 = 1/128 of one of our units); _QUANTIZATION_SLACK
+# covers that with a margin, so the bound holds for every stream ``encode`` writes.
+_QUANTIZATION_SLACK = 1 / 32
+
+
+def _symbol_bits(freqs) -> np.ndarray:
+    """Lower bounds on the bits a symbol of table frequency ``freqs`` adds to the payload."""
+    p = np.minimum((np.asarray(freqs, dtype=np.float64) + _QUANTIZATION_SLACK) / TOTAL, 1.0)
+    return -np.log2(p)
+
+
+def min_payload_bits(freqs) -> float:
+    """A lower bound on the payload bits of symbols with these table frequencies (any shape)."""
+    return float(_symbol_bits(freqs).sum())
+
+
+def _check_payload_holds(bits: float, words: int, shape: tuple[int, int]) -> None:
+    if bits > 32 * words + 1:  # + 1: float rounding of the sum
+        raise CodingError(
+            f"the payload ({4 * words} bytes) is too short to hold a {shape[0]}x{shape[1]} code "
+            f"map (it needs at least {math.ceil(bits / 8)} bytes); it is truncated or forged"
+        )
 
 
 def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch.Tensor:
     """Inverse of ``encode``: (H', W') int64, asking ``model`` block by block.
 
+    A payload too short to hold the map (a truncated or forged file, which the range decoder
+    would read past its end as zeros) is refused: before anything of the map's size is
+    allocated when no table could make it fit (every table gives each symbol a probability
+    of at most ``1 - (K - 1) / 2**PRECISION``), else as soon as the symbols decoded so far
+    carry more information than the payload (``min_payload_bits``).
+
     Raises:
-        CodingError: the payload is not a whole number of 32-bit words, or it ends early /
-            has data left over after the last symbol.
+        CodingError: the payload is not a whole number of 32-bit words, is too short for
+            the map, or has data left over after the last symbol.
     """
     if len(payload) % 4:
         raise CodingError("payload is not a whole number of 32-bit words")
     shape = (int(shape[0]), int(shape[1]))
+    n, num_words = shape[0] * shape[1], len(payload) // 4
+    if n and not num_words:
+        raise CodingError(f"empty payload for a {shape[0]}x{shape[1]} code map")
+    most_probable = TOTAL - (model.num_symbols - 1)
+    _check_payload_holds(n * min_payload_bits(most_probable), num_words, shape)
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
-    flat = torch.zeros(shape[0] * shape[1], dtype=torch.int64)
-    blocks = coding_blocks(model, shape)
-    for block in track(blocks, desc="decoding", unit="block"):
+    flat = torch.zeros(n, dtype=torch.int64)
+    bits = 0.0
+    for block in track(coding_blocks(model, shape), desc="decoding", unit="block"):
         freqs = block_tables(model, flat.view(shape), block)
-        flat[torch.from_numpy(block)] = torch.from_numpy(
-            _decode_block(decoder, freqs).astype(np.int64)
-        )
+        symbols = _decode_block(decoder, freqs).astype(np.int64)
+        if _shared(freqs):
+            counts = np.bincount(symbols, minlength=model.num_symbols)
+            bits += float(counts @ _symbol_bits(freqs[0]))  # one table: count, don't gather
+        else:
+            bits += min_payload_bits(freqs[np.arange(len(block)), symbols])
+        _check_payload_holds(bits, num_words, shape)
+        flat[torch.from_numpy(block)] = torch.from_numpy(symbols)
     if not decoder.maybe_exhausted():
         raise CodingError("payload has data left over after the last code")
     return flat.view(shape)
@@ -164,9 +221,11 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
 def information_bits(indices: torch.Tensor, model: EntropyModel) -> float:
     """Sum of -log2 p(code) under the model's integer tables: the ideal payload size in bits."""
     indices = indices.detach().cpu().long()
-    order, freqs = tables_for(model, indices)
-    picked = freqs[np.arange(len(freqs)), indices.flatten().numpy()[order]]
-    return float(np.sum(PRECISION - np.log2(picked)))
+    flat, bits = indices.flatten().numpy(), 0.0
+    for order, freqs in table_chunks(model, indices):
+        picked = freqs[np.arange(len(freqs)), flat[order]]
+        bits += float(np.sum(PRECISION - np.log2(picked)))
+    return bits
 
 
 def check_consistency(

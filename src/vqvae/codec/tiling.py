@@ -18,6 +18,8 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ..errors import DataError
 
@@ -97,3 +99,72 @@ def decode_tiles(
         (C, H'*f, W'*f).
     """
     return _map_tiles(fn, indices, tile // factor, Fraction(factor))
+
+
+# ---- bands: a large image encoded a strip at a time, the same code map with bounded memory ----
+
+BAND_PIXELS = 1 << 21
+"""Pixels of one band's own rows (2 megapixels): the encoder's activations stay ~100 MB."""
+
+
+def receptive_field(encoder: nn.Module) -> int | None:
+    """Rows of input that one output row of ``encoder`` depends on, at most: the receptive
+    field of its convolutions in order (residual branches included). None if it holds
+    anything but convolutions, activations and containers (then nothing is banded)."""
+    rows, jump = 1, 1
+    for module in encoder.modules():
+        if isinstance(module, nn.Conv2d):
+            rows += (module.kernel_size[0] - 1) * module.dilation[0] * jump
+            jump *= module.stride[0]
+        elif not isinstance(module, (nn.ReLU, nn.Sequential)) and list(module.children()) == []:
+            return None
+    return rows
+
+
+def encode_bands(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    factor: int,
+    encoder: nn.Module,
+    band_pixels: int | None = None,
+) -> torch.Tensor:
+    """``fn(x[None])[0]`` computed on horizontal bands of a large image, in bounded memory.
+
+    The image is padded to a multiple of ``factor`` as the model pads it (edge rows and
+    columns at the bottom and right), then cut into bands of whole code rows; each band is
+    encoded with ``halo`` extra rows above and below (the encoder's receptive field, rounded
+    up to the factor) and only its own code rows are kept. Every kept code then sees exactly
+    the pixels, and the zero padding at the image's edges, that it sees in the whole image:
+    the map is the whole image's, as the same arithmetic on fewer rows computes it. Images of
+    at most ``band_pixels`` pixels, and encoders that are not plain conv stacks, are encoded
+    whole.
+
+    Args:
+        fn: (1, C, h, W') images -> (1, *extra, h/f, W'/f), e.g. ``model.encode``.
+        x: the image (C, H, W).
+        factor: the model's downsampling factor ``f``.
+        encoder: the model's encoder (its receptive field sets the overlap).
+        band_pixels: pixels of one band's own rows (None: ``BAND_PIXELS``).
+
+    Returns:
+        (*extra, ceil(H/f), ceil(W/f)).
+    """
+    band_pixels = band_pixels or BAND_PIXELS
+    height, width = x.shape[-2:]
+    field = receptive_field(encoder)
+    if field is None or height * width <= band_pixels:
+        return fn(x[None])[0]
+    pad_h, pad_w = (-height) % factor, (-width) % factor
+    if pad_h or pad_w:
+        x = F.pad(x[None], (0, pad_w, 0, pad_h), mode="replicate")[0]
+    height, width = x.shape[-2:]
+    halo = math.ceil(field / factor) * factor
+    rows = max(factor, band_pixels // width // factor * factor)
+    parts = []
+    for top in range(0, height, rows):
+        bottom = min(top + rows, height)
+        lo, hi = max(0, top - halo), min(height, bottom + halo)
+        codes = fn(x[None, :, lo:hi])[0]
+        first = (top - lo) // factor
+        parts.append(codes[..., first : first + (bottom - top) // factor, :])
+    return torch.cat(parts, dim=-2)

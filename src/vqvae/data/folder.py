@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
+import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from PIL import Image, ImageOps
 
 from vqvae.data import transforms
 from vqvae.errors import DataError
+from vqvae.limits import MAX_PIXELS, check_max_pixels, check_pixels
 
 IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
 
@@ -74,29 +79,68 @@ def _to_8bit(img: Image.Image, channels: int) -> Image.Image:
     return img.convert("L" if channels == 1 else "RGB")
 
 
-def load_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
+_PILLOW_LIMIT = threading.Lock()
+
+
+def _open(path: Path, max_pixels: int | None) -> Image.Image:
+    """``Image.open`` (the header only) with our pixel limit in place of Pillow's own.
+
+    Pillow warns about images over ``Image.MAX_IMAGE_PIXELS`` and refuses those over twice
+    that; ``load_image`` checks ``max_pixels`` itself, so the warning is silenced, and an
+    image that Pillow refuses but ``max_pixels`` allows is opened with Pillow's limit lifted.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError as exc:
+            pillow_max = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            if max_pixels is not None and max_pixels <= pillow_max:
+                found = re.search(r"\((\d+) pixels\)", str(exc))
+                size = f"{found.group(1)} pixels" if found else f"over {pillow_max} pixels"
+                raise DataError(
+                    f"{path} is {size}, over the limit of {max_pixels} "
+                    "(raise it with --max-pixels N)"
+                ) from None
+            with _PILLOW_LIMIT:  # the user asked for more than Pillow allows
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    return Image.open(path)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+
+
+def load_image(
+    path: str | Path, channels: int | None = None, max_pixels: int | None = MAX_PIXELS
+) -> torch.Tensor:
     """Decode one image file (EXIF orientation applied, alpha dropped).
 
     Args:
         path: a png/jpg/jpeg/webp/bmp (or any Pillow-readable) file.
         channels: 1 (grayscale), 3 (RGB), or None to keep the file's kind (grayscale modes
             '1', 'L', 'I', ... give 1, everything else 3).
+        max_pixels: refuse an image larger than this many pixels (width x height), checked
+            from the file's header before any pixel is decoded; None: no limit.
 
     Returns:
         uint8 tensor (C, H, W).
 
     Raises:
-        DataError: the file is missing or is not a readable image.
+        DataError: the file is missing, is not a readable image or is over ``max_pixels``.
     """
     path = Path(path)
     if channels not in (None, 1, 3):
         raise DataError(f"channels must be 1, 3 or None, got {channels!r}")
+    check_max_pixels(max_pixels)
     try:
-        with Image.open(path) as img:
+        with _open(path, max_pixels) as img:
+            check_pixels(*img.size, max_pixels, str(path), DataError)
             img.load()
             img = ImageOps.exif_transpose(img)
             c = channels if channels is not None else infer_channels(img.mode)
             img = _to_8bit(img, c)
+    except DataError:
+        raise
     except FileNotFoundError as e:
         raise DataError(f"image file not found: {path}") from e
     except IsADirectoryError as e:
@@ -216,5 +260,7 @@ def save_image(x: torch.Tensor, path: str | Path) -> None:
             img.save(f, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
         os.replace(tmp, path)
     except (OSError, ValueError) as e:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write image {path}: {e}") from e
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e  # not the temp name
+        raise DataError(f"cannot write image {path}: {reason}") from e

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -221,8 +221,17 @@ class StaticEntropyModel:
         write_json(Path(run_dir) / self.FILE, obj)
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> StaticEntropyModel | None:
-        """The run dir's fitted distribution, or None if it has none."""
+    def load(cls, run_dir: str | Path, num_symbols: int | None = None) -> StaticEntropyModel | None:
+        """The run dir's fitted distribution, or None if it has none.
+
+        Args:
+            run_dir: the run directory.
+            num_symbols: the codebook size the counts must have (None: any).
+
+        Raises:
+            CheckpointError: not a list of integer counts in [0, 2**53], or not
+                ``num_symbols`` of them.
+        """
         path = Path(run_dir) / cls.FILE
         if not path.is_file():
             return None
@@ -230,6 +239,22 @@ class StaticEntropyModel:
         counts = obj.get("counts")
         if obj.get("kind") != cls.name or not isinstance(counts, list) or len(counts) < 2:
             raise CheckpointError(f"{path}: not a static code distribution")
+        if num_symbols is not None and len(counts) != num_symbols:
+            raise CheckpointError(
+                f"{path}: {len(counts)} counts for a codebook of {num_symbols} codes"
+            )
+        if len(counts) > MAX_SYMBOLS:
+            raise CheckpointError(f"{path}: {len(counts)} counts, more than {MAX_SYMBOLS} codes")
+        bad = next(
+            (
+                c
+                for c in counts
+                if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 1 << 53
+            ),
+            None,
+        )
+        if bad is not None:
+            raise CheckpointError(f"{path}: counts must be integers in [0, 2**53], got {bad!r}")
         try:
             return cls(np.asarray(counts, dtype=np.int64))
         except (TypeError, ValueError) as exc:
@@ -281,21 +306,28 @@ def block_tables(model: EntropyModel, indices: torch.Tensor, positions: np.ndarr
     return check_tables(model.frequencies(indices, positions), len(positions), model.num_symbols)
 
 
-def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Encoder side (teacher forcing): the coding order (N,) and its tables (N, K), asked
-    for in whole blocks, a few calls for very large maps."""
-    order, tables, chunk, size = [], [], [], 0
+def table_chunks(
+    model: EntropyModel, indices: torch.Tensor
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Encoder side (teacher forcing): (positions, tables) in coding order, asked for in whole
+    blocks of about ``ENCODE_CHUNK`` positions a call (one call for most maps)."""
+    chunk, size = [], 0
     blocks = coding_blocks(model, tuple(indices.shape))
     for block in track(blocks, desc="entropy coding", unit="block"):
         chunk.append(block)
         size += len(block)
         if size >= ENCODE_CHUNK:
-            order.append(np.concatenate(chunk))
-            tables.append(block_tables(model, indices, order[-1]))
+            order = np.concatenate(chunk)
+            yield order, block_tables(model, indices, order)
             chunk, size = [], 0
     if chunk:
-        order.append(np.concatenate(chunk))
-        tables.append(block_tables(model, indices, order[-1]))
-    if not order:
+        order = np.concatenate(chunk)
+        yield order, block_tables(model, indices, order)
+
+
+def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The coding order (N,) and its tables (N, K), all at once (``table_chunks`` joined)."""
+    chunks = list(table_chunks(model, indices))
+    if not chunks:
         return np.zeros(0, dtype=np.int64), np.zeros((0, model.num_symbols), dtype=np.int64)
-    return np.concatenate(order), np.concatenate(tables)
+    return np.concatenate([o for o, _ in chunks]), np.concatenate([t for _, t in chunks])

@@ -18,6 +18,7 @@ from torch import nn
 
 from .. import __version__, checkpoint
 from ..config import VQVAEConfig
+from ..errors import CheckpointError
 from ..quantizers import QuantizerOutput, build_quantizer
 from .assignment import ASSIGNMENT_KEY, ContextAssignment, load_assignment
 from .encoders import build_encoder_decoder
@@ -202,7 +203,12 @@ class VQVAE(nn.Module):
         mode), with the code assignment rule it was trained with."""
         run_dir = Path(run_dir)
         config = checkpoint.read_run_config(run_dir)
-        model = cls(VQVAEConfig.from_dict(config.get("model", {})))
+        model_config = VQVAEConfig.from_dict(config.get("model", {}))
+        try:
+            model = cls(model_config)
+        except (TypeError, ValueError) as exc:  # settings only the quantizer checks (fsq levels)
+            config_path = run_dir / checkpoint.CONFIG_FILE
+            raise CheckpointError(f"{config_path}: invalid model config: {exc}") from None
         checkpoint.load_weights_into(model, run_dir / checkpoint.WEIGHTS_FILE)
         try:
             model.assignment = load_assignment(run_dir, config)

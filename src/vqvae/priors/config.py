@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import MAX_CODEBOOK, MAX_PARAMETERS, MAX_SIDE, MAX_WIDTH, check_int, check_real
 from ..errors import CheckpointError
 
 
@@ -40,20 +41,39 @@ class PriorConfig:
     label_dropout: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.codebook_size < 2:
-            raise ValueError(f"codebook_size must be >= 2, got {self.codebook_size}")
-        if self.height < 1 or self.width < 1:
-            raise ValueError(f"code map size must be >= 1x1, got {self.height}x{self.width}")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
-        if self.n_layer < 1 or self.n_head < 1:
-            raise ValueError("n_layer and n_head must be >= 1")
+        # types and ranges first: a prior/config.json may hold anything
+        check_int("codebook_size", self.codebook_size, 2, MAX_CODEBOOK)
+        check_int("height", self.height, 1, MAX_SIDE)
+        check_int("width", self.width, 1, MAX_SIDE)
+        check_int("num_classes", self.num_classes, 0, MAX_CODEBOOK)
+        check_int("n_layer", self.n_layer, 1, 1000)
+        check_int("n_head", self.n_head, 1, MAX_WIDTH)
+        check_int("n_embd", self.n_embd, 1, MAX_WIDTH)
+        check_real("dropout", self.dropout, 0, 1)
+        check_real("label_dropout", self.label_dropout, 0, 1)
+        if not isinstance(self.positions, str):
+            raise ValueError(f"positions must be '1d' or '2d', got {self.positions!r}")
+        parameters = self.estimate_parameters()
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(
+                f"this config would build a prior of {parameters:.3g} parameters, more than "
+                f"the limit of {MAX_PARAMETERS:.3g}"
+            )
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         if self.positions not in ("1d", "2d"):
             raise ValueError(f"positions must be '1d' or '2d', got {self.positions!r}")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.label_dropout <= 1.0:
             raise ValueError("dropout must be in [0, 1) and label_dropout in [0, 1]")
+
+    def estimate_parameters(self) -> int:
+        """Parameters of the ``TransformerPrior`` this config builds (exact; nothing allocated)."""
+        c, k = self.n_embd, self.codebook_size
+        positions = self.height + self.width if self.positions == "2d" else self.height * self.width
+        block = 2 * 2 * c + (c + 1) * 3 * c + (c + 1) * c + (c + 1) * 4 * c + (4 * c + 1) * c
+        return (
+            (k + self.num_classes + 1 + positions) * c + self.n_layer * block + 2 * c + (c + 1) * k
+        )
 
     @property
     def block_size(self) -> int:
@@ -65,10 +85,14 @@ class PriorConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PriorConfig:
+        """The config of a prior/config.json's "prior" object; anything wrong is a one-line
+        CheckpointError, raised before the prior is built."""
         try:
+            if not isinstance(data, dict):
+                raise ValueError(f"expected an object, got {data!r}")
             return cls(**data)
         except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"invalid prior config: {exc}") from exc
+            raise CheckpointError(f"invalid prior config: {exc}") from None
 
     def replace(self, **changes: Any) -> PriorConfig:
         return dataclasses.replace(self, **changes)

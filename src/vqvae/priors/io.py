@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from .config import PriorConfig
 from .transformer import TransformerPrior
 
 PRIOR_DIR = "prior"
+_PAIR = (checkpoint.CONFIG_FILE, checkpoint.WEIGHTS_FILE)
 
 
 def weights_fingerprint(run_dir: str | os.PathLike) -> str:
@@ -70,8 +74,16 @@ def load_prior_folder(
 def save_prior_folder(
     prior: TransformerPrior, folder: str | os.PathLike, extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``prior`` into ``folder`` (config.json written last: it is what marks a prior)."""
+    """Write ``prior`` into ``folder`` (config.json + model.safetensors) as a pair.
+
+    Both are written into a new hidden folder beside it that then replaces ``folder`` by
+    renames, so a kill at any moment leaves the old pair, the new pair or (between the two
+    renames) no prior, never the config of one with the weights of the other. Other files of
+    the folder (the training log) are carried over.
+    """
     folder = Path(folder)
+    parent, name = folder.parent, folder.name
+    parent.mkdir(parents=True, exist_ok=True)
     config = {
         "format_version": checkpoint.FORMAT_VERSION,
         "kind": "prior",
@@ -79,6 +91,26 @@ def save_prior_folder(
         "prior": prior.config.to_dict(),
     }
     config.update(extra or {})
-    checkpoint.save_weights(folder / checkpoint.WEIGHTS_FILE, prior.state_dict())
-    checkpoint.write_json(folder / checkpoint.CONFIG_FILE, config)
+    for stale in parent.glob(f".{name}.*.tmp"):  # left by a killed save
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.new.", suffix=".tmp", dir=parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700
+        checkpoint.save_weights(staging / checkpoint.WEIGHTS_FILE, prior.state_dict())
+        checkpoint.write_json(staging / checkpoint.CONFIG_FILE, config)
+        if folder.is_dir():
+            for item in folder.iterdir():
+                if item.is_file() and item.name not in _PAIR and not item.name.startswith("."):
+                    shutil.copy2(item, staging / item.name)
+            old = parent / f".{name}.old.{secrets.token_hex(4)}.tmp"
+            os.rename(folder, old)
+            os.rename(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return folder

@@ -121,3 +121,28 @@ def test_packaged_mnist_model_needs_no_run_dir(tmp_path):
     assert main(["decompress", str(vqz), "-o", str(png)]) == 0
     with Image.open(png) as img:
         assert img.size == (28, 28)
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("vqvae: error:") and err.count("\n") == 1, err
+    return err
+
+
+def test_missing_entropy_models_say_what_makes_them(tmp_path, capsys):
+    run = _tiny_run(tmp_path / "run", seed=1)  # no entropy.json, no prior
+    out = tmp_path / "x.vqz"
+    for name, hint in [("static", "vqvae fit-entropy"), ("prior", "vqvae train-prior")]:
+        capsys.readouterr()
+        assert main(["compress", str(run), DIGITS[0], "--entropy-model", name, "-o", str(out)]) == 2
+        assert f"run `{hint} {run}` first" in _one_line_error(capsys), name
+    assert not out.exists()
+
+
+def test_a_run_dirs_file_decoded_without_model_names_the_flag(run_dir, tmp_path, capsys):
+    vqz, png = tmp_path / "d.vqz", tmp_path / "d.png"
+    assert main(["compress", str(run_dir), DIGITS[0], "-o", str(vqz)]) == 0
+    capsys.readouterr()
+    assert main(["decompress", str(vqz), "-o", str(png)]) == 2  # the packaged model's turn
+    assert "the run that wrote it (vqvae decompress --model RUN_DIR)" in _one_line_error(capsys)
+    assert not png.exists()

@@ -9,8 +9,10 @@ import torch
 from vqvae import VQVAE, QuantizerConfig, VQVAEConfig
 from vqvae.cli import main
 from vqvae.codec import (
+    FormatError,
     check_consistency,
     compress,
+    decompress,
     decompress_indices,
     information_bits,
     load,
@@ -118,6 +120,20 @@ def test_cli_entropy_model_choice(run, tmp_path, capsys):
         main(["compress", str(run), DIGITS[0], "--entropy-model", "static", "-o", str(out2)]) == 2
     )
     assert capsys.readouterr().err.startswith("vqvae: error:")
+
+
+def test_prior_file_without_its_run_names_the_run_to_pass(run, tmp_path, capsys):
+    vqz, png = tmp_path / "a.vqz", tmp_path / "a.png"
+    assert main(["compress", str(run), DIGITS[0], "-o", str(vqz)]) == 0
+    capsys.readouterr()
+    assert main(["decompress", str(vqz), "-o", str(png)]) == 2  # the packaged model has no prior
+    err = capsys.readouterr().err
+    assert err.startswith("vqvae: error:") and err.count("\n") == 1, err
+    assert "no entropy model 'prior'" in err and "--model RUN_DIR" in err, err
+    assert "train-prior" not in err  # a prior for the packaged model is not the fix
+    assert not png.exists()
+    with pytest.raises(FormatError, match="--model RUN_DIR"):  # the same in Python
+        decompress(vqz.read_bytes(), load())
 
 
 def test_maps_larger_than_the_prior_are_coded_in_tiles(run, tmp_path):

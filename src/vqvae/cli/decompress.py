@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..codec import decompress, load, read_header
+from ..codec import decompress, load_for, read_header
 from ..data import save_image
 from ..device import resolve_device
 from ..errors import DataError, VQVAEError
@@ -47,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:  # decode everything first: no output file on any error
         data = _read(path)
         try:
-            name = read_header(data).entropy_name
+            header = read_header(data)
+            name = header.entropy_name
             if name not in codecs:
-                codecs[name] = load(args.model, name, device)
+                codecs[name] = load_for(header, args.model, device)
             images.append(decompress(data, codecs[name], max_pixels=args.max_pixels))
         except VQVAEError as exc:
             raise type(exc)(f"{path}: {exc}") from None

@@ -13,6 +13,7 @@ from .api import (
     decompress_indices,
     encode_indices,
     load,
+    load_for,
     model_fingerprint,
     read_header,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "encode_indices",
     "information_bits",
     "load",
+    "load_for",
     "model_fingerprint",
     "quantize_pmf",
     "raster_schedule",

@@ -30,10 +30,12 @@ from ..limits import MAX_PIXELS, check_max_pixels, check_pixels
 from ..models import VQVAE
 from . import container, entropy, tiling
 from .container import FormatError, Header
-from .entropy import EntropyModel, load_entropy_model
+from .entropy import EntropyModel, entropy_model_names, load_entropy_model
 from .rdo import choose_codes
 
 PRETRAINED_MNIST = Path(__file__).resolve().parents[1] / "pretrained" / "mnist"
+# What to do about a file written with a run dir and decoded with another model.
+WRITER_HINT = "decode it with the run that wrote it (vqvae decompress --model RUN_DIR)"
 
 
 @dataclass
@@ -63,15 +65,43 @@ def load(
         device: where the VQ-VAE runs; entropy coding always runs on CPU.
 
     Raises:
-        CheckpointError: not a run dir; FormatError: the run dir lacks ``entropy``.
+        CheckpointError: not a run dir; FormatError: the run dir lacks ``entropy`` (the
+            message says what makes one).
     """
     run_dir = Path(run_dir) if run_dir is not None else PRETRAINED_MNIST
     model = VQVAE.from_pretrained(run_dir, map_location=device)
     try:
         entropy_model = load_entropy_model(model, run_dir, entropy)
     except KeyError as exc:
+        if _packaged(run_dir) and entropy in entropy_model_names():
+            # "run `vqvae train-prior` on the installed package" would be no help
+            raise FormatError(
+                f"the packaged MNIST model has no entropy model {entropy!r}"
+            ) from None
         raise FormatError(str(exc.args[0])) from None
     return Codec(model, entropy_model, run_dir)
+
+
+def load_for(
+    header: Header, run_dir: str | os.PathLike | None = None, device: str = "cpu"
+) -> Codec:
+    """The codec that decodes a stream with this header: ``run_dir``'s VQ-VAE (None: the
+    packaged MNIST model) with the entropy model the header names.
+
+    Raises:
+        CheckpointError: not a run dir; FormatError: the run dir lacks that entropy model (the
+            message names the run to pass when it is the packaged model's).
+    """
+    try:
+        return load(run_dir, header.entropy_name, device)
+    except FormatError as exc:
+        if not _packaged(run_dir) or header.entropy_name not in entropy_model_names():
+            raise
+        raise FormatError(f"{exc}: {WRITER_HINT}") from None
+
+
+def _packaged(run_dir: str | os.PathLike | None) -> bool:
+    return run_dir is None or Path(run_dir).resolve() == PRETRAINED_MNIST
 
 
 # State tensors that only steer training (dead-code detection): not part of a model's identity.
@@ -317,17 +347,17 @@ def _decode(data, model, entropy_model, max_pixels) -> tuple[Header, torch.Tenso
     check_pixels(header.width, header.height, max_pixels, "the image", FormatError)
     name = header.entropy_name
     if model is None or isinstance(model, (str, os.PathLike)):
-        model = load(model, name)  # the run dir's model of that name
+        model = load_for(header, model)  # the run dir's model of that name
     elif isinstance(model, Codec) and entropy_model is None and model.entropy_model.name != name:
         if model.run_dir is not None:
-            model = load(model.run_dir, name)  # e.g. a uniform file given a static codec
+            model = load_for(header, model.run_dir)  # e.g. a uniform file given a static codec
         elif name == entropy.UniformEntropyModel.name:
             model = Codec(model.model, entropy.UniformEntropyModel(model.entropy_model.num_symbols))
     model, entropy_model = _resolve(model, entropy_model)
     if header.model_fingerprint != model_fingerprint(model):
         raise FormatError(
             f"written with another model (fingerprint {header.model_fingerprint.hex()}, "
-            f"this model's is {model_fingerprint(model).hex()})"
+            f"this model's is {model_fingerprint(model).hex()}): {WRITER_HINT}"
         )
     if entropy_model is None and header.entropy_name == entropy.UniformEntropyModel.name:
         entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)

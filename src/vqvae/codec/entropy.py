@@ -46,16 +46,20 @@ class CodingError(ValueError):
 # ---- registry: entropy-model name -> loader ---------------------------------------------------
 
 Loader = Callable[[object, "str | Path | None"], "EntropyModel | None"]
-_LOADERS: dict[str, tuple[int, Loader]] = {}
+_LOADERS: dict[str, tuple[int, Loader, str | None]] = {}
 
 
-def register_entropy_model(name: str, loader: Loader, priority: int = 0) -> None:
+def register_entropy_model(
+    name: str, loader: Loader, priority: int = 0, how_to_make: str | None = None
+) -> None:
     """Make ``name`` loadable: ``loader(vqvae_model, run_dir_or_None)`` returns the model or None.
 
     When a run dir has several, ``load_entropy_model(..., name=None)`` picks the loadable one
     with the highest ``priority`` (static: 10, uniform: 0; a context model should use more).
+    ``how_to_make``: what gives a run dir one, named when it is missing; ``{run_dir}`` is
+    replaced by the run dir (e.g. "run `vqvae fit-entropy {run_dir}` first").
     """
-    _LOADERS[name] = (priority, loader)
+    _LOADERS[name] = (priority, loader, how_to_make)
 
 
 def entropy_model_names() -> list[str]:
@@ -66,7 +70,8 @@ def load_entropy_model(model, run_dir: str | Path | None, name: str | None = Non
     """The entropy model ``name`` of a run dir (None: the best one it has).
 
     Raises:
-        KeyError: ``name`` is not registered or the run dir has no such model.
+        KeyError: ``name`` is not registered, or the run dir has no such model (the message
+            says what makes one, if its registration does).
     """
     names = [name] if name is not None else entropy_model_names()
     for candidate in names:
@@ -75,17 +80,25 @@ def load_entropy_model(model, run_dir: str | Path | None, name: str | None = Non
         found = _LOADERS[candidate][1](model, run_dir)
         if found is not None:
             return found
-    raise KeyError(f"no entropy model {name!r} in {run_dir}")
+    how_to_make = _LOADERS[name][2] if name is not None else None
+    hint = f"; {how_to_make.format(run_dir=run_dir)}" if how_to_make and run_dir else ""
+    raise KeyError(f"no entropy model {name!r} in {run_dir}{hint}")
 
 
 # Every probability model the codec knows, in one place (a run dir's best: highest priority).
-register_entropy_model("prior", lambda model, run_dir: PriorEntropyModel.from_run_dir(run_dir), 20)
+register_entropy_model(
+    "prior",
+    lambda model, run_dir: PriorEntropyModel.from_run_dir(run_dir),
+    priority=20,
+    how_to_make="run `vqvae train-prior {run_dir}` first",
+)
 register_entropy_model(
     "static",
     lambda model, run_dir: (
         None if run_dir is None else StaticEntropyModel.load(run_dir, model.quantizer.codebook_size)
     ),
     priority=10,
+    how_to_make="run `vqvae fit-entropy {run_dir}` first",
 )
 register_entropy_model(
     "uniform", lambda model, run_dir: UniformEntropyModel(model.quantizer.codebook_size)

@@ -570,3 +570,137 @@ def test_a_folder_without_config_is_not_a_run_dir(capsys, tmp_path):
         ["sample", str(empty), "-o", str(out)],
     ):
         assert "not a run directory" in _refused(capsys, argv, out)
+
+
+# ---- training: clobbered and shared run dirs, malformed training state ----------------------
+
+TINY_TRAIN = ["--hidden", "8", "--res-channels", "4", "--res-blocks", "1", "--code-dim", "4"]
+TINY_TRAIN += ["--codebook-size", "16", "--train-subset", "32", "--eval-subset", "16"]
+TINY_TRAIN += ["--batch-size", "16", "--max-steps", "2", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture
+def trained(tmp_path) -> Path:
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TINY_TRAIN]) == 0
+    return run
+
+
+def test_a_trained_run_is_not_overwritten_by_accident(capsys, trained):
+    before = (trained / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    err = _refused(capsys, ["train", "--out", str(trained), *TINY_TRAIN])
+    assert "already holds a run" in err and "--overwrite" in err
+    assert (trained / "model.safetensors").read_bytes() == before
+    (trained / "entropy.json").write_text("{}")  # an old run's entropy model
+    assert main(["train", "--out", str(trained), *TINY_TRAIN, "--overwrite", "--seed", "1"]) == 0
+    assert (trained / "model.safetensors").read_bytes() != before
+    assert not (trained / "entropy.json").exists()  # nothing of the old model is kept
+    _refused(capsys, ["train", "--out", str(trained), "--resume", "--overwrite"])
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_not_silently_resumed(capsys, trained):
+    (trained / "config.json").unlink()  # only the old train_state.pt is left
+    err = _refused(capsys, ["train", "--out", str(trained), *TINY_TRAIN])
+    assert "already holds a run" in err
+
+
+def test_a_second_trainer_is_refused_with_the_holders_pid(capsys, tmp_path):
+    from vqvae.train import rundir
+
+    run = tmp_path / "run"
+    with rundir.locked(run):
+        err = _refused(capsys, ["train", "--out", str(run), *TINY_TRAIN])
+    assert f"pid {os.getpid()}" in err and "another process" in err
+    assert not (run / "config.json").exists()
+    # a stale lock (its holder gone) blocks nobody
+    (run / rundir.LOCK_FILE).write_text("999999999\n")
+    assert main(["train", "--out", str(run), *TINY_TRAIN]) == 0
+
+
+def test_two_trainers_in_two_processes(tmp_path):
+    """The real case: a second `vqvae train` while the first one runs."""
+    run = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
+    slow = "import sys, time\nfrom torch.optim.optimizer import register_optimizer_step_post_hook\n"
+    slow += "register_optimizer_step_post_hook(lambda *a: time.sleep(0.2))\n"
+    slow += "from vqvae.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    argv = ["train", "--out", str(run), *TINY_TRAIN[:-3], "--max-steps", "50", "--no-progress"]
+    first = subprocess.Popen([sys.executable, "-c", slow, *argv], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "config.json").exists():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        second = subprocess.run([sys.executable, "-m", "vqvae", *argv, "--overwrite"], env=env,
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2 and f"pid {first.pid}" in second.stderr, second.stderr
+    assert second.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "train, message",
+    [([1], "an object"), ({"dataset": 5}, "dataset must be a str"),
+     ({"dataset": "mnist", "random_crop": -3}, "--random-crop")],
+)  # fmt: skip
+def test_malformed_training_settings_are_one_line(capsys, trained, train, message):
+    config = json.loads((trained / "config.json").read_text())
+    config["train"] = train
+    (trained / "config.json").write_text(json.dumps(config))
+    for argv in (
+        ["eval", str(trained), "--limit", "4"],
+        ["train", "--out", str(trained), "--resume"],
+    ):
+        assert message in _refused(capsys, argv)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [("step", "abc", "step must be an integer"), ("rng", torch.zeros(3, dtype=torch.uint8), "rng"),
+     ("elapsed", float("nan"), "elapsed")],
+)  # fmt: skip
+def test_a_malformed_training_state_is_one_line(capsys, trained, key, value, message):
+    state = checkpoint.load_train_state(trained)
+    state[key] = value
+    torch.save(state, trained / "train_state.pt")
+    err = _refused(capsys, ["train", "--out", str(trained), "--resume", "--max-steps", "3"])
+    assert "damaged training state" in err and message in err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [(["--lr", "nan"], "--lr"), (["--hidden", "0"], "hidden"), (["--max-steps", "0"], "--max-steps"),
+     (["--max-steps", "-1"], "--max-steps"), (["--checkpoint-every", "-1"], "--checkpoint-every"),
+     (["--train-subset", "0"], "--train-subset"), (["--res-blocks", "-1"], "res"),
+     (["--max-minutes", "nan"], "--max-minutes"), (["--downsample", "3"], "--downsample")],
+)  # fmt: skip
+def test_bad_training_values_are_one_line_and_leave_no_run_dir(capsys, tmp_path, flags, message):
+    out = tmp_path / "out"
+    base = [f for f in TINY_TRAIN if f not in ("--max-steps", "2")]
+    assert message in _refused(capsys, ["train", "--out", str(out), *base, *flags], out)
+
+
+def test_train_prior_keeps_the_old_priors_log_until_it_has_a_new_prior(tmp_path, trained):
+    assert main(["train-prior", str(trained), "--dataset", str(SRC.parent / "examples" / "digits"),
+                 "--max-steps", "1", "--n-layer", "1", "--n-embd", "16", "--n-head", "2"]) == 0  # fmt: skip
+    log = trained / "prior" / "metrics.jsonl"
+    assert len(log.read_text().splitlines()) == 1
+    log.write_text('{"old": 1}\n')
+    from vqvae.train import prior as prior_training
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    original = prior_training._step
+    prior_training._step = boom
+    try:
+        with pytest.raises(RuntimeError):
+            main(["train-prior", str(trained), "--max-steps", "1", "--n-layer", "1",
+                  "--n-embd", "16", "--n-head", "2"])  # fmt: skip
+    finally:
+        prior_training._step = original
+    assert log.read_text() == '{"old": 1}\n'  # the old prior's log, untouched

@@ -21,12 +21,16 @@ MAX_CODEBOOK = 1 << 20
 MAX_SIDE = 1 << 16  # image_size of an MLP model, code map sides of a prior
 
 
+_MAX_INT = 2**62  # "unbounded" counts (steps, subsets, crops), still a sane integer
+
+
 def check_int(name: str, value: Any, low: int, high: int) -> int:
     """``value`` as an int in [low, high]: bools, floats and strings are refused (ValueError)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+        span = f">= {low}" if high >= _MAX_INT else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {span}, got {value}")
     return int(value)
 
 
@@ -37,6 +41,11 @@ def check_real(name: str, value: Any, low: float = -math.inf, high: float = math
     if not math.isfinite(value) or not low <= value <= high:
         raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {value}")
     return float(value)
+
+
+def _check_optional(value: Any, check) -> None:
+    if value is not None:
+        check(value)
 
 
 def _check_type(name: str, value: Any, kind: type) -> None:
@@ -334,7 +343,15 @@ class DataConfig:
     train_noise: str | None = None
 
     def __post_init__(self) -> None:
+        _check_type("dataset", self.dataset, str)
+        _check_optional(self.data_dir, lambda v: _check_type("data_dir", v, str))
+        _check_type("download", self.download, bool)
+        for name in ("train_subset", "eval_subset", "random_crop"):
+            value = getattr(self, name)
+            flag = "--" + name.replace("_", "-")
+            _check_optional(value, lambda v, flag=flag: check_int(flag, v, 1, _MAX_INT))
         if self.train_noise is not None:
+            _check_type("train_noise", self.train_noise, str)
             object.__setattr__(self, "train_noise", parse_corruption(self.train_noise).spec)
 
 
@@ -366,16 +383,21 @@ class ScheduleConfig:
     checkpoint_every: int = 500
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0 or not math.isfinite(self.lr):
+        check_int("--epochs", self.epochs, 1, _MAX_INT)
+        _check_optional(self.max_steps, lambda v: check_int("--max-steps", v, 1, _MAX_INT))
+        check_int("--batch-size", self.batch_size, 1, 1 << 20)
+        check_real("--lr", self.lr, 0.0, 1e3)
+        if not self.lr > 0:
             raise ValueError(f"--lr must be a finite number > 0, got {self.lr}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"--max-minutes must be > 0, got {self.max_minutes}")
+        check_int("--seed", self.seed, 0, 2**63 - 1)
+        _check_type("device", self.device, str)
+        check_int("--checkpoint-every", self.checkpoint_every, 0, _MAX_INT)
+        if self.max_minutes is not None:
+            check_real("--max-minutes", self.max_minutes, 0.0)
+            if not self.max_minutes > 0:
+                raise ValueError(f"--max-minutes must be > 0, got {self.max_minutes}")
 
 
 @dataclass(frozen=True)
@@ -402,6 +424,11 @@ class InitConfig:
     rate_prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("codes_from", "init_from", "rate_prior"):
+            _check_optional(getattr(self, name), lambda v, n=name: _check_type(n, v, str))
+        weight = self.rate_prior_weight
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+            raise ValueError(f"--rate-prior-weight must be a number, got {weight!r}")
         if self.codes_from is not None and self.init_from is not None:
             raise ValueError("init_from and codes_from exclude each other")
         if (self.rate_prior is None) != (self.rate_prior_weight == 0):
@@ -434,7 +461,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """From the flat object of config.json (unknown keys ignored)."""
+        """From the flat object of config.json (unknown keys ignored); ValueError if a
+        setting has the wrong type or range."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the training settings must be an object, got {data!r}")
         parts = {}
         for part, kind in zip(cls._PARTS, (DataConfig, ScheduleConfig, InitConfig), strict=True):
             names = {f.name for f in dataclasses.fields(kind)}

@@ -25,10 +25,11 @@ import torch
 from . import checkpoint
 from .codec import Codec
 from .codec import load as load_codec
+from .config import TrainConfig
 from .data import ImageDataset, load_dataset
 from .data.codes import CodeDataset, encode_dataset, load_codes
 from .device import resolve_device
-from .errors import DataError
+from .errors import CheckpointError, DataError
 from .models import VQVAE
 from .priors import TransformerPrior, load_prior, weights_fingerprint
 
@@ -54,11 +55,18 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
 
-    @property
-    def train_config(self) -> dict[str, Any]:
-        """The ``train`` section of config.json (what ``vqvae train`` was given)."""
-        train = self.config.get("train")
-        return train if isinstance(train, dict) else {}
+    @cached_property
+    def train_config(self) -> TrainConfig:
+        """The ``train`` section of config.json (what ``vqvae train`` was given), checked.
+
+        Raises:
+            CheckpointError: a setting of the wrong type or range.
+        """
+        try:
+            return TrainConfig.from_dict(self.config.get("train", {}))
+        except (TypeError, ValueError) as exc:
+            path = self.path / checkpoint.CONFIG_FILE
+            raise CheckpointError(f"{path}: invalid training settings: {exc}") from None
 
     @cached_property
     def model(self) -> VQVAE:
@@ -87,11 +95,11 @@ class Run:
         Raises:
             DataError: the data cannot be found, or has another channel count than the model.
         """
-        train = self.train_config
-        name = dataset or train.get("dataset", "mnist")
+        train = self.train_config.data
+        name = dataset or train.dataset
         if data_dir is None and dataset is None:
-            data_dir = train.get("data_dir")
-        crop = train.get("random_crop") if dataset is None else None
+            data_dir = train.data_dir
+        crop = train.random_crop if dataset is None else None
         data = load_dataset(name, split, data_dir, center_crop=crop)
         channels = self.model.config.in_channels
         if data.channels != channels:

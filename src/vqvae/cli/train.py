@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from pathlib import Path
 
 from ..checkpoint import read_run_config
 from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
-from ..errors import VQVAEError
+from ..errors import CheckpointError, VQVAEError
 from ..priors import load_prior
 from ..quantizers import build_quantizer, quantizer_names
 from ..train import train
 from ..train.recipes import Recipe, recipe_for
+from ..train.rundir import check_new_run
 
 # --max-minutes without --epochs: so many epochs that the time budget always ends the run.
 TIME_BUDGET_EPOCHS = 1000
@@ -37,6 +39,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (its weights, checkpoints, metrics, entropy "
+        "model and prior are removed); without it a new run refuses a directory holding one",
+    )
     p.add_argument(
         "--init-from",
         default=None,
@@ -294,8 +302,14 @@ def _plan(config: TrainConfig, recipe: Recipe, args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.resume and args.overwrite:
+        raise VQVAEError("--resume and --overwrite exclude each other")
+    if not args.resume:  # before anything is loaded: a one-line refusal
+        check_new_run(Path(args.out), resume=False, overwrite=args.overwrite)
     try:
         saved = read_run_config(args.out).get("train", {}) if args.resume else {}
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{args.out}: its training settings are not an object")
         if args.init_from is not None:
             read_run_config(args.init_from)  # a run dir, or a one-line error before training
             args.init_from = os.path.abspath(args.init_from)  # --resume may run from elsewhere
@@ -316,6 +330,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         resume=args.resume,
         progress=not (args.no_progress or args.quiet),
+        overwrite=args.overwrite,
     )
     if not result:  # a rank other than 0 under torchrun: rank 0 reports
         return 0

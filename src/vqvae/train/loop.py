@@ -44,7 +44,7 @@ from ..evaluation import evaluate
 from ..models import VQVAE
 from ..models.assignment import context_assignment, load_assignment
 from ..progress import Progress
-from . import decoder, distributed, warm_start
+from . import decoder, distributed, rundir, warm_start
 from .sampler import DistributedBatchSampler, epoch_permutation
 
 METRICS_FILE = "metrics.jsonl"
@@ -65,6 +65,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict[str, float]:
     """Train a VQ-VAE into ``run_dir`` and return the last evaluation's metrics.
 
@@ -79,6 +80,7 @@ def train(
         resume: continue from ``run_dir/train_state.pt`` (model config is taken from the run).
         progress: show a progress bar (rank 0 only).
         log: where one-line messages go (rank 0 only).
+        overwrite: replace a run already in ``run_dir`` (otherwise a new run refuses it).
 
     Returns:
         The last evaluation's metrics (see ``vqvae.evaluation.evaluate``); ``{}`` on ranks
@@ -86,7 +88,9 @@ def train(
 
     Raises:
         TrainingError: the loss or the weights became NaN/Inf (the last checkpoint is kept).
-        CheckpointError: ``resume`` and the run dir's checkpoint is missing or damaged.
+        CheckpointError: ``resume`` and the run dir's checkpoint is missing or damaged; a
+            new run into a dir that holds one (without ``overwrite``); another process
+            training into ``run_dir``.
     """
     with (
         distributed.process_group(train_config.schedule.device) as device,
@@ -97,14 +101,35 @@ def train(
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         if not dist.is_main_process():
             progress, log = False, _quiet
-        loop = _prepare(model_config, train_config, Path(run_dir), resume, log, device)
-        with _stop_signals() as stop_requested:
-            result = loop.run(progress, stop_requested)
-        dist.barrier()  # the others wait for rank 0's last evaluation and checkpoint
+        run_dir = Path(run_dir)
+        with _claimed(run_dir, resume, overwrite, device):
+            loop = _prepare(model_config, train_config, run_dir, resume, log, device)
+            with _stop_signals() as stop_requested:
+                result = loop.run(progress, stop_requested)
+            dist.barrier()  # the others wait for rank 0's last evaluation and checkpoint
         if stop_requested():
             log(f"interrupted at step {loop.step}: checkpoint written, continue with --resume")
             raise KeyboardInterrupt
         return result
+
+
+@contextlib.contextmanager
+def _claimed(run_dir: Path, resume: bool, overwrite: bool, device: torch.device):
+    """Rank 0 claims the run dir (``rundir``: no run overwritten by accident, one trainer at a
+    time) for the block; every rank stops if it cannot."""
+    with contextlib.ExitStack() as stack:
+        refused: CheckpointError | None = None
+        if dist.is_main_process():
+            try:
+                rundir.check_new_run(run_dir, resume, overwrite)
+                stack.enter_context(rundir.locked(run_dir))
+                if overwrite and not resume:
+                    rundir.clear_run(run_dir)
+            except CheckpointError as exc:
+                refused = exc
+        if dist.any_rank(refused is not None, device):
+            raise refused or CheckpointError(f"{run_dir}: refused by rank 0")
+        yield
 
 
 @contextlib.contextmanager
@@ -482,6 +507,7 @@ class Loop:
     def restore(self, state: dict[str, Any]) -> None:
         """Model, optimizer, RNG states and position from ``train_state.pt``."""
         path = self.run_dir / checkpoint.TRAIN_STATE_FILE
+        _check_state(state, path)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -499,6 +525,34 @@ class Loop:
             )
         self.step, self.epoch, self.batch = (int(state[k]) for k in ("step", "epoch", "batch"))
         self.elapsed = float(state["elapsed"])
+
+
+def _check_state(state: dict[str, Any], path: Path) -> None:
+    """The position and RNG fields of a training state have the types and ranges a run
+    writes (CheckpointError, one line, otherwise)."""
+
+    def bad(key: str, what: str):
+        return CheckpointError(f"{path}: damaged training state ({key} must be {what})")
+
+    for key in ("step", "epoch", "batch"):
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise bad(key, f"an integer >= 0, not {value!r}")
+    elapsed = state["elapsed"]
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)):
+        raise bad("elapsed", f"a number, not {elapsed!r}")
+    if not (math.isfinite(elapsed) and elapsed >= 0):
+        raise bad("elapsed", f"a finite number >= 0, not {elapsed!r}")
+    rng, expected = state["rng"], torch.get_rng_state()
+    if (
+        not isinstance(rng, torch.Tensor)
+        or rng.dtype != expected.dtype
+        or rng.shape != expected.shape
+    ):
+        raise bad("rng", f"a {expected.dtype} tensor of {expected.numel()} values")
+    for key in ("model", "optimizer"):
+        if not isinstance(state[key], dict):
+            raise bad(key, "a state dict")
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:

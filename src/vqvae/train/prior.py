@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .. import checkpoint
 from ..data.codes import CodeDataset
 from ..errors import VQVAEError
 from ..priors import PriorConfig, TransformerPrior, save_prior
@@ -138,11 +139,10 @@ def train_prior(
     gen = torch.Generator().manual_seed(train_config.seed)
     step, elapsed, stop = 0, 0.0, False
     history = []
-    log_path = Path(run_dir) / "prior" / "metrics.jsonl"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("")
     bar = Progress(100, "training the prior", "%")  # of the steps or the time budget
     for epoch in range(train_config.epochs):
+        if max(step / planned, elapsed / budget) >= 1.0:  # the last epoch used it all up
+            break
         prior.train()
         perm = torch.randperm(n, generator=gen)
         started = time.perf_counter()
@@ -174,13 +174,16 @@ def train_prior(
         if test_codes is not None:
             record["test_bits_per_image"] = evaluate_prior(prior, test_codes)
         history.append(record)
-        with open(log_path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
         log(
             f"prior epoch {epoch + 1} step {step} ({elapsed / 60:.1f} min): "
             + ", ".join(f"{k} {v:.2f}" for k, v in record.items() if k.endswith("image"))
         )
-        save_prior(prior, run_dir, extra={"train": vars(train_config).copy(), "step": step})
+        folder = save_prior(
+            prior, run_dir, extra={"train": vars(train_config).copy(), "step": step}
+        )
+        # The log goes with the prior it describes: an old prior keeps its own until then.
+        lines = "".join(json.dumps(r) + "\n" for r in history)
+        checkpoint.atomic_write_bytes(folder / "metrics.jsonl", lines.encode())
         if stop:
             break
     bar.close()

@@ -1,0 +1,91 @@
+"""Claiming a run directory for training: one trainer at a time, and no trained run
+overwritten by accident.
+
+* A new run refuses a directory that already holds one (``config.json`` or
+  ``train_state.pt``) unless it resumes it or is told to overwrite it (``--overwrite``: the
+  old run's files are removed first, so nothing of the old model is mixed into the new one).
+* While a process trains into a directory it holds an advisory lock on ``RUN_DIR/.lock``
+  (``fcntl.flock``, which the kernel releases when the process dies, even by ``kill -9``),
+  with its pid in the file; a second trainer refuses with one line naming that pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from .. import checkpoint
+from ..errors import CheckpointError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no advisory locks; run dirs are then not locked
+    fcntl = None
+
+LOCK_FILE = ".lock"
+# What a run dir holds; --overwrite removes these (and nothing else a user put there).
+RUN_FILES = (
+    checkpoint.CONFIG_FILE, checkpoint.WEIGHTS_FILE, checkpoint.TRAIN_STATE_FILE,
+    checkpoint.PREV_TRAIN_STATE_FILE, "metrics.jsonl", "entropy.json",
+)  # fmt: skip
+RUN_FOLDERS = ("prior", "rate_prior", "codes", "tb")
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` already holds a (possibly unfinished) run."""
+    return any((run_dir / name).exists() for name in (checkpoint.CONFIG_FILE,
+                                                       checkpoint.TRAIN_STATE_FILE))  # fmt: skip
+
+
+def check_new_run(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to start a new run over an existing one (CheckpointError, one line)."""
+    if resume or overwrite or not holds_run(run_dir):
+        return
+    raise CheckpointError(
+        f"{run_dir} already holds a run; pass --resume to continue it or --overwrite to "
+        "replace it (or choose another --out)"
+    )
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove an old run's files (for ``--overwrite``), keeping anything else."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold ``RUN_DIR/.lock`` for the block; CheckpointError if another process holds it."""
+    if fcntl is None:
+        yield
+        return
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            raise CheckpointError(
+                f"{run_dir} is being trained by another process (pid {holder}, lock {path}); "
+                "wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            yield  # the file stays: without a holder it blocks nobody
+        except BaseException:
+            if created:  # a run that failed before writing anything leaves no folder behind
+                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()  # only if nothing else was written
+            raise
+    finally:
+        os.close(fd)

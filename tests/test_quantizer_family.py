@@ -317,10 +317,10 @@ def test_code_ids_offsets_stages_and_skips_dropped():
     assert sorted(q.code_ids(indices).tolist()) == [0, 5, 5 + 16, 2 + 32]
 
 
-def test_evaluate_counts_each_stage(shared_data):
+def test_evaluate_counts_each_stage():
     from vqvae.data import load_dataset
 
-    data = load_dataset("mnist", "test", shared_data).subset(16)
+    data = load_dataset("mnist", "test").subset(16)  # the embedded copy
     q = QuantizerConfig(kind="grouped", codebook_size=8, code_dim=8, options={"groups": 4})
     model = VQVAE(VQVAEConfig(hidden_channels=16, res_channels=8, num_res_blocks=1, quantizer=q))
     result = evaluate(model, data, batch_size=8)

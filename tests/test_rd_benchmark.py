@@ -4,23 +4,19 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import rd  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 
-
-@pytest.mark.skipif(not (DATA / "mnist").is_dir(), reason="needs ../shared/data/mnist")
 def test_rd_prints_one_json_line_and_codes_mosaics_in_tiles(tmp_path, capsys):
     threads = torch.get_num_threads()
     try:
         code = rd.main(
             ["--dataset", "mnist", "--runs", str(rd.PRETRAINED_MNIST), "--limit", "1"]
-            + ["--singles", "2", "--out", str(tmp_path), "--data-dir", str(DATA)]
+            + ["--singles", "2", "--out", str(tmp_path), "--data-dir", str(tmp_path)]  # embedded
         )
     finally:
         torch.set_num_threads(threads)

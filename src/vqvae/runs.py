@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, pretrained
 from .codec import Codec
 from .codec import load as load_codec
 from .config import TrainConfig
@@ -40,7 +40,8 @@ class Run:
     """A ``vqvae train`` run directory.
 
     Args:
-        path: the run dir (it must hold a config.json written by ``vqvae train``).
+        path: the run dir (it must hold a config.json written by ``vqvae train``), or the
+            name of a shipped model ("mnist", ...; a run dir of that name wins).
         device: where the model runs ("cpu", "cuda", "auto", ...).
 
     Raises:
@@ -48,7 +49,7 @@ class Run:
     """
 
     def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu") -> None:
-        self.path = Path(path)
+        self.path = pretrained.resolve(path)
         self.config: dict[str, Any] = checkpoint.read_run_config(self.path)
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
 

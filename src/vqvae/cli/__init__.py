@@ -25,6 +25,7 @@ from . import (
     evaluate,
     fit_entropy,
     images,
+    models,
     sample,
     train,
     train_decoder,
@@ -34,7 +35,7 @@ from .common import HelpFormatter
 
 COMMANDS = [train, train_decoder, evaluate, images, fit_entropy, compress, decompress]
 COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
-COMMANDS += [corrupt, denoise]
+COMMANDS += [corrupt, denoise, models]
 
 
 class UsageError(VQVAEError):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import __version__, checkpoint
+from .. import __version__, checkpoint, pretrained
 from ..config import VQVAEConfig
 from ..errors import CheckpointError
 from ..quantizers import QuantizerOutput, build_quantizer
@@ -200,8 +200,9 @@ class VQVAE(nn.Module):
         cls, run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
     ) -> VQVAE:
         """Rebuild a model from a run dir's ``config.json`` + ``model.safetensors`` (in eval
-        mode), with the code assignment rule it was trained with."""
-        run_dir = Path(run_dir)
+        mode), with the code assignment rule it was trained with. ``run_dir`` may also name a
+        shipped model (``vqvae.pretrained``: "mnist", ...)."""
+        run_dir = pretrained.resolve(run_dir)
         config = checkpoint.read_run_config(run_dir)
         model_config = VQVAEConfig.from_dict(config.get("model", {}))
         try:

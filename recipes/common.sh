@@ -1,0 +1,14 @@
+# Shared by the recipes: run from the repository root, `vqvae` on PATH (make install, or a venv).
+#   VQVAE_DATA_DIR      where the datasets are (default ../shared/data)
+#   VQVAE_RECIPE_STEPS  a miniature: every training step count capped at N (the recipe test)
+set -euo pipefail
+DATA=${VQVAE_DATA_DIR:-../shared/data}
+
+# length MINUTES: "--max-minutes MINUTES", or "--max-steps N" in a miniature
+length() {
+  if [ -n "${VQVAE_RECIPE_STEPS:-}" ]; then
+    echo "--max-steps $VQVAE_RECIPE_STEPS"
+  else
+    echo "--max-minutes $1"
+  fi
+}

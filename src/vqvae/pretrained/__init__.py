@@ -1,0 +1,60 @@
+"""Shipped models: run dirs inside the package, found by name.
+
+Each ``pretrained/NAME/`` holds what a ``vqvae train`` run dir holds (``config.json``,
+``model.safetensors``, ``entropy.json``, ``prior/`` where it has one) plus ``MODEL.md``: its
+data, the recipe that rebuilds it (``recipes/NAME.sh``), its CPU time and measured metrics.
+``zoo.json`` lists them for ``vqvae models``. Wherever a run dir is accepted a shipped name
+is too; a run dir of the same name (a path that exists) always wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError
+
+ROOT = Path(__file__).resolve().parent
+CATALOGUE = ROOT / "zoo.json"
+
+
+@cache
+def catalogue() -> dict[str, dict[str, Any]]:
+    """name -> {"data", "headline", "description"} of every shipped model, in listing order."""
+    entries = json.loads(CATALOGUE.read_text())
+    return {name: entry for name, entry in entries.items() if (ROOT / name / "config.json").is_file()}
+
+
+def names() -> list[str]:
+    """The shipped models' names."""
+    return list(catalogue())
+
+
+def is_shipped(name: str | os.PathLike) -> bool:
+    return isinstance(name, str) and name in catalogue()
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """The run dir of ``name_or_path``: the path itself when it exists, else the shipped model
+    of that name.
+
+    Raises:
+        CheckpointError: neither (the message lists the shipped names).
+    """
+    path = Path(name_or_path)
+    if (path / "config.json").is_file() or not is_shipped(str(name_or_path)):
+        if not path.exists():
+            raise CheckpointError(
+                f"{name_or_path}: neither a run directory nor a shipped model "
+                f"(shipped: {', '.join(names())}; `vqvae models` lists them)"
+            )
+        return path
+    return ROOT / str(name_or_path)
+
+
+def size_bytes(name: str) -> int:
+    """Bytes of a shipped model's files (weights, entropy model, prior)."""
+    return sum(p.stat().st_size for p in (ROOT / name).rglob("*") if p.is_file())

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 from vqvae import VQVAE, Run, pretrained
 from vqvae.cli import main
@@ -44,3 +45,51 @@ def test_models_lists_every_shipped_model(capsys):
 def test_a_command_takes_a_shipped_name(tmp_path, capsys):
     assert main(["eval", "mnist", "--limit", "16", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["psnr"] > 20
+
+
+def _second_shipped_model(tmp_path, monkeypatch) -> str:
+    """A scratch package root with mnist and a retrained copy of it, "mnist-b"."""
+    from safetensors.torch import load_file, save_file
+
+    from vqvae.codec import api
+
+    root = tmp_path / "pretrained"
+    shutil.copytree(pretrained.ROOT / "mnist", root / "mnist")
+    shutil.copytree(pretrained.ROOT / "mnist", root / "mnist-b")
+    weights = load_file(root / "mnist-b" / "model.safetensors")
+    weights = {k: v + 0.01 if v.is_floating_point() else v for k, v in weights.items()}
+    save_file(weights, root / "mnist-b" / "model.safetensors")
+    entry = {"data": "d", "headline": "h", "description": "x"}
+    (root / "zoo.json").write_text(json.dumps({"mnist": entry, "mnist-b": entry}))
+    monkeypatch.setattr(pretrained, "ROOT", root)
+    monkeypatch.setattr(pretrained, "CATALOGUE", root / "zoo.json")
+    monkeypatch.setattr(api, "PRETRAINED_MNIST", root / "mnist")
+    pretrained.catalogue.cache_clear()
+    api._shipped_fingerprint.cache_clear()
+    return "mnist-b"
+
+
+def test_compress_by_name_and_decompress_finds_the_model_by_fingerprint(
+    tmp_path, monkeypatch, capsys
+):
+    from vqvae.codec import api
+
+    name = _second_shipped_model(tmp_path, monkeypatch)
+    try:
+        digit = str(sorted((Path(__file__).parents[1] / "examples" / "digits").glob("*"))[0])
+        out = tmp_path / "b.vqz"
+        assert main(["compress", "--model", name, digit, "-o", str(out)]) == 0
+        assert main(["decompress", str(out), "-o", str(tmp_path / "b.png")]) == 0  # no --model
+        assert main(["compress", digit, "-o", str(tmp_path / "a.vqz")]) == 0  # fits: mnist
+        header = api.read_header((tmp_path / "a.vqz").read_bytes())
+        assert api.shipped_model_for(header.model_fingerprint) == "mnist"
+        assert api.shipped_model_for(api.read_header(out.read_bytes()).model_fingerprint) == name
+    finally:
+        pretrained.catalogue.cache_clear()
+        api._shipped_fingerprint.cache_clear()
+
+
+def test_the_fitting_model_of_an_image():
+    assert pretrained.for_image(1, 28, 28) == "mnist"
+    photo = "photo" if "photo" in pretrained.names() else "mnist"
+    assert pretrained.for_image(3, 512, 768) == photo and pretrained.for_image(1, 64, 64) == photo

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from PIL import Image
+
+from .. import pretrained
 from ..checkpoint import CONFIG_FILE, atomic_write_bytes
 from ..codec import compress, load
+from ..data.folder import infer_channels
 from ..device import resolve_device
 from ..errors import CheckpointError, VQVAEError
 from .common import add_max_pixels, finite_float, positive_int, unique_stems
@@ -16,14 +20,22 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "compress",
         help="compress images into .vqz files",
-        description="Compress images with a run's VQ-VAE and entropy model (default: the "
-        "packaged MNIST model). One .vqz per image: -o OUT for one image, --out-dir for many.",
+        description="Compress images with a run's (or a shipped model's) VQ-VAE and entropy "
+        "model; without one, each image gets the shipped model that fits it (the digit model "
+        "for grayscale 28x28 images, else the photo model when there is one). One .vqz per "
+        "image: -o OUT for one image, --out-dir for many.",
     )
     p.add_argument(
         "inputs",
         metavar="[RUN_DIR] IMAGE",
         nargs="+",
         help="an optional run directory, then the images",
+    )
+    p.add_argument(
+        "--model",
+        metavar="RUN_DIR|NAME",
+        default=None,
+        help="the run directory or shipped model (vqvae models) to compress with",
     )
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUT.vqz", help="output file (one image)")
@@ -71,6 +83,16 @@ def split_run_dir(inputs: list[str]) -> tuple[str | None, list[str]]:
     return None, inputs
 
 
+def _fitting_model(path: str) -> str:
+    """The shipped model for an image file, from its header (``pretrained.for_image``)."""
+    try:
+        with Image.open(path) as image:  # reads the header only
+            channels, (width, height) = infer_channels(image.mode), image.size
+    except OSError:
+        return "mnist"  # compress itself reports what is wrong with the file
+    return pretrained.for_image(channels, height, width)
+
+
 def run(args: argparse.Namespace) -> int:
     run_dir, images = split_run_dir(args.inputs)
     if not images:
@@ -79,12 +101,25 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError(f"-o takes one image, got {len(images)}; use --out-dir")
     if args.rd_lambda is not None and not 0 <= args.rd_lambda < float("inf"):
         raise VQVAEError(f"--rd-lambda must be a finite number >= 0, got {args.rd_lambda}")
-    codec = load(run_dir, args.entropy, resolve_device(args.device))
+    if args.model is not None and run_dir is not None:
+        raise VQVAEError(f"two models given: {run_dir} and --model {args.model}")
+    device = resolve_device(args.device)
+    codecs: dict[str, object] = {}
+
+    def codec_for(path: str):
+        name = args.model or run_dir or _fitting_model(path)
+        if name not in codecs:
+            codecs[name] = load(name, args.entropy, device)
+        return codecs[name]
+
     # everything first: fail before writing
     blobs = [
-        compress(codec, path, rd_lambda=args.rd_lambda, tile=args.tile, max_pixels=args.max_pixels)
+        compress(
+            codec_for(path), path, rd_lambda=args.rd_lambda, tile=args.tile,
+            max_pixels=args.max_pixels,
+        )
         for path in images
-    ]
+    ]  # fmt: skip
     if args.output is not None:
         targets = [Path(args.output)]
     else:

@@ -16,14 +16,20 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "decompress",
         help="decode .vqz files into images",
-        description="Decode .vqz files with the model that wrote them (--model RUN_DIR; "
-        "default: the packaged MNIST model).",
+        description="Decode .vqz files with the model that wrote them: --model RUN_DIR or a "
+        "shipped model's name; by default the shipped model whose fingerprint the file carries.",
     )
     p.add_argument("files", metavar="FILE.vqz", nargs="+", help=".vqz files from vqvae compress")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUT.png", help="output image (one file)")
     out.add_argument("--out-dir", metavar="DIR", help="write DIR/<file stem>.png")
-    p.add_argument("--model", metavar="RUN_DIR", default=None, help="the run that wrote the files")
+    p.add_argument(
+        "--model",
+        metavar="RUN_DIR|NAME",
+        default=None,
+        help="the run (or shipped model) that wrote the files (default: the shipped model "
+        "whose fingerprint the file carries)",
+    )
     p.add_argument("--device", default="cpu", help="where the decoder runs")
     add_max_pixels(p, "to decode images")
     p.set_defaults(run=run)

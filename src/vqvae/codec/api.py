@@ -14,6 +14,7 @@ Round trips are exact at the index level; pixels are the model's reconstruction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .. import pretrained
 from ..data.folder import _to_8bit, infer_channels, load_image
 from ..errors import DataError
 from ..limits import MAX_PIXELS, check_max_pixels, check_pixels
@@ -68,7 +70,7 @@ def load(
         CheckpointError: not a run dir; FormatError: the run dir lacks ``entropy`` (the
             message says what makes one).
     """
-    run_dir = Path(run_dir) if run_dir is not None else PRETRAINED_MNIST
+    run_dir = pretrained.resolve(run_dir) if run_dir is not None else PRETRAINED_MNIST
     model = VQVAE.from_pretrained(run_dir, map_location=device)
     try:
         entropy_model = load_entropy_model(model, run_dir, entropy)
@@ -76,7 +78,7 @@ def load(
         if _packaged(run_dir) and entropy in entropy_model_names():
             # "run `vqvae train-prior` on the installed package" would be no help
             raise FormatError(
-                f"the packaged MNIST model has no entropy model {entropy!r}"
+                f"the shipped model {run_dir.name!r} has no entropy model {entropy!r}"
             ) from None
         raise FormatError(str(exc.args[0])) from None
     return Codec(model, entropy_model, run_dir)
@@ -86,12 +88,15 @@ def load_for(
     header: Header, run_dir: str | os.PathLike | None = None, device: str = "cpu"
 ) -> Codec:
     """The codec that decodes a stream with this header: ``run_dir``'s VQ-VAE (None: the
-    packaged MNIST model) with the entropy model the header names.
+    shipped model whose fingerprint the header has, else the packaged MNIST model) with the
+    entropy model the header names.
 
     Raises:
         CheckpointError: not a run dir; FormatError: the run dir lacks that entropy model (the
             message names the run to pass when it is the packaged model's).
     """
+    if run_dir is None:
+        run_dir = shipped_model_for(header.model_fingerprint)
     try:
         return load(run_dir, header.entropy_name, device)
     except FormatError as exc:
@@ -101,7 +106,20 @@ def load_for(
 
 
 def _packaged(run_dir: str | os.PathLike | None) -> bool:
-    return run_dir is None or Path(run_dir).resolve() == PRETRAINED_MNIST
+    return run_dir is None or Path(run_dir).resolve().parent == pretrained.ROOT
+
+
+def shipped_model_for(fingerprint: bytes) -> str | None:
+    """The name of the shipped model with this model fingerprint (None: none has it)."""
+    for name in pretrained.names():
+        if _shipped_fingerprint(name) == fingerprint:
+            return name
+    return None
+
+
+@functools.cache
+def _shipped_fingerprint(name: str) -> bytes:
+    return model_fingerprint(VQVAE.from_pretrained(name))
 
 
 # State tensors that only steer training (dead-code detection): not part of a model's identity.

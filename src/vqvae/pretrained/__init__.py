@@ -55,6 +55,14 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     return ROOT / str(name_or_path)
 
 
+def for_image(channels: int, height: int, width: int) -> str:
+    """The shipped model that fits an image: the digit model for a grayscale 28x28 image,
+    the photo model for anything else (grayscale photos included) when there is one."""
+    if (channels, height, width) == (1, 28, 28) or "photo" not in catalogue():
+        return "mnist"
+    return "photo"
+
+
 def size_bytes(name: str) -> int:
     """Bytes of a shipped model's files (weights, entropy model, prior)."""
     return sum(p.stat().st_size for p in (ROOT / name).rglob("*") if p.is_file())

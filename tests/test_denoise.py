@@ -56,40 +56,13 @@ def test_denoise_is_projection_through_the_codebook():
 
 def test_corrupt_then_denoise_cli(run_dir, tmp_path, capsys):
     noisy, clean = tmp_path / "noisy", tmp_path / "clean"
-    assert (
-        main(
-            [
-                "corrupt",
-                *DIGITS[:3],
-                "--noise",
-                "gaussian:0.5",
-                "--seed",
-                "4",
-                "--out-dir",
-                str(noisy),
-            ]
-        )
-        == 0
-    )
+    corrupt = ["corrupt", *DIGITS[:3], "--noise", "gaussian:0.5", "--seed", "4"]
+    assert main([*corrupt, "--out-dir", str(noisy)]) == 0
     files = sorted(noisy.glob("*.png"))
     assert [f.name for f in files] == [Path(p).name for p in DIGITS[:3]]
     first = [np.asarray(Image.open(f)) for f in files]
     again = tmp_path / "again"
-    assert (
-        main(
-            [
-                "corrupt",
-                *DIGITS[:3],
-                "--noise",
-                "gaussian:0.5",
-                "--seed",
-                "4",
-                "--out-dir",
-                str(again),
-            ]
-        )
-        == 0
-    )
+    assert main([*corrupt, "--out-dir", str(again)]) == 0
     assert all(
         np.array_equal(a, np.asarray(Image.open(again / f.name)))
         for a, f in zip(first, files, strict=True)

@@ -25,7 +25,7 @@ def test_names_resolve_to_the_package_and_a_run_dir_wins(tmp_path, monkeypatch):
 def test_an_unknown_name_lists_the_shipped_ones(capsys):
     assert main(["eval", "no-such-model", "--json"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "neither a run directory nor a shipped model" in err
+    assert err.count("\n") == 1 and "not a run directory, nor the name of a shipped model" in err
     assert "mnist" in err
 
 

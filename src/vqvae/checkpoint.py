@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import __version__
 from .errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -116,6 +117,11 @@ def load_weights_into(module: torch.nn.Module, path: str | os.PathLike) -> None:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match config ({first})") from None
+
+
+def config_header(kind: str) -> dict[str, Any]:
+    """The fields every config.json we write starts with: format version, kind, writer."""
+    return {"format_version": FORMAT_VERSION, "kind": kind, "vqvae_version": __version__}
 
 
 def read_run_config(run_dir: str | os.PathLike, kind: str = "vqvae") -> dict[str, Any]:

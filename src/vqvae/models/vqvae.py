@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import __version__, checkpoint, pretrained
+from .. import checkpoint, pretrained
 from ..config import VQVAEConfig
 from ..errors import CheckpointError
 from ..quantizers import QuantizerOutput, build_quantizer
@@ -184,12 +184,10 @@ class VQVAE(nn.Module):
         """Write ``config.json`` (+ ``extra`` top-level keys) and ``model.safetensors``."""
         run_dir = Path(run_dir)
         config = {
-            "format_version": checkpoint.FORMAT_VERSION,
-            "kind": "vqvae",
-            "vqvae_version": __version__,
+            **checkpoint.config_header("vqvae"),
             "model": self.config.to_dict(),
+            **(extra or {}),
         }
-        config.update(extra or {})
         if self.assignment is not None:
             config[ASSIGNMENT_KEY] = self.assignment.save(run_dir)
         checkpoint.save_weights(run_dir / checkpoint.WEIGHTS_FILE, self.state_dict())

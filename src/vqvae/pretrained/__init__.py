@@ -25,7 +25,9 @@ CATALOGUE = ROOT / "zoo.json"
 def catalogue() -> dict[str, dict[str, Any]]:
     """name -> {"data", "headline", "description"} of every shipped model, in listing order."""
     entries = json.loads(CATALOGUE.read_text())
-    return {name: entry for name, entry in entries.items() if (ROOT / name / "config.json").is_file()}
+    return {
+        name: entry for name, entry in entries.items() if (ROOT / name / "config.json").is_file()
+    }
 
 
 def names() -> list[str]:
@@ -48,7 +50,7 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     if (path / "config.json").is_file() or not is_shipped(str(name_or_path)):
         if not path.exists():
             raise CheckpointError(
-                f"{name_or_path}: neither a run directory nor a shipped model "
+                f"{name_or_path}: not a run directory, nor the name of a shipped model "
                 f"(shipped: {', '.join(names())}; `vqvae models` lists them)"
             )
         return path

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, checkpoint
+from .. import checkpoint
 from ..errors import CheckpointError
 from .config import PriorConfig
 from .transformer import TransformerPrior
@@ -84,13 +84,7 @@ def save_prior_folder(
     folder = Path(folder)
     parent, name = folder.parent, folder.name
     parent.mkdir(parents=True, exist_ok=True)
-    config = {
-        "format_version": checkpoint.FORMAT_VERSION,
-        "kind": "prior",
-        "vqvae_version": __version__,
-        "prior": prior.config.to_dict(),
-    }
-    config.update(extra or {})
+    config = {**checkpoint.config_header("prior"), "prior": prior.config.to_dict(), **(extra or {})}
     for stale in parent.glob(f".{name}.*.tmp"):  # left by a killed save
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.new.", suffix=".tmp", dir=parent))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from PIL import Image
@@ -86,9 +87,11 @@ def split_run_dir(inputs: list[str]) -> tuple[str | None, list[str]]:
 def _fitting_model(path: str) -> str:
     """The shipped model for an image file, from its header (``pretrained.for_image``)."""
     try:
-        with Image.open(path) as image:  # reads the header only
-            channels, (width, height) = infer_channels(image.mode), image.size
-    except OSError:
+        with warnings.catch_warnings():  # a huge image: compress refuses it with our message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # reads the header only
+                channels, (width, height) = infer_channels(image.mode), image.size
+    except (OSError, Image.DecompressionBombError):
         return "mnist"  # compress itself reports what is wrong with the file
     return pretrained.for_image(channels, height, width)
 

@@ -12,3 +12,12 @@ length() {
     echo "--max-minutes $1"
   fi
 }
+
+# limit N: "--limit N", or a few hundred images in a miniature
+limit() {
+  if [ -n "${VQVAE_RECIPE_STEPS:-}" ]; then
+    echo "--limit 256"
+  else
+    echo "--limit $1"
+  fi
+}

@@ -8,6 +8,6 @@ RUN=${1:-runs/recipe-fashion-mnist}
 vqvae train --dataset fashion-mnist --data-dir "$DATA" --out "$RUN" --overwrite \
   --rate-weight 0.05 --seed 0 $(length 12) --quiet
 # 2. its static code distribution, then a class-conditional prior over its codes
-vqvae fit-entropy "$RUN" --limit 20000 --quiet
+vqvae fit-entropy "$RUN" $(limit 20000) --quiet
 vqvae train-prior "$RUN" $(length 12) --dropout 0.1 --quiet
 vqvae eval-prior "$RUN" --json

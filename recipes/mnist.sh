@@ -7,5 +7,5 @@ RUN=${1:-runs/recipe-mnist}
 # the MNIST recipe (64 channels, 128 codes of dimension 16, batch 64, Adam 2e-3, cosine), 10 min
 vqvae train --dataset mnist --out "$RUN" --overwrite --checkpoint-every 0 --seed 0 \
   --device cpu $(length 10) --quiet
-vqvae fit-entropy "$RUN" --limit 20000 --quiet
-vqvae eval "$RUN" --json
+vqvae fit-entropy "$RUN" $(limit 20000) --quiet
+vqvae eval "$RUN" $(limit 10000) --json

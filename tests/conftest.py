@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,3 +32,14 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path}")
     return path
+
+
+def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """An MNIST-style dataset (raw IDX files ``PREFIX-images/labels-idx?-ubyte``) of uint8
+    images (N, H, W) and labels (N,): a small stand-in for a named dataset."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    header = np.array([0x803, n, h, w], dtype=">u4").tobytes()
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    header = np.array([0x801, n], dtype=">u4").tobytes()
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.astype(np.uint8).tobytes())

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_idx
 from PIL import Image
 
 ROOT = Path(__file__).parents[1]
@@ -72,14 +73,6 @@ def test_smoke_budgets_only_touch_training_commands():
     assert _skip_reason(block) == "x" and _skip_reason("vqvae eval x\n") is None
 
 
-def _write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
-    n, h, w = images.shape
-    header = np.array([0x803, n, h, w], dtype=">u4").tobytes()
-    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
-    header = np.array([0x801, n], dtype=">u4").tobytes()
-    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.astype(np.uint8).tobytes())
-
-
 def _crops(photo: np.ndarray, n: int, size: tuple[int, int], seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     h, w = size
@@ -97,7 +90,7 @@ def _stand_in_data(data: Path) -> None:
     mnist.mkdir(parents=True)
     for split, prefix, n in [("train", "train", 128), ("test", "t10k", 64)]:
         digits = load_dataset("mnist", split)
-        _write_idx(mnist, prefix, digits.images[:n, 0].numpy(), digits.labels[:n].numpy())
+        write_idx(mnist, prefix, digits.images[:n, 0].numpy(), digits.labels[:n].numpy())
     photo = np.asarray(Image.open(ROOT / "examples" / "photo.png").convert("RGB"))
     cifar = data / "cifar10"
     cifar.mkdir()

@@ -82,8 +82,8 @@ def test_compress_by_name_and_decompress_finds_the_model_by_fingerprint(
         assert main(["decompress", str(out), "-o", str(tmp_path / "b.png")]) == 0  # no --model
         assert main(["compress", digit, "-o", str(tmp_path / "a.vqz")]) == 0  # fits: mnist
         header = api.read_header((tmp_path / "a.vqz").read_bytes())
-        assert api.shipped_model_for(header.model_fingerprint) == "mnist"
-        assert api.shipped_model_for(api.read_header(out.read_bytes()).model_fingerprint) == name
+        assert api.shipped_models_for(header.model_fingerprint) == ["mnist"]
+        assert api.shipped_models_for(api.read_header(out.read_bytes()).model_fingerprint) == [name]
     finally:
         pretrained.catalogue.cache_clear()
         api._shipped_fingerprint.cache_clear()
@@ -93,3 +93,26 @@ def test_the_fitting_model_of_an_image():
     assert pretrained.for_image(1, 28, 28) == "mnist"
     photo = "photo" if "photo" in pretrained.names() else "mnist"
     assert pretrained.for_image(3, 512, 768) == photo and pretrained.for_image(1, 64, 64) == photo
+
+
+def test_models_sharing_a_vqvae_decode_with_the_one_that_has_the_files_coder(tmp_path, monkeypatch):
+    """ "mnist" and a copy with a prior share a fingerprint: a prior-coded file decodes with
+    no --model, through the copy that has the prior."""
+    from vqvae.codec import api
+    from vqvae.priors import PriorConfig, TransformerPrior, save_prior
+
+    _second_shipped_model(tmp_path, monkeypatch)
+    root = pretrained.ROOT
+    shutil.rmtree(root / "mnist-b")
+    shutil.copytree(root / "mnist", root / "mnist-b")  # the same VQ-VAE ...
+    config = PriorConfig(codebook_size=128, height=7, width=7, n_layer=1, n_head=2, n_embd=16)
+    save_prior(TransformerPrior(config), root / "mnist-b")  # ... with a prior
+    try:
+        digit = str(sorted((Path(__file__).parents[1] / "examples" / "digits").glob("*"))[0])
+        out = tmp_path / "p.vqz"
+        assert main(["compress", "--model", "mnist-b", digit, "-o", str(out)]) == 0
+        assert api.read_header(out.read_bytes()).entropy_name == "prior"
+        assert main(["decompress", str(out), "-o", str(tmp_path / "p.png")]) == 0
+    finally:
+        pretrained.catalogue.cache_clear()
+        api._shipped_fingerprint.cache_clear()

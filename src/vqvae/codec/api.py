@@ -95,8 +95,12 @@ def load_for(
         CheckpointError: not a run dir; FormatError: the run dir lacks that entropy model (the
             message names the run to pass when it is the packaged model's).
     """
-    if run_dir is None:
-        run_dir = shipped_model_for(header.model_fingerprint)
+    if run_dir is None:  # the shipped models of that fingerprint, the first with its coder
+        for name in shipped_models_for(header.model_fingerprint):
+            try:
+                return load(name, header.entropy_name, device)
+            except FormatError:
+                continue
     try:
         return load(run_dir, header.entropy_name, device)
     except FormatError as exc:
@@ -109,12 +113,10 @@ def _packaged(run_dir: str | os.PathLike | None) -> bool:
     return run_dir is None or Path(run_dir).resolve().parent == pretrained.ROOT
 
 
-def shipped_model_for(fingerprint: bytes) -> str | None:
-    """The name of the shipped model with this model fingerprint (None: none has it)."""
-    for name in pretrained.names():
-        if _shipped_fingerprint(name) == fingerprint:
-            return name
-    return None
+def shipped_models_for(fingerprint: bytes) -> list[str]:
+    """The names of the shipped models with this model fingerprint (several can share one
+    VQ-VAE, e.g. with and without a prior)."""
+    return [name for name in pretrained.names() if _shipped_fingerprint(name) == fingerprint]
 
 
 @functools.cache

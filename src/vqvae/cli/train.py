@@ -67,6 +67,12 @@ def register(subparsers) -> None:
         help="lambda of --rate-prior: latent squared distance per bit (e.g. 0.2-0.5)",
     )
     add_schedule_arguments(p)
+    add_model_arguments(p)
+    p.set_defaults(run=run)
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The "model" flags: architecture and quantizer (default None: the recipe's)."""
     m = p.add_argument_group("model")
     m.add_argument(
         "--arch",
@@ -151,7 +157,6 @@ def register(subparsers) -> None:
         "--stage-kind", choices=["ema", "vq"], default=None, help="rvq/grouped: codebook kind"
     )
     m.add_argument("--lookup-dim", type=int, default=None, help="cosine: lookup dim (default 8)")
-    p.set_defaults(run=run)
 
 
 def add_schedule_arguments(p: argparse.ArgumentParser) -> None:

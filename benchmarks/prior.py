@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist_classifier import frechet_distance, predict, train_classifier  # noqa: E402
 
+from vqvae import pretrained  # noqa: E402
 from vqvae.cli import main as vqvae  # noqa: E402
 from vqvae.codec import compress, decompress_indices, encode_indices, load  # noqa: E402
 from vqvae.codec.container import parse  # noqa: E402
@@ -76,6 +77,12 @@ def main() -> None:
         "--threads", type=int, default=1, help="1: robust on a shared machine (2 threads thrash)"
     )
     parser.add_argument("--out", default=None, help="keep the run dir here")
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME|RUN_DIR",
+        help="evaluate this shipped model (e.g. mnist-prior) or finished run: no training",
+    )
     parser.add_argument("--skip-vqvae", action="store_true", help="reuse the VQ-VAE in --out")
     parser.add_argument(
         "--skip-prior", action="store_true", help="reuse the prior in --out too (with --skip-vqvae)"
@@ -94,8 +101,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.skip_prior and not args.skip_vqvae:
         parser.error("--skip-prior needs --skip-vqvae")
+    if args.model is not None:
+        args.out, args.skip_vqvae, args.skip_prior = args.model, True, True
     torch.set_num_threads(args.threads)
     run = args.out or tempfile.mkdtemp(prefix="vqvae-prior-")
+    if args.model is not None:
+        run = str(pretrained.resolve(args.model))
     started = time.perf_counter()
 
     if not args.skip_vqvae:

@@ -116,3 +116,12 @@ def test_models_sharing_a_vqvae_decode_with_the_one_that_has_the_files_coder(tmp
     finally:
         pretrained.catalogue.cache_clear()
         api._shipped_fingerprint.cache_clear()
+
+
+def test_a_shipped_models_codes_are_cached_outside_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("VQVAE_CACHE", str(tmp_path))
+    run = Run("mnist")
+    assert run.codes_dir.is_relative_to(tmp_path) and run.fingerprint in run.codes_dir.name
+    own = tmp_path / "own"
+    shutil.copytree(pretrained.ROOT / "mnist", own)
+    assert Run(own).codes_dir == own / "codes"

@@ -28,6 +28,7 @@ from .codec import load as load_codec
 from .config import TrainConfig
 from .data import ImageDataset, load_dataset
 from .data.codes import CodeDataset, encode_dataset, load_codes
+from .data.download import default_cache_dir
 from .device import resolve_device
 from .errors import CheckpointError, DataError
 from .models import VQVAE
@@ -117,13 +118,14 @@ class Run:
         data_dir: str | None = None,
         log=print,
     ) -> CodeDataset:
-        """Code maps of ``split`` from ``codes_dir`` (default RUN_DIR/codes), encoding them
-        (with the model's assignment rule) if missing.
+        """Code maps of ``split`` from ``codes_dir`` (default RUN_DIR/codes; for a shipped
+        model, the user's cache: the package is not written to), encoding them (with the
+        model's assignment rule) if missing.
 
         Codes cached for other weights are encoded again in the default dir; in an explicit
         ``codes_dir`` they are an error.
         """
-        folder = Path(codes_dir) if codes_dir else self.path / CODES_DIR
+        folder = Path(codes_dir) if codes_dir else self.codes_dir
         fingerprint = self.fingerprint
         if (folder / f"{split}.json").is_file():
             codes = load_codes(folder, split)
@@ -137,6 +139,13 @@ class Run:
         data = self.dataset(split, dataset, data_dir)
         encode_dataset(self.model, data, folder, split, fingerprint, device=self.device)
         return load_codes(folder, split)
+
+    @property
+    def codes_dir(self) -> Path:
+        """Where ``codes`` caches code maps: RUN_DIR/codes, or the cache for a shipped model."""
+        if self.path.resolve().parent == pretrained.ROOT:
+            return default_cache_dir() / CODES_DIR / f"{self.path.name}-{self.fingerprint}"
+        return self.path / CODES_DIR
 
     @cached_property
     def prior(self) -> TransformerPrior:

@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (train + reconstruct on the embedded MNIST, about 5 minutes
+# Two entry points: `make demo` (train + reconstruct on the embedded MNIST, about 4 minutes
 # on a 2-core CPU, install included) and `make test`. Both create .venv and install the
 # package with pinned torch (the CPU build) first.
 PYTHON ?= python3

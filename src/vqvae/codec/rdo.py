@@ -29,7 +29,6 @@ class TableRate:
 
     def __init__(self, model: EntropyModel) -> None:
         self.model = model
-        self.num_codes = model.num_symbols
 
     def bits(self, codes: torch.Tensor, positions: np.ndarray | None = None) -> torch.Tensor:
         if positions is None:

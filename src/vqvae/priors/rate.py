@@ -20,7 +20,6 @@ class PriorRate:
 
     def __init__(self, prior: TransformerPrior) -> None:
         self.prior = prior.eval().requires_grad_(False)
-        self.num_codes = prior.codebook_size
 
     @torch.no_grad()
     def bits(self, codes: torch.Tensor, positions: np.ndarray | None = None) -> torch.Tensor:

@@ -38,3 +38,23 @@ def check_max_pixels(max_pixels: int | None) -> None:
         isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1
     ):
         raise VQVAEError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+
+
+MAX_AUDIO_SECONDS = 600.0
+"""Default longest audio file (seconds) that ``read_audio`` reads and ``decompress`` writes:
+10 minutes, checked from the header before the samples are read (at 8 kHz: 4.8 M samples)."""
+
+
+def check_audio_seconds(
+    frames: int,
+    rate: int,
+    max_seconds: float | None,
+    what: str,
+    error: type[VQVAEError] = VQVAEError,
+) -> None:
+    """Raise ``error`` if ``frames`` samples at ``rate`` Hz last over ``max_seconds`` (None: no limit)."""
+    if max_seconds is not None and frames > max_seconds * rate:
+        raise error(
+            f"{what} is {frames / rate:.1f} s long, over the limit of {max_seconds:g} s "
+            f"(raise it with --max-seconds N)"
+        )

@@ -23,6 +23,7 @@ from . import (
     encode_dataset,
     eval_prior,
     evaluate,
+    export,
     fit_entropy,
     images,
     models,
@@ -36,6 +37,7 @@ from .common import HelpFormatter
 COMMANDS = [train, train_decoder, evaluate, images, fit_entropy, compress, decompress]
 COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
 COMMANDS += [corrupt, denoise, models]
+COMMANDS += [export]
 
 
 class UsageError(VQVAEError):

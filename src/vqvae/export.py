@@ -1,0 +1,323 @@
+"""Export a VQ-VAE to ONNX: an encoder graph and a decoder graph that run without PyTorch.
+
+::
+
+    encoder.onnx  images  (batch, C, height, width) float32 in [0, 1]
+                  -> pad to a multiple of f -> encoder -> nearest code (inside the graph)
+                  -> indices (batch, code_height, code_width) int64
+    decoder.onnx  indices (batch, code_height, code_width) int64
+                  -> code lookup -> decoder -> images (batch, C, f*code_height, f*code_width)
+    config.json   the model's config (a copy of the run's)
+    export.json   the graphs' inputs, outputs and shapes
+
+Batch and image size are dynamic (an MLP model takes its training size only). The nearest-code
+search is PyTorch's own (||e||^2 + rate bias - 2 z.e, argmin), so the graphs give the indices
+``VQVAE.encode`` gives. Single-codebook quantizers (vq, ema, cosine) only; a model whose codes
+are chosen under a prior in context (``train --rate-prior``) is refused, since a nearest-code
+graph would give it other codes than it was trained with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import __version__, checkpoint, pretrained
+from .errors import VQVAEError
+from .models import VQVAE
+from .progress import Progress
+
+FORMATS = ("onnx",)
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+EXPORT_FILE = "export.json"
+OPSET = 18
+INSTALL_HINT = "pip install 'vqvae[onnx]'"
+
+
+class ExportError(VQVAEError):
+    """A model that cannot be exported as asked (its quantizer, its code rule, the format)."""
+
+
+class _EncoderGraph(nn.Module):
+    """images (B, C, H, W) -> indices (B, ceil(H/f), ceil(W/f)): the model's nearest codes."""
+
+    def __init__(self, model: VQVAE) -> None:
+        super().__init__()
+        q = model.quantizer
+        self.encoder = model.encoder
+        self.quantizer = q  # its _project_in (identity, or the cosine projection)
+        self.f = model.downsample_factor
+        codebook = q._lookup_codebook().detach().float()  # (K, d)
+        code_sq = codebook.pow(2).sum(1)
+        bias = q.rate_bias()  # a model trained with --rate-weight keeps its unigram bits
+        if bias is not None:
+            code_sq = code_sq + bias.detach().float()
+        self.register_buffer("codebook_t", codebook.t().contiguous())
+        self.register_buffer("code_sq", code_sq)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        f = self.f
+        pad_h, pad_w = (f - images.shape[2] % f) % f, (f - images.shape[3] % f) % f
+        x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")  # as VQVAE._pad
+        z_e = self.encoder(x - 0.5)  # (B, D, h, w)
+        b, d, h, w = z_e.shape
+        vectors = self.quantizer._project_in(z_e.permute(0, 2, 3, 1).reshape(-1, d))
+        # argmin_k ||e_k||^2 (+ bias_k) - 2 z.e_k, the computation of quantizers.nearest_code
+        distances = torch.addmm(self.code_sq, vectors, self.codebook_t, alpha=-2.0)
+        return distances.argmin(1).reshape(b, h, w)
+
+
+class _DecoderGraph(nn.Module):
+    """indices (B, h, w) int64 -> images (B, C, h f, w f), as ``VQVAE.decode``."""
+
+    def __init__(self, model: VQVAE) -> None:
+        super().__init__()
+        q = model.quantizer
+        self.decoder = model.decoder
+        # The codes in z space, one row per code (the cosine quantizer's out_proj applied).
+        table = q._project_out(q._lookup_codebook()).detach().float()
+        self.register_buffer("codes", table.contiguous())
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        z_q = F.embedding(indices, self.codes).permute(0, 3, 1, 2)  # (B, D, h, w)
+        return self.decoder(z_q) + 0.5
+
+
+def check_exportable(model: VQVAE) -> None:
+    """ExportError (one line) unless ``model`` can be exported faithfully."""
+    q = model.quantizer
+    if q.num_stages != 1 or not hasattr(q, "code_distances"):
+        raise ExportError(
+            f"ONNX export supports single-codebook quantizers (vq, ema, cosine); this model's "
+            f"is {q.config.kind}"
+        )
+    if model.assignment is not None:
+        raise ExportError(
+            "this model chooses its codes under a rate prior in context (train --rate-prior); "
+            "a nearest-code ONNX encoder would give other codes, so it is not exported"
+        )
+
+
+def export(
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    format: str = "onnx",
+    opset: int = OPSET,
+) -> dict[str, Any]:
+    """Export a run dir or shipped model to ``out_dir`` and return what export.json holds.
+
+    The folder is written under a temporary name beside ``out_dir`` and renamed into place,
+    so a reader never sees half an export. An existing ``out_dir`` is replaced only if it is
+    empty or holds an earlier export.
+
+    Args:
+        model: a run dir written by ``vqvae train`` or a shipped model's name ("mnist").
+        out_dir: the folder to write (encoder.onnx, decoder.onnx, config.json, export.json).
+        format: "onnx" (the only one).
+        opset: the ONNX opset of the graphs.
+
+    Raises:
+        ExportError: an unsupported format, quantizer or code rule; onnx not installed;
+            ``out_dir`` holds something other than an export.
+        CheckpointError: ``model`` is not a run dir nor a shipped name.
+    """
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
+    _require_onnx()
+    run_dir = pretrained.resolve(model)
+    vqvae = VQVAE.from_pretrained(run_dir).float().eval()
+    check_exportable(vqvae)
+    out_dir = Path(out_dir)
+    _check_target(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        info = _write(vqvae, run_dir, staging, opset)
+        _replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return info
+
+
+def _write(model: VQVAE, run_dir: Path, folder: Path, opset: int) -> dict[str, Any]:
+    cfg = model.config
+    c, f = cfg.in_channels, model.downsample_factor
+    dynamic_size = cfg.arch == "conv"
+    h, w = (max(2 * f, 8), max(2 * f, 8)) if dynamic_size else tuple(cfg.image_size)
+    height, width = ("height", "width") if dynamic_size else (h, w)
+    code_h, code_w = ("code_height", "code_width") if dynamic_size else (-(-h // f), -(-w // f))
+    images = torch.rand(2, c, h, w, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        indices = model.encode(images)
+    with Progress(2, "export to ONNX", "graph") as bar:
+        _export_graph(
+            _EncoderGraph(model), images, folder / ENCODER_FILE, "images", "indices",
+            {0: "batch", 2: height, 3: width}, {0: "batch", 1: code_h, 2: code_w}, opset,
+        )  # fmt: skip
+        bar.update()
+        _export_graph(
+            _DecoderGraph(model), indices, folder / DECODER_FILE, "indices", "images",
+            {0: "batch", 1: code_h, 2: code_w},
+            {0: "batch", 2: _times(f, code_h), 3: _times(f, code_w)}, opset,
+        )  # fmt: skip
+        bar.update()
+    shutil.copyfile(run_dir / checkpoint.CONFIG_FILE, folder / checkpoint.CONFIG_FILE)
+    info = {
+        "format": "onnx",
+        "opset": opset,
+        "vqvae_version": __version__,
+        "torch_version": torch.__version__,
+        "source": str(run_dir),
+        "fingerprint": _fingerprint(run_dir),
+        "downsample_factor": f,
+        "codebook_size": model.quantizer.codebook_size,
+        "quantizer": model.quantizer.config.kind,
+        "encoder": {
+            "file": ENCODER_FILE,
+            "inputs": [_tensor("images", "float32", ["batch", c, height, width], "[0, 1]")],
+            "outputs": [
+                _tensor(
+                    "indices",
+                    "int64",
+                    ["batch", code_h, code_w],
+                    f"[0, {model.quantizer.codebook_size}); code_height = ceil(height / {f})",
+                )
+            ],
+        },  # fmt: skip
+        "decoder": {
+            "file": DECODER_FILE,
+            "inputs": [_tensor("indices", "int64", ["batch", code_h, code_w])],
+            "outputs": [
+                _tensor(
+                    "images",
+                    "float32",
+                    ["batch", c, _times(f, code_h), _times(f, code_w)],
+                    "about [0, 1], unclipped; crop to the input's height and width",
+                )
+            ],
+        },  # fmt: skip
+    }
+    checkpoint.write_json(folder / EXPORT_FILE, info)
+    return info
+
+
+def _times(f: int, dim: str | int) -> str | int:
+    return dim * f if isinstance(dim, int) else f"{f}*{dim}"
+
+
+def _tensor(name: str, dtype: str, shape: list, values: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "dtype": dtype, "shape": shape}
+    if values is not None:
+        out["values"] = values
+    return out
+
+
+def _fingerprint(run_dir: Path) -> str:
+    from .priors import weights_fingerprint
+
+    return weights_fingerprint(run_dir)
+
+
+def _export_graph(
+    module: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    input_name: str,
+    output_name: str,
+    input_dims: dict[int, str | int],
+    output_dims: dict[int, str | int],
+    opset: int,
+) -> None:
+    """torch.onnx's dynamo exporter (symbolic shapes: its graphs take any batch and size),
+    one self-contained file; the dims get readable names."""
+    import onnx
+
+    dynamic = {
+        axis: torch.export.Dim(name) for axis, name in input_dims.items() if isinstance(name, str)
+    }
+    quiet = io.StringIO()
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its notes (torchvision missing, ...) are not the user's
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(quiet),
+            torch.no_grad(),
+        ):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module.eval(),
+                (example,),
+                str(path),
+                input_names=[input_name],
+                output_names=[output_name],
+                dynamic_shapes={input_name: dynamic},
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    except Exception as exc:  # the exporter's errors are many lines long
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ExportError(f"ONNX export of {path.name} failed: {first}") from None
+    finally:
+        logger.setLevel(level)
+    graph = onnx.load(str(path))
+    for value, dims in ((graph.graph.input[0], input_dims), (graph.graph.output[0], output_dims)):
+        for axis, name in dims.items():
+            dim = value.type.tensor_type.shape.dim[axis]
+            if isinstance(name, str):
+                dim.dim_param = name
+            else:
+                dim.dim_value = name
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise ExportError(f"ONNX export needs {exc.name}: {INSTALL_HINT}") from None
+
+
+def _check_target(out_dir: Path) -> None:
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: exists and is not a folder")
+    if any(out_dir.iterdir()) and not (out_dir / EXPORT_FILE).is_file():
+        raise ExportError(f"{out_dir}: not empty and not an earlier export; choose another folder")
+
+
+def _replace(staging: Path, out_dir: Path) -> None:
+    """Rename ``staging`` to ``out_dir``; an old export there is removed only after."""
+    os.chmod(staging, 0o777 & ~_umask())
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -264,3 +264,22 @@ def test_multi_stage_and_fsq_models_round_trip(kind, options, stages):
         information_bits(indices.reshape(-1, indices.shape[-1]), codec.entropy_model)
         <= 8 * header.payload_length
     )
+
+
+@pytest.mark.parametrize(
+    "name, version, shape, indices_md5",
+    [
+        ("mnist_v1.vqz", 1, (7, 7), "d069735429d093e2538c50eb7b8cd0d1"),
+        ("mnist_v2.vqz", 2, (56, 56), "fa20d86ca0caa6475ee7478499a9245f"),
+    ],
+)
+def test_files_of_older_versions_keep_decoding(name, version, shape, indices_md5):
+    """Files written before audio (version 3) existed: examples/digit.png and, tiled at 28,
+    examples/sheet.png, coded with the shipped mnist model. Never regenerated."""
+    data = (GOLDEN.parent / name).read_bytes()
+    assert data[4] == version
+    header, indices = decompress_indices(data, None)
+    assert tuple(indices.shape) == shape
+    assert hashlib.md5(indices.numpy().tobytes()).hexdigest() == indices_md5
+    image = decompress(data, None)
+    assert image.mode == "L" and image.size == (header.width, header.height)

@@ -6,7 +6,7 @@ import zlib
 import pytest
 
 from vqvae.codec import container
-from vqvae.codec.container import FormatError, Header
+from vqvae.codec.container import AudioHeader, FormatError, Header
 
 HEADER = Header(
     model_fingerprint=bytes(range(8)),
@@ -68,7 +68,7 @@ def test_header_of_a_small_image_is_small():
         (lambda d: b"GIF89a" + d[6:], "magic"),
         (lambda d: d + b"\x00", "trailing"),
         (lambda d: d[:30] + bytes([d[30] ^ 0x10]) + d[31:], "checksum"),
-        (lambda d: _refresh_crc(d[:4] + b"\x03" + d[5:]), "version 3"),
+        (lambda d: _refresh_crc(d[:4] + b"\x04" + d[5:]), "version 4"),
     ],
 )
 def test_damage_is_a_format_error(damage, message):
@@ -103,3 +103,68 @@ def test_format_error_is_a_value_error_and_a_user_error():
     from vqvae.errors import VQVAEError
 
     assert issubclass(FormatError, ValueError) and issubclass(FormatError, VQVAEError)
+
+
+AUDIO = AudioHeader(
+    model_fingerprint=bytes(range(8)),
+    entropy_name="stages",
+    entropy_fingerprint=bytes(range(8, 16)),
+    sample_rate=8000,
+    samples=80_000,
+    hop_length=160,
+    stages=3,
+)
+
+
+def test_audio_header_is_version_3():
+    data = container.write(AUDIO, PAYLOAD)
+    header, payload = container.parse(data)
+    assert payload == PAYLOAD and data[4] == 3
+    assert header == AudioHeader(**{**AUDIO.__dict__, "payload_length": len(PAYLOAD)})
+    assert header.code_shape == (3, 500) and header.seconds == 10.0
+    assert header.modality == "audio" and HEADER.modality == "image"
+    name = len("stages")
+    # magic, version, model, name, entropy fp, modality, rate (2), samples (3), hop (2), stages,
+    # payload length, payload, crc
+    assert len(data) == 4 + 1 + 8 + 1 + name + 8 + 1 + 2 + 3 + 2 + 1 + 1 + len(PAYLOAD) + 4
+
+
+def test_audio_frames_round_up():
+    assert AudioHeader(**{**AUDIO.__dict__, "samples": 161}).code_shape == (3, 2)
+    assert AudioHeader(**{**AUDIO.__dict__, "samples": 1}).frames == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sample_rate": 999},
+        {"sample_rate": 384_001},
+        {"samples": 0},
+        {"samples": (1 << 31) + 1},
+        {"hop_length": 0},
+        {"hop_length": (1 << 16) + 1},
+        {"stages": 0},
+        {"stages": 17},
+        {"entropy_name": ""},
+        {"model_fingerprint": b"short"},
+    ],
+)
+def test_inconsistent_audio_headers_are_refused(change):
+    with pytest.raises(FormatError):
+        container.write(AudioHeader(**{**AUDIO.__dict__, **change}), PAYLOAD)
+
+
+def test_unknown_modality_is_refused():
+    data = bytearray(container.write(AUDIO, PAYLOAD))
+    at = 4 + 1 + 8 + 1 + len("stages") + 8
+    assert data[at] == 1
+    data[at] = 2
+    with pytest.raises(FormatError, match="modality"):
+        container.parse(_refresh_crc(bytes(data)))
+
+
+def test_every_truncation_of_an_audio_file_is_a_format_error():
+    data = container.write(AUDIO, PAYLOAD)
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            container.parse(data[:n])

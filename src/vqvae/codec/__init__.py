@@ -1,6 +1,9 @@
-"""Image compression with a VQ-VAE: indices -> entropy coder -> ``.vqz`` bytes, and back.
+"""Image and speech compression with a VQ-VAE: indices -> entropy coder -> ``.vqz`` bytes, and
+back.
 
-``compress(model, image) -> bytes`` and ``decompress(data, model) -> PIL.Image``; the file
+``compress(model, image) -> bytes`` and ``decompress(data, model) -> PIL.Image``;
+``compress_audio(model, samples_or_path, bitrate=...)`` and ``decompress_audio(data) ->
+(samples, rate)`` for speech (``codec.audio``); the file
 format is in ``container`` (and docs/format.md), the probability-model interface that static
 distributions and autoregressive priors share is in ``entropy``.
 """
@@ -17,7 +20,15 @@ from .api import (
     model_fingerprint,
     read_header,
 )
-from .container import FORMAT_VERSION, FormatError, Header
+from .audio import (
+    compress_audio,
+    decompress_audio,
+    decompress_audio_indices,
+    encode_audio_indices,
+    read_audio_header,
+    stages_for_bitrate,
+)
+from .container import FORMAT_VERSION, AudioHeader, FormatError, Header
 from .entropy import (
     PRECISION,
     EntropyModel,
@@ -33,6 +44,7 @@ from .entropy import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "AudioHeader",
     "PRECISION",
     "PRETRAINED_MNIST",
     "Codec",
@@ -44,8 +56,12 @@ __all__ = [
     "UniformEntropyModel",
     "check_consistency",
     "compress",
+    "compress_audio",
     "decompress",
+    "decompress_audio",
+    "decompress_audio_indices",
     "decompress_indices",
+    "encode_audio_indices",
     "encode_indices",
     "information_bits",
     "load",
@@ -53,6 +69,8 @@ __all__ = [
     "model_fingerprint",
     "quantize_pmf",
     "raster_schedule",
+    "read_audio_header",
     "read_header",
     "register_entropy_model",
+    "stages_for_bitrate",
 ]

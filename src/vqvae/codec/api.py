@@ -31,7 +31,7 @@ from ..errors import DataError
 from ..limits import MAX_PIXELS, check_max_pixels, check_pixels
 from ..models import VQVAE
 from . import container, entropy, tiling
-from .container import FormatError, Header
+from .container import AudioHeader, FormatError, Header
 from .entropy import EntropyModel, entropy_model_names, load_entropy_model
 from .rdo import choose_codes
 
@@ -336,8 +336,9 @@ def stack_stages(indices: torch.Tensor) -> torch.Tensor:
     return indices if indices.dim() == 2 else indices.reshape(-1, indices.shape[-1])
 
 
-def read_header(data: bytes) -> Header:
-    """The header of a ``.vqz`` stream (after magic, version, size and CRC checks)."""
+def read_header(data: bytes) -> Header | AudioHeader:
+    """The header of a ``.vqz`` stream (after magic, version, size and CRC checks): a
+    ``Header`` for an image, an ``AudioHeader`` for audio."""
     return container.parse(data)[0]
 
 
@@ -363,6 +364,11 @@ def decompress_indices(
 def _decode(data, model, entropy_model, max_pixels) -> tuple[Header, torch.Tensor, VQVAE]:
     check_max_pixels(max_pixels)
     header, payload = container.parse(data)
+    if not isinstance(header, Header):
+        raise FormatError(
+            "an audio file, not an image: decode it with decompress_audio (vqvae decompress "
+            "-o OUT.wav)"
+        )
     # the size a header claims is checked before anything of that size exists
     check_pixels(header.width, header.height, max_pixels, "the image", FormatError)
     name = header.entropy_name

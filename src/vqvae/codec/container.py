@@ -3,7 +3,7 @@
 Layout (all integers little-endian; ``uvarint`` = LEB128, 1 byte below 128)::
 
     magic            4 bytes   b"\\x89VQZ"
-    version          1 byte    1, or 2 for a tiled file (FORMAT_VERSION, the newest, is 2)
+    version          1 byte    1, 2 for a tiled image, 3 for audio (FORMAT_VERSION, the newest, is 3)
     model            8 bytes   sha256 prefix of the VQ-VAE's config + weights
     entropy name     1 byte n + n bytes ASCII (1 <= n <= 32), e.g. "static"
     entropy model    8 bytes   the entropy model's fingerprint
@@ -18,6 +18,10 @@ Layout (all integers little-endian; ``uvarint`` = LEB128, 1 byte below 128)::
     payload          ...
     crc32            4 bytes   zlib.crc32 of every byte before it
 
+Version 3 holds audio (``AudioHeader``): after the entropy model's fingerprint come
+``modality`` (1 byte, 1 = mono waveform), ``sample rate``, ``samples`` and ``hop`` (uvarints)
+and ``stages`` (1 byte: the residual stages kept), then the payload length as above.
+
 See docs/format.md for the full description.
 """
 
@@ -30,10 +34,16 @@ from dataclasses import dataclass
 from ..errors import VQVAEError
 
 MAGIC = b"\x89VQZ"
-FORMAT_VERSION = 2  # the newest this build reads and writes; untiled files are still version 1
+FORMAT_VERSION = 3  # the newest this build reads and writes: 1 and 2 are images, 3 audio
+AUDIO_VERSION = 3
+MODALITY_AUDIO = 1  # the one modality a version 3 file names: a mono waveform
 MAX_NAME = 32
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 28  # 16k x 16k: a crafted header cannot make the decoder allocate more
+MIN_RATE, MAX_RATE = 1_000, 384_000  # sample rates in Hz
+MAX_SAMPLES = 1 << 31  # the format's own bound on an audio file's length
+MAX_HOP = 1 << 16  # samples per code frame
+MAX_STAGES = 16
 
 
 class FormatError(VQVAEError):
@@ -70,6 +80,8 @@ class Header:
     stages: int = 1
     payload_length: int = 0
     tile: int = 0
+
+    modality = "image"
 
     @property
     def version(self) -> int:
@@ -111,6 +123,69 @@ class Header:
             raise FormatError(f"bad payload length {self.payload_length}")
 
 
+def _check_common(header) -> None:
+    if len(header.model_fingerprint) != 8 or len(header.entropy_fingerprint) != 8:
+        raise FormatError("fingerprints must be 8 bytes")
+    name = header.entropy_name.encode("ascii", "replace")
+    if not 1 <= len(name) <= MAX_NAME or not header.entropy_name.isascii():
+        raise FormatError(f"bad entropy model name {header.entropy_name!r}")
+    if not 1 <= header.stages <= MAX_STAGES:
+        raise FormatError(f"bad stage count {header.stages}")
+    if header.payload_length < 0 or header.payload_length % 4:
+        raise FormatError(f"bad payload length {header.payload_length}")
+
+
+@dataclass(frozen=True)
+class AudioHeader:
+    """The header of an audio file (format version 3): a mono waveform's residual codes.
+
+    Attributes:
+        model_fingerprint: 8 bytes, hash of the VQ-VAE's config and weights.
+        entropy_name: name of the entropy model that coded the payload.
+        entropy_fingerprint: 8 bytes identifying that entropy model's tables.
+        sample_rate: the model's rate in Hz (the decoded file's rate).
+        samples: the waveform's length in samples, at ``sample_rate``.
+        hop_length: samples per code frame (the model's total stride).
+        stages: residual stages kept (the first ``stages`` of the model's; ``--bitrate``).
+        payload_length: bytes of payload.
+    """
+
+    model_fingerprint: bytes
+    entropy_name: str
+    entropy_fingerprint: bytes
+    sample_rate: int
+    samples: int
+    hop_length: int
+    stages: int = 1
+    payload_length: int = 0
+
+    version = AUDIO_VERSION
+    modality = "audio"
+
+    @property
+    def frames(self) -> int:
+        """Code frames: ceil(samples / hop_length)."""
+        return -(-self.samples // self.hop_length)
+
+    @property
+    def code_shape(self) -> tuple[int, int]:
+        """(stages, frames): the map the payload codes, stage s in row s."""
+        return (self.stages, self.frames)
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate
+
+    def validate(self) -> None:
+        _check_common(self)
+        if not MIN_RATE <= self.sample_rate <= MAX_RATE:
+            raise FormatError(f"bad sample rate {self.sample_rate}")
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            raise FormatError(f"bad audio length {self.samples} samples")
+        if not 1 <= self.hop_length <= MAX_HOP:
+            raise FormatError(f"bad hop length {self.hop_length}")
+
+
 def _uvarint(value: int) -> bytes:
     out = bytearray()
     while True:
@@ -147,19 +222,36 @@ class _Reader:
         raise FormatError("overlong integer in header")
 
 
-def write(header: Header, payload: bytes) -> bytes:
+def write(header: Header | AudioHeader, payload: bytes) -> bytes:
     """Serialise ``header`` + ``payload`` (+ CRC-32); ``header.payload_length`` is set here."""
-    header = Header(**{**header.__dict__, "payload_length": len(payload)})
+    header = type(header)(**{**header.__dict__, "payload_length": len(payload)})
     header.validate()
     name = header.entropy_name.encode("ascii")
+    common = [
+        MAGIC,
+        bytes([header.version]),
+        header.model_fingerprint,
+        bytes([len(name)]),
+        name,
+        header.entropy_fingerprint,
+    ]
+    if isinstance(header, AudioHeader):
+        head = b"".join(
+            common
+            + [
+                bytes([MODALITY_AUDIO]),
+                _uvarint(header.sample_rate),
+                _uvarint(header.samples),
+                _uvarint(header.hop_length),
+                bytes([header.stages]),
+                _uvarint(len(payload)),
+            ]
+        )
+        body = head + payload
+        return body + struct.pack("<I", zlib.crc32(body))
     head = b"".join(
-        [
-            MAGIC,
-            bytes([header.version]),
-            header.model_fingerprint,
-            bytes([len(name)]),
-            name,
-            header.entropy_fingerprint,
+        common
+        + [
             _uvarint(header.width),
             _uvarint(header.height),
             bytes([header.channels, header.downsample_factor, header.pad_h, header.pad_w]),
@@ -172,8 +264,12 @@ def write(header: Header, payload: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def parse(data: bytes) -> tuple[Header, bytes]:
+def parse(data: bytes) -> tuple[Header | AudioHeader, bytes]:
     """Split a stream into its header and payload, checking magic, version, sizes and CRC.
+
+    Returns:
+        (header, payload): a ``Header`` for an image (versions 1 and 2), an ``AudioHeader``
+        for audio (version 3).
 
     Raises:
         FormatError: anything wrong with the stream, with a one-line reason.
@@ -184,16 +280,24 @@ def parse(data: bytes) -> tuple[Header, bytes]:
     r = _Reader(data)
     r.take(len(MAGIC))
     version = r.byte()
-    if version not in (1, 2):
-        raise FormatError(f"unsupported .vqz format version {version} (this build reads 1 and 2)")
+    if version not in (1, 2, AUDIO_VERSION):
+        raise FormatError(
+            f"unsupported .vqz format version {version} (this build reads 1 to {FORMAT_VERSION})"
+        )
     model_fp = r.take(8)
     name_bytes = r.take(r.byte())
     entropy_fp = r.take(8)
-    width, height = r.uvarint(), r.uvarint()
-    channels, factor, pad_h, pad_w, stages = r.take(5)
-    tile = r.uvarint() if version == 2 else 0
-    if version == 2 and tile == 0:
-        raise FormatError("a version 2 file must name its tile size")
+    if version == AUDIO_VERSION:
+        modality = r.byte()
+        if modality != MODALITY_AUDIO:
+            raise FormatError(f"unknown modality {modality} in a version 3 file")
+        audio = (r.uvarint(), r.uvarint(), r.uvarint(), r.byte())
+    else:
+        width, height = r.uvarint(), r.uvarint()
+        channels, factor, pad_h, pad_w, stages = r.take(5)
+        tile = r.uvarint() if version == 2 else 0
+        if version == 2 and tile == 0:
+            raise FormatError("a version 2 file must name its tile size")
     length = r.uvarint()
     if r.pos + length + 4 != len(data):
         if r.pos + length + 4 > len(data):
@@ -207,6 +311,20 @@ def parse(data: bytes) -> tuple[Header, bytes]:
         name = name_bytes.decode("ascii")
     except UnicodeDecodeError:
         raise FormatError("bad entropy model name") from None
+    if version == AUDIO_VERSION:
+        sample_rate, samples, hop, stages = audio
+        audio_header = AudioHeader(
+            model_fingerprint=model_fp,
+            entropy_name=name,
+            entropy_fingerprint=entropy_fp,
+            sample_rate=sample_rate,
+            samples=samples,
+            hop_length=hop,
+            stages=stages,
+            payload_length=length,
+        )
+        audio_header.validate()
+        return audio_header, payload
     header = Header(
         model_fingerprint=model_fp,
         entropy_name=name,

@@ -15,6 +15,7 @@ import constriction
 import numpy as np
 import torch
 
+from ..entropy.stages import StageEntropyModel
 from ..entropy.tables import (  # noqa: F401  re-exported
     ENCODE_CHUNK,
     MAX_SYMBOLS,
@@ -91,6 +92,18 @@ register_entropy_model(
     lambda model, run_dir: PriorEntropyModel.from_run_dir(run_dir),
     priority=20,
     how_to_make="run `vqvae train-prior {run_dir}` first",
+)
+register_entropy_model(
+    "stages",
+    lambda model, run_dir: (
+        None
+        if run_dir is None or getattr(model.config, "modality", "image") != "audio"
+        else StageEntropyModel.load(
+            run_dir, model.quantizer.num_stages, model.quantizer.codebook_size
+        )
+    ),
+    priority=15,
+    how_to_make="run `vqvae fit-entropy {run_dir}` first",
 )
 register_entropy_model(
     "static",

@@ -65,6 +65,23 @@ def for_image(channels: int, height: int, width: int) -> str:
     return "photo"
 
 
+SPEECH = "fsdd"
+
+
+def for_audio() -> str:
+    """The shipped speech model (8 kHz speech: ``fsdd``).
+
+    Raises:
+        CheckpointError: this build ships none (pass a run dir).
+    """
+    if SPEECH not in catalogue():
+        raise CheckpointError(
+            f"no shipped speech model ({SPEECH!r}) in this build: pass a run dir "
+            "(vqvae compress RUN_DIR speech.wav ...)"
+        )
+    return SPEECH
+
+
 def size_bytes(name: str) -> int:
     """Bytes of a shipped model's files (weights, entropy model, prior)."""
     return sum(p.stat().st_size for p in (ROOT / name).rglob("*") if p.is_file())

@@ -1,0 +1,296 @@
+"""``compress_audio`` / ``decompress_audio``: speech to ``.vqz`` bytes (format version 3) and back.
+
+::
+
+    samples (T,) at the model's rate --encoder--> residual codes (S, L), L = ceil(T / hop)
+        --keep the first k stages (k from --bitrate)--> (k, L): stage s in row s
+        --entropy model tables (one per stage) + range coder--> payload
+        --container--> header (rate, T, hop, k) | payload | crc32
+
+    bytes --parse + checks (magic, version, crc, model, entropy model, length limit)-->
+        payload --range decoder--> (k, L) --decoder with k stages--> crop to T, clip to [-1, 1]
+
+A residual quantizer trained with quantizer dropout decodes from any number of its first
+stages, so one model serves every bitrate: ``k`` stages cost ``k * log2(K) * rate / hop``
+bit/s before entropy coding (the model's nominal rate, ``model.bitrate(k)``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+
+from .. import pretrained
+from ..errors import DataError
+from ..limits import MAX_AUDIO_SECONDS, check_audio_seconds
+from . import container, entropy
+from .api import WRITER_HINT, Codec, _resolve, load, load_for, model_fingerprint
+from .container import AudioHeader, FormatError
+from .entropy import EntropyModel
+
+
+def is_audio_model(model) -> bool:
+    """Whether a VQ-VAE (or its config) codes waveforms."""
+    config = getattr(model, "config", model)
+    return getattr(config, "modality", "image") == "audio"
+
+
+def _audio_model(model, entropy_model: EntropyModel | None):
+    """(audio VQ-VAE, entropy model or None) of what the caller gave (None: the shipped
+    speech model)."""
+    if model is None:
+        model = pretrained.for_audio()
+    model, entropy_model = _resolve(model, entropy_model)
+    if not is_audio_model(model):
+        raise DataError("this is an image model; audio needs a speech model (e.g. fsdd)")
+    return model, entropy_model
+
+
+def stages_for_bitrate(model, bitrate: float) -> int:
+    """The most residual stages whose nominal rate ``model.bitrate(k)`` is at most ``bitrate``
+    bit/s (the entropy-coded file is smaller still).
+
+    Raises:
+        DataError: ``bitrate`` is below one stage's rate.
+    """
+    if not (isinstance(bitrate, (int, float)) and math.isfinite(bitrate) and bitrate > 0):
+        raise DataError(f"bitrate must be a positive number of bit/s, got {bitrate!r}")
+    fitting = [k for k in range(1, model.num_stages + 1) if model.bitrate(k) <= bitrate + 1e-9]
+    if not fitting:
+        raise DataError(
+            f"bitrate {bitrate:g} bit/s is below this model's lowest, {model.bitrate(1):g} bit/s "
+            "(one residual stage)"
+        )
+    return fitting[-1]
+
+
+def _samples(audio, sample_rate: int | None, model, max_seconds: float | None) -> np.ndarray:
+    """A path / (T,) array or tensor at ``sample_rate`` (None: the model's) -> float32 (T,) at
+    the model's rate, in [-1, 1]."""
+    from ..data.audio import read_audio, resample
+
+    if isinstance(audio, (str, os.PathLike)):
+        return read_audio(audio, model.sample_rate, max_seconds)[0]
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    if not isinstance(audio, np.ndarray):
+        raise TypeError(f"cannot compress a {type(audio).__name__} as audio")
+    a = np.asarray(audio, dtype=np.float32)
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise DataError(f"expected mono samples (T,), got shape {tuple(audio.shape)}")
+    if a.size == 0:
+        raise DataError("empty audio (no samples)")
+    if not np.isfinite(a).all():
+        raise DataError("audio holds samples that are not finite numbers")
+    rate = model.sample_rate if sample_rate is None else int(sample_rate)
+    check_audio_seconds(len(a), rate, max_seconds, "the audio", DataError)
+    a = np.clip(a, -1.0, 1.0)
+    return resample(a, rate, model.sample_rate) if rate != model.sample_rate else a
+
+
+def _choose_entropy(model, entropy_model: EntropyModel | None) -> EntropyModel:
+    if entropy_model is None:
+        return entropy.UniformEntropyModel(model.quantizer.codebook_size)
+    if entropy_model.num_symbols != model.quantizer.codebook_size:
+        raise ValueError(
+            f"entropy model has {entropy_model.num_symbols} symbols, the codebook "
+            f"{model.quantizer.codebook_size}"
+        )
+    if entropy_model.name == "prior":
+        raise DataError("the prior codes image maps; code audio with --entropy-model static")
+    return entropy_model
+
+
+def encode_audio_indices(
+    model,
+    audio,
+    sample_rate: int | None = None,
+    bitrate: float | None = None,
+    stages: int | None = None,
+    max_seconds: float | None = MAX_AUDIO_SECONDS,
+) -> torch.Tensor:
+    """The code map ``compress_audio`` (same arguments) writes: int64 (k, L)."""
+    model, _ = _audio_model(model, None)
+    x = _samples(audio, sample_rate, model, max_seconds)
+    return _encode(model, x, _stages(model, bitrate, stages))
+
+
+def _stages(model, bitrate: float | None, stages: int | None) -> int:
+    if bitrate is not None and stages is not None:
+        raise ValueError("give bitrate or stages, not both")
+    if bitrate is not None:
+        return stages_for_bitrate(model, bitrate)
+    if stages is None:
+        return model.num_stages
+    if isinstance(stages, bool) or not isinstance(stages, int):
+        raise DataError(f"stages must be an integer, got {stages!r}")
+    if not 1 <= stages <= model.num_stages:
+        raise DataError(f"stages must be in 1..{model.num_stages} for this model, got {stages}")
+    return stages
+
+
+@torch.no_grad()
+def _encode(model, x: np.ndarray, stages: int) -> torch.Tensor:
+    device = next(model.parameters()).device
+    indices = model.encode(torch.from_numpy(x).to(device)[None, None])  # (1, S, L) or (1, L)
+    if indices.dim() == 2:  # a single-codebook quantizer
+        indices = indices[:, None]
+    return indices[0, :stages].cpu().long()
+
+
+def compress_audio(
+    model,
+    audio,
+    sample_rate: int | None = None,
+    bitrate: float | None = None,
+    stages: int | None = None,
+    entropy_model: EntropyModel | None = None,
+    max_seconds: float | None = MAX_AUDIO_SECONDS,
+) -> bytes:
+    """Compress a mono waveform into ``.vqz`` bytes (format version 3).
+
+    Args:
+        model: an audio ``VQVAE``, a ``Codec``, a run dir or shipped name, or None for the
+            shipped speech model (``fsdd``).
+        audio: a sound file path (WAV, FLAC, ...: ``vqvae.data.read_audio``) or mono float
+            samples (T,) in [-1, 1] (numpy or torch) at ``sample_rate``. Audio at another rate
+            than the model's is resampled to it.
+        sample_rate: the rate of an array (None: the model's); ignored for files.
+        bitrate: keep the most residual stages whose nominal rate is at most this many bit/s
+            (``stages_for_bitrate``); None: all of them (or ``stages``).
+        stages: keep exactly the first ``stages`` stages (instead of ``bitrate``).
+        entropy_model: overrides the codec's own probability model (a bare VQVAE without
+            one is coded with uniform tables).
+        max_seconds: refuse longer audio (None: no limit).
+
+    Returns:
+        The file's bytes.
+
+    Raises:
+        DataError: unreadable or unsuitable audio, an image model, a bitrate below one
+            stage's rate.
+    """
+    model, entropy_model = _audio_model(model, entropy_model)
+    entropy_model = _choose_entropy(model, entropy_model)
+    x = _samples(audio, sample_rate, model, max_seconds)
+    indices = _encode(model, x, _stages(model, bitrate, stages))  # (k, L)
+    header = AudioHeader(
+        model_fingerprint=model_fingerprint(model),
+        entropy_name=entropy_model.name,
+        entropy_fingerprint=entropy_model.fingerprint(),
+        sample_rate=model.sample_rate,
+        samples=len(x),
+        hop_length=model.hop_length,
+        stages=int(indices.shape[0]),
+    )
+    return container.write(header, entropy.encode(indices, entropy_model))
+
+
+def read_audio_header(data: bytes) -> AudioHeader:
+    """The header of an audio ``.vqz`` stream (a FormatError for an image file)."""
+    header = container.parse(data)[0]
+    if not isinstance(header, AudioHeader):
+        raise FormatError("an image file, not audio: decode it with vqvae decompress -o OUT.png")
+    return header
+
+
+def decompress_audio_indices(
+    data: bytes,
+    model=None,
+    entropy_model: EntropyModel | None = None,
+    max_seconds: float | None = MAX_AUDIO_SECONDS,
+) -> tuple[AudioHeader, torch.Tensor, object]:
+    """Check an audio stream against the model and range-decode its codes.
+
+    Returns:
+        (header, indices (k, L) int64, the VQ-VAE that decodes them).
+
+    Raises:
+        FormatError: a damaged, foreign or image stream, one longer than ``max_seconds``,
+            or one coded with an entropy model that was not given.
+    """
+    header, payload = container.parse(data)
+    if not isinstance(header, AudioHeader):
+        raise FormatError("an image file, not audio: decode it with vqvae decompress -o OUT.png")
+    check_audio_seconds(header.samples, header.sample_rate, max_seconds, "the audio", FormatError)
+    name = header.entropy_name
+    if model is None or isinstance(model, (str, os.PathLike)):
+        model = load_for(header, model)
+    elif isinstance(model, Codec) and entropy_model is None and model.entropy_model.name != name:
+        if model.run_dir is not None:
+            model = load_for(header, model.run_dir)
+        elif name == entropy.UniformEntropyModel.name:
+            model = Codec(model.model, entropy.UniformEntropyModel(model.entropy_model.num_symbols))
+    model, entropy_model = _resolve(model, entropy_model)
+    if header.model_fingerprint != model_fingerprint(model):
+        raise FormatError(
+            f"written with another model (fingerprint {header.model_fingerprint.hex()}, "
+            f"this model's is {model_fingerprint(model).hex()}): {WRITER_HINT}"
+        )
+    if not is_audio_model(model):
+        raise FormatError("an audio file given an image model")
+    if entropy_model is None and name == entropy.UniformEntropyModel.name:
+        entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)
+    if entropy_model is None or entropy_model.name != name:
+        raise FormatError(f"coded with entropy model {name!r}, which was not given")
+    if entropy_model.fingerprint() != header.entropy_fingerprint:
+        raise FormatError(f"coded with another {name!r} entropy model (fingerprint mismatch)")
+    if (
+        header.sample_rate != model.sample_rate
+        or header.hop_length != model.hop_length
+        or header.stages > model.num_stages
+    ):
+        raise FormatError("header does not match the model's rate, hop length or stages")
+    try:
+        indices = entropy.decode(payload, header.code_shape, entropy_model)
+    except entropy.CodingError as exc:
+        raise FormatError(f"corrupt payload: {exc}") from None
+    except Exception as exc:  # constriction rejects impossible states with its own errors
+        raise FormatError(f"corrupt payload ({type(exc).__name__}: {exc})") from None
+    return header, indices, model
+
+
+@torch.no_grad()
+def decode_stages(model, indices: torch.Tensor, samples: int) -> np.ndarray:
+    """Waveform of a (k, L) code map with the model's first k stages: float32 (samples,),
+    cropped and clipped to [-1, 1]."""
+    device = next(model.parameters()).device
+    indices = indices.to(device)[None]  # (1, k, L)
+    y = model.decode(indices if model.num_stages > 1 else indices[:, 0])  # (1, 1, L * hop)
+    return y[0, 0, :samples].clamp(-1, 1).float().cpu().numpy()
+
+
+def decompress_audio(
+    data: bytes,
+    model=None,
+    entropy_model: EntropyModel | None = None,
+    max_seconds: float | None = MAX_AUDIO_SECONDS,
+) -> tuple[np.ndarray, int]:
+    """Decode audio ``.vqz`` bytes.
+
+    Args:
+        data: the bytes ``compress_audio`` wrote.
+        model: the same VQ-VAE / Codec / run dir; None: the shipped model whose fingerprint
+            the header carries.
+        entropy_model: the probability model it was coded with, if ``model`` is a bare VQVAE.
+        max_seconds: refuse (before decoding anything) a file longer than this (None: only
+            the format's own limit).
+
+    Returns:
+        (samples float32 (T,) in [-1, 1], sample rate in Hz).
+
+    Raises:
+        FormatError: a truncated, damaged, foreign or image stream, or one over the limit.
+    """
+    header, indices, model = decompress_audio_indices(data, model, entropy_model, max_seconds)
+    return decode_stages(model, indices, header.samples), header.sample_rate
+
+
+def load_audio(run_dir=None, entropy: str | None = None, device: str = "cpu") -> Codec:
+    """``codec.load`` for speech: None loads the shipped speech model."""
+    return load(pretrained.for_audio() if run_dir is None else run_dir, entropy, device)

@@ -164,6 +164,9 @@ class QuantizerConfig:
         return float(self.options.get("entropy_weight", 0.0))
 
 
+MODALITIES = ("image", "audio")
+_AUDIO_FIELDS = ("modality", "sample_rate", "strides")
+MAX_HOP = 1 << 14  # samples per audio code frame
 _DECODER_FIELDS = ("decoder_hidden_channels", "decoder_res_channels", "decoder_res_blocks")
 _SHARED_FIELDS = ("hidden_channels", "res_channels", "num_res_blocks")  # the encoder's, in order
 
@@ -186,6 +189,15 @@ class VQVAEConfig:
             another size than the encoder (``vqvae train-decoder``, ``train --decoder-*``);
             None (a value equal to the encoder's is stored as None): the encoder's. Stored only
             when set, so older config.json files and fingerprints stay as they were.
+        modality: "image" (2-D convs over (B, C, H, W)) or "audio" (1-D convs over mono
+            waveforms (B, 1, T), ``vqvae.models.audio``). Audio models store ``modality``,
+            ``sample_rate`` and ``strides`` and no ``image_size`` / ``downsample_factor``;
+            image models store none of the three.
+        sample_rate: audio: the rate (Hz) the model codes; input at another rate is resampled.
+        strides: audio: the encoder's downsampling strides, e.g. (2, 4, 4, 5); their product
+            is the hop length (samples per code frame). ``hidden_channels`` is the width of
+            the first level (doubled at each stride), ``num_res_blocks`` the residual units
+            per level (dilations 1, 3, 9, ...).
     """
 
     arch: str = "conv"
@@ -199,8 +211,17 @@ class VQVAEConfig:
     decoder_hidden_channels: int | None = None
     decoder_res_channels: int | None = None
     decoder_res_blocks: int | None = None
+    modality: str = "image"
+    sample_rate: int | None = None
+    strides: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be 'image' or 'audio', got {self.modality!r}")
+        if self.modality == "audio":
+            self._check_audio()
+        elif self.sample_rate is not None or self.strides is not None:
+            raise ValueError("sample_rate and strides are settings of audio models only")
         if not isinstance(self.arch, str) or self.arch not in ("conv", "mlp"):
             raise ValueError(f"arch must be 'conv' or 'mlp', got {self.arch!r}")
         if isinstance(self.downsample_factor, bool) or self.downsample_factor not in (
@@ -240,6 +261,32 @@ class VQVAEConfig:
                 f"more than the limit of {MAX_PARAMETERS:.3g}"
             )
 
+    def _check_audio(self) -> None:
+        if self.arch != "conv":
+            raise ValueError(f"audio models are convolutional (arch 'conv'), got {self.arch!r}")
+        if self.in_channels != 1:
+            raise ValueError(
+                f"audio models take mono audio (in_channels 1), got {self.in_channels}"
+            )
+        check_int("sample_rate", self.sample_rate, 1_000, 384_000)
+        strides = self.strides
+        if not isinstance(strides, (list, tuple)) or not 1 <= len(strides) <= 8:
+            raise ValueError(f"strides must be a list of 1 to 8 integers, got {strides!r}")
+        for stride in strides:
+            check_int("strides[]", stride, 1, 16)
+        if math.prod(strides) > MAX_HOP:
+            raise ValueError(f"the strides' product (the hop length) must be <= {MAX_HOP}")
+        if self.hidden_channels << len(strides) > MAX_WIDTH:
+            raise ValueError(f"hidden_channels x 2^len(strides) must be <= {MAX_WIDTH}")
+        object.__setattr__(self, "strides", tuple(int(s) for s in strides))
+
+    @property
+    def hop_length(self) -> int:
+        """Audio: samples per code frame (the product of ``strides``)."""
+        if self.strides is None:
+            raise ValueError("hop_length is a property of audio models")
+        return math.prod(self.strides)
+
     def decoder_config(self) -> VQVAEConfig:
         """This config with the decoder's own sizes in the shared fields (what builds it)."""
         changes = {
@@ -254,6 +301,12 @@ class VQVAEConfig:
         for name in _DECODER_FIELDS:
             if data[name] is None:
                 del data[name]
+        if self.modality == "image":  # older config.json files and fingerprints unchanged
+            for name in _AUDIO_FIELDS:
+                del data[name]
+        else:
+            del data["image_size"], data["downsample_factor"]
+            data["strides"] = list(self.strides)
         return data
 
     @classmethod
@@ -283,6 +336,8 @@ def estimate_parameters(config: VQVAEConfig) -> int:
     stages = q.options.get("num_stages", 1) if q.kind == "rvq" else 1
     stages = stages if isinstance(stages, int) else 1
     quantizer = stages * (2 * q.codebook_size * q.code_dim + 4 * q.codebook_size)
+    if config.modality == "audio":
+        return _estimate_audio(config) + quantizer
     c, d, f = config.in_channels, q.code_dim, config.downsample_factor
     hidden, res, blocks = (getattr(config, name) for name in _SHARED_FIELDS)
     dec_hidden, dec_res, dec_blocks = (
@@ -316,6 +371,25 @@ def estimate_parameters(config: VQVAEConfig) -> int:
     if not n:
         decoder += (9 * dec_hidden + 1) * c
     return encoder + decoder + quantizer
+
+
+def _estimate_audio(config: VQVAEConfig) -> int:
+    """Encoder + decoder parameters of an audio model (as ``models.audio`` builds them)."""
+    d = config.quantizer.code_dim
+
+    def side(hidden: int, blocks: int) -> int:
+        width, total = hidden, 7 * hidden  # the 7-tap conv at the sample rate
+        for stride in config.strides:
+            half = max(width // 2, 1)
+            total += blocks * (7 * width * half + half * width + 2 * width)  # residual units
+            total += 2 * stride * width * 2 * width + 2 * width  # the strided conv
+            width *= 2
+        return total + 3 * width * d + d
+
+    dec_hidden = config.decoder_hidden_channels or config.hidden_channels
+    dec_blocks = config.decoder_res_blocks
+    dec_blocks = config.num_res_blocks if dec_blocks is None else dec_blocks
+    return side(config.hidden_channels, config.num_res_blocks) + side(dec_hidden, dec_blocks)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import torch
 
 from . import metrics
 from .device import autocast_for
-from .models import VQVAE
+from .models import VQVAE, is_audio
 from .progress import Progress
 
 
@@ -17,7 +17,8 @@ def evaluate(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
-    """Reconstruct every image of ``dataset`` (an ``ImageDataset``) in eval mode.
+    """Reconstruct every image of ``dataset`` (an ``ImageDataset``) in eval mode. An audio
+    model and ``AudioDataset`` are evaluated by ``audio_evaluation.evaluate_audio``.
 
     Returns:
         mse, nmse (MSE / variance of the data), psnr (mean per-image dB), ssim (mean),
@@ -25,6 +26,10 @@ def evaluate(
         the split's code histogram). Multi-codebook quantizers (residual, grouped) count each
         stage's codes separately (``quantizer.code_ids``), over ``quantizer.num_codes`` codes.
     """
+    if is_audio(model):  # whole clips, speech metrics
+        from .audio_evaluation import evaluate_audio
+
+        return evaluate_audio(model, dataset, device)
     device = torch.device(device)
     was_training = model.training
     model.eval()

@@ -114,6 +114,10 @@ class MLPDecoder(nn.Module):
 
 def build_encoder_decoder(config: VQVAEConfig) -> tuple[nn.Module, nn.Module]:
     """The encoder and the decoder of ``config`` (the decoder with its own sizes, if set)."""
+    if config.modality == "audio":
+        from .audio import AudioDecoder, AudioEncoder
+
+        return AudioEncoder(config), AudioDecoder(config.decoder_config())
     if config.arch == "mlp":
         return MLPEncoder(config), MLPDecoder(config.decoder_config())
     return ConvEncoder(config), ConvDecoder(config.decoder_config())

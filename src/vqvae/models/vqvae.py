@@ -61,6 +61,14 @@ class VQVAE(nn.Module):
     and restored by ``from_pretrained``; ``forward`` and ``encode`` always apply it.
     """
 
+    def __new__(cls, config: VQVAEConfig | None = None, *args, **kwargs):
+        # VQVAE(config) of an audio config builds the audio model (one loader, one builder)
+        if cls is VQVAE and getattr(config, "modality", "image") == "audio":
+            from .audio import AudioVQVAE
+
+            cls = AudioVQVAE
+        return super().__new__(cls)
+
     def __init__(self, config: VQVAEConfig, assignment: ContextAssignment | None = None) -> None:
         super().__init__()
         self.config = config
@@ -199,7 +207,8 @@ class VQVAE(nn.Module):
     ) -> VQVAE:
         """Rebuild a model from a run dir's ``config.json`` + ``model.safetensors`` (in eval
         mode), with the code assignment rule it was trained with. ``run_dir`` may also name a
-        shipped model (``vqvae.pretrained``: "mnist", ...)."""
+        shipped model (``vqvae.pretrained``: "mnist", ...). An audio run dir gives an
+        ``AudioVQVAE`` (``vqvae.models.audio``)."""
         run_dir = pretrained.resolve(run_dir)
         config = checkpoint.read_run_config(run_dir)
         model_config = VQVAEConfig.from_dict(config.get("model", {}))

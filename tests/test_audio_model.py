@@ -1,0 +1,136 @@
+"""The audio VQ-VAE: shapes, stages, losses, training, save/load, evaluation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vqvae.config import QuantizerConfig, VQVAEConfig
+from vqvae.errors import CheckpointError
+from vqvae.models import VQVAE, AudioVQVAE, is_audio
+from vqvae.models.audio import multi_resolution_stft_loss, stft_magnitude
+
+
+def tiny_config(**changes) -> VQVAEConfig:
+    quantizer = QuantizerConfig(
+        kind="rvq", codebook_size=16, code_dim=8, options={"num_stages": 3, "dropout": 0.5}
+    )
+    settings = dict(
+        modality="audio", sample_rate=8000, strides=(2, 5), hidden_channels=4,
+        num_res_blocks=1, quantizer=quantizer,
+    )  # fmt: skip
+    return VQVAEConfig(**{**settings, **changes})
+
+
+def test_config_round_trip_and_image_configs_unchanged():
+    config = tiny_config()
+    data = config.to_dict()
+    assert data["modality"] == "audio" and data["strides"] == [2, 5]
+    assert "image_size" not in data and "downsample_factor" not in data
+    assert VQVAEConfig.from_dict(data) == config and config.hop_length == 10
+    image = VQVAEConfig().to_dict()
+    assert not {"modality", "sample_rate", "strides"} & set(image)
+    for bad in (
+        {"strides": (2, 0)},
+        {"strides": ()},
+        {"sample_rate": 100},
+        {"in_channels": 2},
+        {"arch": "mlp"},
+    ):
+        with pytest.raises(ValueError):
+            tiny_config(**bad)
+    with pytest.raises(ValueError, match="audio models only"):
+        VQVAEConfig(sample_rate=8000)
+    with pytest.raises(CheckpointError):
+        VQVAEConfig.from_dict({**data, "strides": "x"})
+
+
+@pytest.mark.parametrize("length", [1, 9, 10, 11, 137])
+def test_encode_decode_lengths(length):
+    model = VQVAE(tiny_config()).eval()
+    assert isinstance(model, AudioVQVAE) and is_audio(model)
+    x = torch.rand(2, 1, length) - 0.5
+    indices = model.encode(x)
+    frames = math.ceil(length / 10)
+    assert indices.shape == (2, 3, frames) and indices.dtype == torch.int64
+    assert model.decode(indices).shape == (2, 1, frames * 10)
+    out = model(x)
+    assert out.x_hat.shape == x.shape and torch.isfinite(out.loss)
+    assert model.reconstruct(x).shape == x.shape
+
+
+def test_decoding_with_fewer_stages_is_the_prefix():
+    model = VQVAE(tiny_config()).eval()
+    x = torch.rand(1, 1, 50) - 0.5
+    indices = model.encode(x)
+    one = model.decode(indices, stages=1)
+    assert torch.equal(one, model.decode(indices[:, :1]))
+    dropped = indices.clone()
+    dropped[:, 1:] = -1
+    assert torch.equal(one, model.decode(dropped))
+    assert not torch.equal(one, model.decode(indices))
+    assert model.bitrate(2) == pytest.approx(800 * 2 * 4)  # 800 frames/s, 4 bits a code
+    with pytest.raises(ValueError):
+        model.decode(indices, stages=4)
+    with pytest.raises(ValueError):
+        model.encode(torch.zeros(1, 2, 50))
+
+
+def test_stft_loss_against_a_hand_computation():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2, 300))
+    resolutions = ((64, 16),)
+
+    def magnitude(signal):  # centred frames, reflect padding, periodic Hann window
+        n_fft, hop = resolutions[0]
+        padded = np.pad(signal, n_fft // 2, mode="reflect")
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+        frames = [padded[i : i + n_fft] * window for i in range(0, len(padded) - n_fft + 1, hop)]
+        return np.abs(np.fft.rfft(np.array(frames), axis=1)).T
+
+    sx, sy = magnitude(x), magnitude(y)
+    expected = np.linalg.norm(sx - sy) / np.linalg.norm(sx) + np.mean(
+        np.abs(np.log(sx + 1e-5) - np.log(sy + 1e-5))
+    )
+    tx, ty = (torch.from_numpy(v).float()[None, None] for v in (x, y))
+    assert torch.allclose(stft_magnitude(tx[0], 64, 16)[0], torch.from_numpy(sx).float(), atol=1e-4)
+    got = multi_resolution_stft_loss(ty, tx, resolutions)
+    assert float(got) == pytest.approx(expected, rel=1e-4)
+    assert float(multi_resolution_stft_loss(tx, tx)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_training_reduces_the_loss_on_a_tone(one_thread):
+    torch.manual_seed(0)
+    model = VQVAE(
+        tiny_config(
+            quantizer=QuantizerConfig(
+                kind="rvq", codebook_size=16, code_dim=8, options={"num_stages": 2}
+            )
+        )
+    )
+    t = torch.arange(400) / 8000
+    x = torch.stack([0.5 * torch.sin(2 * math.pi * f * t) for f in (200.0, 300.0, 450.0, 600.0)])
+    x = x[:, None]
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        out = model(x)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(float(out.losses["reconstruction"].detach()))
+    assert np.mean(losses[-5:]) < 0.85 * np.mean(losses[:3])
+
+
+def test_save_and_from_pretrained_round_trip(tmp_path):
+    model = VQVAE(tiny_config()).eval()
+    x = torch.rand(1, 1, 73) - 0.5
+    model(x)  # k-means init of the codebooks
+    model.eval()
+    model.save_pretrained(tmp_path / "run")
+    loaded = VQVAE.from_pretrained(tmp_path / "run")
+    assert isinstance(loaded, AudioVQVAE) and loaded.config == model.config
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
+    assert AudioVQVAE.from_pretrained(tmp_path / "run").sample_rate == 8000

@@ -15,7 +15,7 @@ import torch
 
 from ..data import load_image
 from ..errors import DataError
-from ..limits import MAX_PIXELS
+from ..limits import MAX_AUDIO_SECONDS, MAX_PIXELS
 from ..models import VQVAE
 
 DEVICES = "cpu, cuda, cuda:N, mps, or auto for the first available"
@@ -67,6 +67,38 @@ def add_max_pixels(parser: argparse.ArgumentParser, what: str) -> None:
         metavar="N",
         help=f"refuse {what} larger than N pixels (default {MAX_PIXELS}, 64 megapixels)",
     )
+
+
+def add_max_seconds(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        default=MAX_AUDIO_SECONDS,
+        metavar="N",
+        help=f"refuse {what} longer than N seconds (default {MAX_AUDIO_SECONDS:g})",
+    )
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def bitrate(text: str) -> float:
+    """A bitrate in bit/s: ``2400``, or with a ``k`` suffix in kbit/s: ``2.4k``."""
+    scale = 1000.0 if text.lower().endswith("k") else 1.0
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected bit/s (2400) or kbit/s with a k (2.4k), got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a bitrate > 0, got {text!r}")
+    return value
 
 
 class HelpFormatter(argparse.HelpFormatter):

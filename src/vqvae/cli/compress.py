@@ -1,4 +1,4 @@
-"""``vqvae compress``: images to ``.vqz`` files (see docs/format.md)."""
+"""``vqvae compress``: images and speech to ``.vqz`` files (see docs/format.md)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,39 @@ from pathlib import Path
 from PIL import Image
 
 from .. import pretrained
+from ..audio_metrics import bits_per_second
 from ..checkpoint import CONFIG_FILE, atomic_write_bytes
-from ..codec import compress, load
+from ..codec import compress, compress_audio, load, read_audio_header
+from ..codec.audio import is_audio_model
+from ..data.audio import AUDIO_EXTENSIONS
 from ..data.folder import infer_channels
 from ..device import resolve_device
 from ..errors import CheckpointError, VQVAEError
-from .common import add_max_pixels, finite_float, positive_int, unique_stems
+from .common import (
+    add_max_pixels,
+    add_max_seconds,
+    bitrate,
+    finite_float,
+    positive_int,
+    unique_stems,
+)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "compress",
-        help="compress images into .vqz files",
-        description="Compress images with a run's (or a shipped model's) VQ-VAE and entropy "
-        "model; without one, each image gets the shipped model that fits it (the digit model "
-        "for grayscale 28x28 images, else the photo model when there is one). One .vqz per "
-        "image: -o OUT for one image, --out-dir for many.",
+        help="compress images or speech into .vqz files",
+        description="Compress images or mono speech (WAV, FLAC) with a run's (or a shipped "
+        "model's) VQ-VAE and entropy model; without one, each file gets the shipped model that "
+        "fits it (the digit model for grayscale 28x28 images, else the photo model when there "
+        "is one; the fsdd model for .wav and .flac files, at 8 kHz). One .vqz per file: -o OUT "
+        "for one file, --out-dir for many.",
     )
     p.add_argument(
         "inputs",
-        metavar="[RUN_DIR] IMAGE",
+        metavar="[RUN_DIR] FILE",
         nargs="+",
-        help="an optional run directory, then the images",
+        help="an optional run directory, then the images or sound files",
     )
     p.add_argument(
         "--model",
@@ -68,8 +79,18 @@ def register(subparsers) -> None:
         "downsampling factor), e.g. a mosaic of the model's training images at their size. "
         "Default: the whole image at once",
     )
+    p.add_argument(
+        "--bitrate",
+        type=bitrate,
+        default=None,
+        metavar="B",
+        help="speech: keep the most residual stages whose nominal rate (log2 K bits a code, "
+        "before entropy coding) is at most B bit/s; 2400 or 2.4k. The file is smaller still. "
+        "Default: every stage",
+    )
     p.add_argument("--device", default="cpu", help="where the encoder runs")
     add_max_pixels(p, "images")
+    add_max_seconds(p, "sound files")
     p.set_defaults(run=run)
 
 
@@ -84,8 +105,16 @@ def split_run_dir(inputs: list[str]) -> tuple[str | None, list[str]]:
     return None, inputs
 
 
+def is_audio_file(path: str) -> bool:
+    """A sound file by its name (.wav, .flac)."""
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
 def _fitting_model(path: str) -> str:
-    """The shipped model for an image file, from its header (``pretrained.for_image``)."""
+    """The shipped model for a file: the speech model for a sound file, else the one for the
+    image's size and channels, from its header (``pretrained.for_image``)."""
+    if is_audio_file(path):
+        return pretrained.for_audio()
     try:
         with warnings.catch_warnings():  # a huge image: compress refuses it with our message
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -99,9 +128,9 @@ def _fitting_model(path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     run_dir, images = split_run_dir(args.inputs)
     if not images:
-        raise VQVAEError("no images given")
+        raise VQVAEError("no files given")
     if args.output is not None and len(images) > 1:
-        raise VQVAEError(f"-o takes one image, got {len(images)}; use --out-dir")
+        raise VQVAEError(f"-o takes one file, got {len(images)}; use --out-dir")
     if args.rd_lambda is not None and not 0 <= args.rd_lambda < float("inf"):
         raise VQVAEError(f"--rd-lambda must be a finite number >= 0, got {args.rd_lambda}")
     if args.model is not None and run_dir is not None:
@@ -115,14 +144,22 @@ def run(args: argparse.Namespace) -> int:
             codecs[name] = load(name, args.entropy, device)
         return codecs[name]
 
-    # everything first: fail before writing
-    blobs = [
-        compress(
-            codec_for(path), path, rd_lambda=args.rd_lambda, tile=args.tile,
-            max_pixels=args.max_pixels,
+    def compress_one(path: str) -> bytes:
+        codec = codec_for(path)
+        if is_audio_model(codec.model):
+            for flag, value in (("--tile", args.tile), ("--rd-lambda", args.rd_lambda)):
+                if value is not None:
+                    raise VQVAEError(f"{flag} applies to images; {path} is coded as speech")
+            return compress_audio(codec, path, bitrate=args.bitrate, max_seconds=args.max_seconds)
+        if is_audio_file(path):
+            raise VQVAEError(f"{path}: a sound file, and this is an image model")
+        if args.bitrate is not None:
+            raise VQVAEError(f"--bitrate applies to speech; {path} is coded as an image")
+        return compress(
+            codec, path, rd_lambda=args.rd_lambda, tile=args.tile, max_pixels=args.max_pixels
         )
-        for path in images
-    ]  # fmt: skip
+
+    blobs = [compress_one(path) for path in images]  # everything first: fail before writing
     if args.output is not None:
         targets = [Path(args.output)]
     else:
@@ -131,5 +168,10 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_bytes(target, blob)
     total = sum(len(b) for b in blobs)
     where = targets[0] if len(targets) == 1 else args.out_dir
-    print(f"wrote {len(blobs)} file(s), {total} bytes, to {where}")
+    rate = ""
+    if len(blobs) == 1 and blobs[0][4:5] == b"\x03":  # one sound: say what it costs
+        header = read_audio_header(blobs[0])
+        bps = bits_per_second(total, header.samples, header.sample_rate)
+        rate = f" ({header.seconds:.2f} s, {header.stages} stage(s), {bps:.0f} bit/s)"
+    print(f"wrote {len(blobs)} file(s), {total} bytes, to {where}{rate}")
     return 0

@@ -406,6 +406,12 @@ class DataConfig:
         train_noise: train as a denoiser: corrupt each input batch with this spec
             ("gaussian:0.5", "saltpepper:0.2", "mask:0.25"; see ``vqvae.corruptions``) and
             reconstruct the clean batch. None trains a plain autoencoder.
+        data_loading: for a folder of images: "memory" (decode it all into RAM first),
+            "stream" (decode batch by batch in loader workers) or "auto" (stream a folder
+            whose decoded images would take more than 256 MiB). Tar shards always stream;
+            the named datasets always load into RAM.
+        workers: loader processes decoding streamed data (0: in the training process;
+            None: min(4, CPU cores)).
     """
 
     dataset: str = "mnist"
@@ -415,9 +421,16 @@ class DataConfig:
     eval_subset: int | None = None
     random_crop: int | None = None
     train_noise: str | None = None
+    data_loading: str = "auto"
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         _check_type("dataset", self.dataset, str)
+        if self.data_loading not in ("auto", "memory", "stream"):
+            raise ValueError(
+                f"--data-loading must be auto, memory or stream, got {self.data_loading!r}"
+            )
+        _check_optional(self.workers, lambda v: check_int("--workers", v, 0, 256))
         _check_optional(self.data_dir, lambda v: _check_type("data_dir", v, str))
         _check_type("download", self.download, bool)
         for name in ("train_subset", "eval_subset", "random_crop"):
@@ -444,6 +457,8 @@ class ScheduleConfig:
         seed: seeds initialisation, shuffling, crops and code restarts.
         device: "auto", "cpu", "cuda" or "mps".
         checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
+        compile: torch.compile the encoder and decoder (in place: the saved weights do not
+            change). Off by default: on CPU it does not pay (benchmarks/README.md).
     """
 
     epochs: int = 10
@@ -455,9 +470,11 @@ class ScheduleConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 500
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_int("--epochs", self.epochs, 1, _MAX_INT)
+        _check_type("compile", self.compile, bool)
         _check_optional(self.max_steps, lambda v: check_int("--max-steps", v, 1, _MAX_INT))
         check_int("--batch-size", self.batch_size, 1, 1 << 20)
         check_real("--lr", self.lr, 0.0, 1e3)

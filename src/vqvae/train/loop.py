@@ -35,19 +35,25 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import checkpoint, dist, metrics
-from ..config import DataConfig, ScheduleConfig, TrainConfig, VQVAEConfig
+from ..audio_evaluation import summary
+from ..config import ScheduleConfig, TrainConfig, VQVAEConfig
 from ..corruptions import corrupt
-from ..data import ImageDataset, load_dataset
+from ..data import ImageDataset
+from ..data.audio import AudioDataset, is_audio_dataset, load_audio_splits
+from ..data.streamed import StreamedImages
 from ..device import autocast_for
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import evaluate
-from ..models import VQVAE
+from ..models import VQVAE, is_audio
 from ..models.assignment import context_assignment, load_assignment
 from ..progress import Progress
 from . import decoder, distributed, rundir, warm_start
+from .batches import InMemoryBatches, StreamedBatches, batch_source, load_splits, rank_warn
 from .sampler import DistributedBatchSampler, epoch_permutation
+from .sampler import batch_generator as _batch_generator
 
 METRICS_FILE = "metrics.jsonl"
+DEFAULT_STRIDES = (4, 5, 8)  # an audio model's strides when none are given: hop 160
 # What train_state.pt must hold to resume.
 _STATE_KEYS = ("model", "optimizer", "rng", "step", "epoch", "batch", "elapsed")
 
@@ -169,7 +175,10 @@ def _prepare(
         state = checkpoint.load_train_state(run_dir, required=_STATE_KEYS)
         model_config = VQVAEConfig.from_dict(saved["model"])
     torch.manual_seed(config.schedule.seed)
-    train_set, test_set = load_splits(config.data)
+    if is_audio_dataset(config.data.dataset, config.data.data_dir):  # in RAM, resampled
+        train_set, test_set = load_audio_splits(config.data, model_config.sample_rate)
+    else:
+        train_set, test_set = load_splits(config.data, rank_warn)
     if not resume:
         model_config = model_config_for(train_set, model_config)
     elif train_set.channels != model_config.in_channels:
@@ -177,15 +186,21 @@ def _prepare(
             f"{run_dir} was trained on {model_config.in_channels}-channel images, "
             f"but {config.data.dataset} has {train_set.channels}"
         )
-    sampler = DistributedBatchSampler(
-        len(train_set), config.schedule.batch_size, config.schedule.seed, dist.rank(),
-        dist.world_size(),
-    )  # fmt: skip
+    schedule = config.schedule
+    if isinstance(train_set, AudioDataset):
+        sampler = DistributedBatchSampler(
+            len(train_set), schedule.batch_size, schedule.seed, dist.rank(), dist.world_size()
+        )
+        source = InMemoryBatches(train_set, sampler, schedule.seed)
+    else:
+        source = batch_source(
+            train_set, config.data, schedule.batch_size, schedule.seed, device, rank_warn
+        )
     model = prepare_model(model_config, config, run_dir, saved, device, log)
     optimizer = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad], lr=config.schedule.lr
     )
-    loop = Loop(config, run_dir, model, optimizer, sampler, train_set, test_set, device, log)
+    loop = Loop(config, run_dir, model, optimizer, source, train_set, test_set, device, log)
     if state is not None:
         loop.restore(state)
         log(f"resuming {run_dir} at epoch {loop.epoch + 1}, step {loop.step}")
@@ -197,7 +212,7 @@ def _prepare(
     if dist.world_size() > 1:
         log(
             f"training on {dist.world_size()} processes ({device.type}), "
-            f"{sampler.local_batch_size} of {sampler.batch_size} images each per step"
+            f"{source.local_batch_size} of {source.batch_size} images each per step"
         )
     return loop
 
@@ -225,6 +240,9 @@ def prepare_model(
     # channels_last speeds up convolutions on CUDA (tensor cores); the quantizer reshapes
     # z_e itself, so it does not care about the memory format.
     model = model.to(device, memory_format=_memory_format(model_config, device))
+    if config.schedule.compile:  # in place: state_dict keys stay those of the plain modules
+        model.encoder.compile()
+        model.decoder.compile()
     if saved is not None:
         model.assignment = load_assignment(run_dir, saved)
     elif init.rate_prior is not None:
@@ -251,31 +269,18 @@ def _rate_prior_assignment(config: TrainConfig, model: VQVAE, device: torch.devi
 
 def _memory_format(model_config: VQVAEConfig, device: torch.device) -> torch.memory_format:
     channels_last = device.type == "cuda" and model_config.arch == "conv"
+    channels_last = channels_last and model_config.modality == "image"
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
-def load_splits(data: DataConfig) -> tuple[ImageDataset, ImageDataset]:
-    """The training and evaluation datasets named by ``data``."""
-    train = load_dataset(
-        data.dataset, "train", data.data_dir, data.download, random_crop=data.random_crop
-    )
-    test = load_dataset(
-        data.dataset, "test", data.data_dir, data.download, center_crop=data.random_crop
-    )
-    if data.train_subset:
-        train = train.subset(data.train_subset)
-    if data.eval_subset:
-        test = test.subset(data.eval_subset)
-    return train, test
-
-
 def model_config_for(dataset: ImageDataset, base: VQVAEConfig) -> VQVAEConfig:
-    """Adapt ``base`` to the dataset's channels and image size."""
+    """Adapt ``base`` to the dataset's channels and image size (audio: its sample rate)."""
+    if isinstance(dataset, AudioDataset):
+        strides = base.strides or DEFAULT_STRIDES
+        return base.replace(
+            modality="audio", sample_rate=dataset.sample_rate, strides=strides, in_channels=1
+        )
     return base.replace(in_channels=dataset.channels, image_size=tuple(dataset.image_size))
-
-
-def _batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + batch)
 
 
 def _corrupt_input(x: torch.Tensor, config: TrainConfig, epoch: int, batch: int) -> torch.Tensor:
@@ -312,9 +317,9 @@ class Loop:
     run_dir: Path
     model: VQVAE
     optimizer: torch.optim.Optimizer
-    sampler: DistributedBatchSampler
-    train_set: ImageDataset
-    test_set: ImageDataset
+    source: InMemoryBatches | StreamedBatches  # each step's images (``batches``)
+    train_set: ImageDataset | StreamedImages
+    test_set: ImageDataset | StreamedImages
     device: torch.device
     log: Callable[[str], None] = print
     step: int = 0
@@ -330,7 +335,7 @@ class Loop:
         schedule = self.config.schedule
         self.budget = schedule.max_minutes * 60 if schedule.max_minutes else math.inf
         self.max_steps = schedule.max_steps or math.inf
-        self.total_steps = min(self.max_steps, schedule.epochs * self.sampler.batches_per_epoch)
+        self.total_steps = min(self.max_steps, schedule.epochs * self.source.batches_per_epoch)
         self.last_eval: dict[str, float] = {}
 
     @property
@@ -346,7 +351,7 @@ class Loop:
         self.elapsed_before = self.elapsed
         while self.epoch < self.config.schedule.epochs and not stop:
             stop = self.train_epoch(progress, writer, stop_requested)
-            if self.batch >= self.sampler.batches_per_epoch:
+            if self.batch >= self.source.batches_per_epoch:
                 self.epoch, self.batch = self.epoch + 1, 0
             if stop_requested():  # interrupted: keep the work, skip the evaluation
                 self.save()
@@ -367,15 +372,16 @@ class Loop:
         if self.config.init.codes_from is not None:
             decoder.hold_codes(self.model)
         epochs = self.config.schedule.epochs
-        per_epoch = self.sampler.batches_per_epoch
+        per_epoch = self.source.batches_per_epoch
         # Under a time budget the epoch count is only a ceiling: not worth showing.
         of = "" if self.config.schedule.max_minutes else f"/{epochs}"
         bar = Progress(per_epoch, f"epoch {self.epoch + 1}{of}", "step", enabled=progress)
         bar.update(self.batch)  # a resumed epoch starts where it stopped
+        batches = self.source.epoch(self.epoch, self.batch)
         started = time.perf_counter()
         try:
-            for b in range(self.batch, per_epoch):
-                out, loss, x = self.train_step(b)
+            for b, x in zip(range(self.batch, per_epoch), batches, strict=True):
+                out, loss, x = self.train_step(b, x)
                 self.batch = b + 1
                 now = time.perf_counter()
                 self.elapsed += now - started
@@ -395,20 +401,18 @@ class Loop:
                 if every and self.step % every == 0:
                     self.save()
         finally:
+            batches.close()
             bar.close()
         return False
 
-    def train_step(self, b: int):
-        """One optimizer step on batch ``b`` of the current epoch: (output, mean loss, the
-        clean batch on this rank)."""
-        seed = self.config.schedule.seed
-        idx = self.sampler.indices(self.epoch, b)
-        # The whole global batch is built (crops and noise drawn for every image) before this
-        # rank takes its slice: the images do not depend on the number of ranks.
-        x = self.train_set.batch(idx, _batch_generator(seed, self.epoch, b))
+    def train_step(self, b: int, x: torch.Tensor):
+        """One optimizer step on batch ``b`` of the current epoch, whose images the batch
+        source gave as ``x``: (output, mean loss, the clean batch on this rank)."""
+        # In RAM the whole global batch is built (crops and noise drawn for every image)
+        # before this rank takes its slice: the images do not depend on the number of ranks.
         x_in = _corrupt_input(x, self.config, self.epoch, b)  # x itself unless --train-noise
         x, x_in = (
-            self.sampler.shard(t).to(
+            self.source.shard(t).to(
                 self.device, non_blocking=True, memory_format=self.memory_format
             )
             for t in (x, x_in)
@@ -449,10 +453,16 @@ class Loop:
         usage = out.indices.unique().numel() / self.model.quantizer.codebook_size
         return {
             "loss": f"{float(loss):.4f}",
-            "psnr": f"{float(metrics.psnr(x, out.x_hat.detach().float()).mean()):.2f}",
+            **self.quality(out, x),
             "ppl": f"{float(out.perplexity):.1f}",
             "usage": f"{usage:.2f}",
         }
+
+    def quality(self, out, x: torch.Tensor) -> dict[str, str]:
+        """The progress bar's reconstruction figure: PSNR (images) or the STFT loss (audio)."""
+        if is_audio(self.model):
+            return {"stft": f"{float(out.losses['stft']):.3f}"}
+        return {"psnr": f"{float(metrics.psnr(x, out.x_hat.detach().float()).mean()):.2f}"}
 
     def evaluate(self, writer) -> None:
         """Evaluate on the test set, append to metrics.jsonl and log one line (rank 0)."""
@@ -467,8 +477,8 @@ class Loop:
                 writer.add_scalar(f"test/{key}", value, self.step)
         e = self.last_eval
         self.log(
-            f"epoch {self.epoch_number} step {self.step}: test psnr {e['psnr']:.2f} dB, "
-            f"nmse {e['nmse']:.4f}, usage {e['usage']:.2f}, perplexity {e['perplexity']:.1f}"
+            f"epoch {self.epoch_number} step {self.step}: test {summary(e)}, "
+            f"perplexity {e['perplexity']:.1f}"
         )
 
     def save(self) -> None:
@@ -492,7 +502,7 @@ class Loop:
                 "step": self.step,
                 "epoch": self.epoch,
                 "batch": self.batch,
-                "batch_size": self.sampler.batch_size,
+                "batch_size": self.source.batch_size,
                 "world_size": dist.world_size(),
                 "elapsed": self.elapsed,
             },
@@ -517,11 +527,11 @@ class Loop:
         torch.set_rng_state(state["rng"])
         if self.device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        saved_batch = int(state.get("batch_size", self.sampler.batch_size))
-        if int(state["batch"]) > 0 and saved_batch != self.sampler.batch_size:
+        saved_batch = int(state.get("batch_size", self.source.batch_size))
+        if int(state["batch"]) > 0 and saved_batch != self.source.batch_size:
             raise TrainingError(
                 f"{path} stopped mid-epoch with a global batch of {saved_batch}; resume with "
-                f"--batch-size {saved_batch} (got {self.sampler.batch_size})"
+                f"--batch-size {saved_batch} (got {self.source.batch_size})"
             )
         self.step, self.epoch, self.batch = (int(state[k]) for k in ("step", "epoch", "batch"))
         self.elapsed = float(state["elapsed"])

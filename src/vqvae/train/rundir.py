@@ -58,6 +58,22 @@ def clear_run(run_dir: Path) -> None:
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_held_locks() -> None:
+    """In a forked child (a data loader worker): close the inherited lock descriptors, so
+    the lock goes with the trainer (closing a copy does not release the parent's lock)."""
+    for fd in _HELD_LOCKS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_locks)
+
+
 @contextlib.contextmanager
 def locked(run_dir: Path) -> Iterator[None]:
     """Hold ``RUN_DIR/.lock`` for the block; CheckpointError if another process holds it."""
@@ -79,6 +95,7 @@ def locked(run_dir: Path) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
+        _HELD_LOCKS.add(fd)
         try:
             yield  # the file stays: without a holder it blocks nobody
         except BaseException:
@@ -88,4 +105,5 @@ def locked(run_dir: Path) -> Iterator[None]:
                     run_dir.rmdir()  # only if nothing else was written
             raise
     finally:
+        _HELD_LOCKS.discard(fd)
         os.close(fd)

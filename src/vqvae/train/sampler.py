@@ -12,6 +12,11 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
 
 
+def batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
+    """The generator of batch ``batch``'s random draws (crops, noise) in ``epoch``."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + batch)
+
+
 class DistributedBatchSampler:
     """Global batches of a seeded per-epoch permutation, each split evenly across the ranks.
 

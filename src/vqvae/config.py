@@ -457,6 +457,8 @@ class ScheduleConfig:
         seed: seeds initialisation, shuffling, crops and code restarts.
         device: "auto", "cpu", "cuda" or "mps".
         checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
+        compile: torch.compile the encoder and decoder (in place: the saved weights do not
+            change). Off by default: on CPU it does not pay (benchmarks/README.md).
     """
 
     epochs: int = 10
@@ -468,9 +470,11 @@ class ScheduleConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 500
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_int("--epochs", self.epochs, 1, _MAX_INT)
+        _check_type("compile", self.compile, bool)
         _check_optional(self.max_steps, lambda v: check_int("--max-steps", v, 1, _MAX_INT))
         check_int("--batch-size", self.batch_size, 1, 1 << 20)
         check_real("--lr", self.lr, 0.0, 1e3)

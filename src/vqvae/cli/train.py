@@ -211,6 +211,12 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     g.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the encoder and decoder (off by default: on CPU it does not pay)",
+    )
+    g.add_argument(
         "--train-noise",
         default=None,
         metavar="SPEC",

@@ -228,6 +228,9 @@ def prepare_model(
     # channels_last speeds up convolutions on CUDA (tensor cores); the quantizer reshapes
     # z_e itself, so it does not care about the memory format.
     model = model.to(device, memory_format=_memory_format(model_config, device))
+    if config.schedule.compile:  # in place: state_dict keys stay those of the plain modules
+        model.encoder.compile()
+        model.decoder.compile()
     if saved is not None:
         model.assignment = load_assignment(run_dir, saved)
     elif init.rate_prior is not None:

@@ -1,6 +1,7 @@
 """Denoising benchmark: classical filters vs a continuous autoencoder vs VQ-VAE denoisers.
 
-    python benchmarks/denoise.py --dataset mnist [--minutes 11] [--test 1000]
+    python benchmarks/denoise.py --dataset mnist [--test 1000]           # stored networks
+    python benchmarks/denoise.py --dataset mnist --train [--minutes 11]  # trains them anew
 
 For each corruption (gaussian:0.2, gaussian:0.5, saltpepper:0.2, mask:0.25) it measures PSNR
 and SSIM on the first ``--test`` test images, corrupted with a fixed seed, of
@@ -20,6 +21,11 @@ corruption is fine-tuned on corrupted input for the same time, so ``ae`` and ``o
 identical compute: the clean VQ-VAE trains for ``--minutes`` / N (N = 2 + 2 x corruptions
 networks) and every other network takes the same number of steps (or ``--steps`` each).
 
+The trained networks (float16 weights, about 4 MB) live in ``benchmarks/weights/denoise-DATASET``,
+so by default the script only evaluates them; ``--train`` trains them again (and, with
+``--save-weights``, replaces the stored ones). Weights are rounded to float16 right after
+training, so a fresh training run and the stored networks give the same table.
+
 Prints a table and, last, one JSON line {corruption: {method: psnr}} with the methods
 noisy, median, tv, nlm, ae, ours.
 """
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from scipy.ndimage import median_filter
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
 
@@ -60,6 +67,41 @@ class IdentityQuantizer(Quantizer):
 
 
 # ---- networks -------------------------------------------------------------------------------
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+def round_to_half(model) -> None:
+    """Round every parameter and buffer through float16 (the stored precision)."""
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+
+
+def save_net(model, path: Path) -> None:
+    """float16 state dict of ``model`` (a VQ-VAE or the identity-quantizer AE) to ``path``."""
+    state = {
+        k: v.detach().half().contiguous() if v.is_floating_point() else v.contiguous()
+        for k, v in model.state_dict().items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(path)
+
+
+def load_net(model, path: Path):
+    state = load_file(str(path))
+    reference = model.state_dict()
+    model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
+    return model.eval()
+
+
+def net_file(folder: Path, name: str, spec: str | None = None) -> Path:
+    return folder / (
+        f"{name}-{spec.replace(':', '-')}.safetensors" if spec else f"{name}.safetensors"
+    )
 
 
 def fit(model, images, steps, seconds, noise, seed, batch_size, lr) -> int:
@@ -158,8 +200,25 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-dir", default=None, help="also save the VQ-VAE run dirs here")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train every network anew instead of loading the stored ones",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="folder of stored networks (default: benchmarks/weights/denoise-DATASET)",
+    )
+    p.add_argument(
+        "--save-weights",
+        action="store_true",
+        help="with --train: write the trained networks to --weights (replacing what is there)",
+    )
     args = p.parse_args(argv)
+    weights = Path(args.weights) if args.weights else WEIGHTS / f"denoise-{args.dataset}"
+    if not args.train and not (weights / "meta.json").is_file():
+        p.error(f"no stored networks in {weights}; run with --train to train them")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
@@ -175,6 +234,16 @@ def main(argv: list[str] | None = None) -> dict:
     val_clean = train_set.images[n_train:].float() / 255
     test_clean = test_set.images[: args.test].float() / 255
 
+    meta = None if args.train else json.loads((weights / "meta.json").read_text())
+    if meta is not None:
+        missing = [c for c in args.corruptions if c not in meta["corruptions"]]
+        if meta["dataset"] != args.dataset or missing:
+            p.error(
+                f"{weights} holds networks for {meta['dataset']} {meta['corruptions']}; "
+                "use --train for other settings"
+            )
+        for key in ("hidden", "codebook_size", "code_dim"):
+            setattr(args, key, meta[key])
     config = VQVAEConfig(
         in_channels=train_set.channels,
         image_size=train_set.image_size,
@@ -190,19 +259,36 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = args.minutes * 60 / n_nets
     fit_args = {"batch_size": args.batch_size, "lr": args.lr}
 
-    vq = VQVAE(config)
-    # Equal steps, not equal wall-clock time, for every network: the CPU is shared, so time
-    # budgets would hand the networks very different amounts of training.
-    steps = fit(vq, train_images, args.steps, seconds, None, args.seed, **fit_args)
-    log(
-        f"clean VQ-VAE: {steps} steps, test psnr {score(test_clean, forward_all(vq, test_clean))[0]:.2f}"
-    )
-    ae = VQVAE(config)
-    ae.quantizer = IdentityQuantizer(config.quantizer)
-    fit(ae, train_images, steps, None, None, args.seed, **fit_args)
-    log(
-        f"clean AE: {steps} steps, test psnr {score(test_clean, forward_all(ae, test_clean))[0]:.2f}"
-    )
+    def new_net(kind: str):
+        net = VQVAE(config)
+        if kind == "ae":
+            net.quantizer = IdentityQuantizer(config.quantizer)
+        return net
+
+    def trained(kind: str, base, noise: str | None, seed: int):
+        """A network fine-tuned from ``base`` (or trained from scratch), rounded to float16."""
+        net = copy.deepcopy(base) if base is not None else new_net(kind)
+        fit(net, train_images, steps, None, noise, seed, **fit_args)
+        round_to_half(net)
+        if args.save_weights and noise is not None:  # the clean AE is only a starting point
+            save_net(net, net_file(weights, kind, noise))
+        return net
+
+    if args.train:
+        vq = new_net("ours")
+        # Equal steps, not equal wall-clock time, for every network: the CPU is shared, so
+        # time budgets would hand the networks very different amounts of training.
+        steps = fit(vq, train_images, args.steps, seconds, None, args.seed, **fit_args)
+        round_to_half(vq)
+        if args.save_weights:
+            save_net(vq, net_file(weights, "clean"))
+        ae = trained("ae", None, None, args.seed)
+        log(f"clean VQ-VAE and AE: {steps} steps each")
+    else:
+        steps = meta["steps"]
+        vq = load_net(new_net("ours"), net_file(weights, "clean"))
+        log(f"loaded the networks in {weights} ({steps} training steps each)")
+    log(f"clean VQ-VAE: test psnr {score(test_clean, forward_all(vq, test_clean))[0]:.2f}")
 
     results: dict[str, dict[str, tuple[float, float]]] = {}
     notes: dict[str, str] = {}
@@ -227,17 +313,21 @@ def main(argv: list[str] | None = None) -> dict:
         chosen["proj_iterations"] = iters
         chosen["proj_val_psnr_by_iterations"] = [round(v, 2) for v in val_proj]
 
-        for name, base in [("ae", ae), ("ours", vq)]:
-            net = copy.deepcopy(base)
-            fit(net, train_images, steps, None, spec, args.seed + 1 + k, **fit_args)
+        for name, base in [("ae", ae if args.train else None), ("ours", vq)]:
+            if args.train:
+                net = trained(name, base, spec, args.seed + 1 + k)
+            else:
+                net = load_net(new_net(name), net_file(weights, name, spec))
             row[name] = score(test_clean, forward_all(net, test_noisy))
-            if name == "ours" and args.save_dir:
-                net.save_pretrained(Path(args.save_dir) / spec.replace(":", "-"))
         log(f"{spec}: {json.dumps({m: round(v[0], 2) for m, v in row.items()})}")
         results[spec] = row
         notes[spec] = json.dumps(chosen)
-    if args.save_dir:
-        vq.save_pretrained(Path(args.save_dir) / "clean")
+    if args.train and args.save_weights:
+        record = {"dataset": args.dataset, "steps": steps, "corruptions": args.corruptions}
+        record |= {k: getattr(args, k) for k in ("hidden", "codebook_size", "code_dim")}
+        record |= {"batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}
+        record["train_seconds"] = round(time.perf_counter() - t0)
+        (weights / "meta.json").write_text(json.dumps(record, indent=1) + "\n")
 
     rows = METHODS + ["proj"]
     print(

@@ -181,3 +181,12 @@ def test_output_folder_is_replaced_whole_or_refused(tmp_path, monkeypatch, capsy
     err = _one_line_error(["export", "mnist", "-o", str(tmp_path / "other")], capsys)
     assert "not an earlier export" in err
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_an_audio_model_is_refused():
+    config = VQVAEConfig(
+        modality="audio", sample_rate=8000, strides=(4, 5, 8), in_channels=1,
+        quantizer=QuantizerConfig(kind="ema", codebook_size=16, code_dim=4, kmeans_init=False),
+    )  # fmt: skip
+    with pytest.raises(ExportError, match="audio model"):
+        export_module.check_exportable(VQVAE(config))

@@ -35,7 +35,7 @@ from torch import nn
 
 from . import __version__, checkpoint, pretrained
 from .errors import VQVAEError
-from .models import VQVAE
+from .models import VQVAE, is_audio
 from .progress import Progress
 
 FORMATS = ("onnx",)
@@ -97,6 +97,8 @@ class _DecoderGraph(nn.Module):
 
 def check_exportable(model: VQVAE) -> None:
     """ExportError (one line) unless ``model`` can be exported faithfully."""
+    if is_audio(model):
+        raise ExportError("ONNX export covers image models; this is an audio model")
     q = model.quantizer
     if q.num_stages != 1 or not hasattr(q, "code_distances"):
         raise ExportError(

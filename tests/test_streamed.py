@@ -122,7 +122,7 @@ def test_auto_streams_shards_and_large_folders_only(tmp_path, monkeypatch):
     data = _folder(tmp_path / "imgs", 6)
     train_set, test_set = load_splits(DataConfig(dataset=str(data)))
     assert type(train_set).__name__ == "ImageDataset"  # small: in RAM
-    monkeypatch.setattr("vqvae.train.batches.STREAM_ABOVE_BYTES", 6 * 3 * 20 * 20 - 1)
+    monkeypatch.setattr("vqvae.data.streamed.STREAM_ABOVE_BYTES", 6 * 3 * 20 * 20 - 1)
     train_set, test_set = load_splits(DataConfig(dataset=str(data), eval_subset=4))
     assert train_set.kind == "folder" and len(train_set) == 6 and len(test_set) == 4
     shards = _shards(tmp_path / "shards", [3, 3])
@@ -288,3 +288,19 @@ def test_batch_source_keeps_in_ram_datasets_in_ram(tmp_path):
     source = batch_source(data, DataConfig(), 4, 0, torch.device("cpu"))
     x = next(source.epoch(0, 0))
     assert type(source).__name__ == "InMemoryBatches" and x.shape == (4, 3, 20, 20)
+
+
+def test_eval_cli_streams_a_large_folder_and_leaves_unreadable_files_out(
+    tmp_path, monkeypatch, capsys
+):
+    data = _folder(tmp_path / "imgs", 6)
+    run = tmp_path / "run"
+    VQVAE(MODEL.replace(image_size=(20, 20), in_channels=3)).save_pretrained(run)
+    assert main(["eval", str(run), "--dataset", str(data), "--json"]) == 0
+    in_ram = capsys.readouterr().out
+    (data / "zz_broken.png").write_bytes(b"nope")
+    monkeypatch.setattr("vqvae.data.streamed.STREAM_ABOVE_BYTES", 0)
+    assert main(["eval", str(run), "--dataset", str(data), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == in_ram  # the same six images, streamed
+    assert captured.err.count("warning: skipped zz_broken.png: not a readable image") == 1

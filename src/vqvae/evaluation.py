@@ -41,9 +41,14 @@ def evaluate(
     pix_sum = pix_sq = 0.0
     n_pix = 0
     progress = Progress(n, "evaluating", "img")
+    seen = 0  # a streamed dataset leaves unreadable images out of its batches
     for start in range(0, n, batch_size):
-        x = dataset.batch(torch.arange(start, min(start + batch_size, n))).to(device)
-        progress.update(len(x))
+        end = min(start + batch_size, n)
+        x = dataset.batch(torch.arange(start, end)).to(device)
+        progress.update(end - start)
+        seen += len(x)
+        if not len(x):
+            continue
         with autocast_for(device):
             out = model(x)
         x_hat = out.x_hat.float()
@@ -56,6 +61,7 @@ def evaluate(
         n_pix += x.numel()
     progress.close()
     model.train(was_training)
+    n = max(seen, 1)
     mean_mse = sq_err / n
     variance = pix_sq / n_pix - (pix_sum / n_pix) ** 2
     stats = metrics.code_statistics(counts.cpu())

@@ -26,9 +26,10 @@ from . import checkpoint, pretrained
 from .codec import Codec
 from .codec import load as load_codec
 from .config import TrainConfig
-from .data import ImageDataset, load_dataset
+from .data import ImageDataset
 from .data.codes import CodeDataset, encode_dataset, load_codes
 from .data.download import default_cache_dir
+from .data.streamed import load_images
 from .device import resolve_device
 from .errors import CheckpointError, DataError
 from .models import VQVAE
@@ -102,7 +103,7 @@ class Run:
         if data_dir is None and dataset is None:
             data_dir = train.data_dir
         crop = train.random_crop if dataset is None else None
-        data = load_dataset(name, split, data_dir, center_crop=crop)
+        data = load_images(name, split, data_dir, center_crop=crop)  # big folders stream
         channels = self.model.config.in_channels
         if data.channels != channels:
             raise DataError(

@@ -30,6 +30,7 @@ import torch
 from PIL import ImageOps, UnidentifiedImageError
 
 from vqvae.data import transforms
+from vqvae.data.datasets import ImageDataset, _image_folder, canonical_name, load_dataset
 from vqvae.data.folder import (
     _DECODE_ERRORS,
     IMAGE_EXTENSIONS,
@@ -229,6 +230,7 @@ class StreamedImages:
         self.warn = warn or _stderr
         self.skipped: dict[str, str] = {}
         self.kind = "folder" if files is not None else "shards"
+        self.labels = None  # (the interface of ImageDataset: folders have no labels)
         if files is not None:
             self.root, self.files = files
             self.source = str(self.root)
@@ -419,3 +421,50 @@ def open_streamed(
     if folder is None:
         raise DataError(f"{path!r} names no tar shards")
     return StreamedImages(path, files=(folder, list_files(folder)), **options)
+
+
+def load_images(
+    name_or_path: str,
+    split: str = "train",
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    *,
+    loading: str = "auto",
+    random_crop: int | None = None,
+    center_crop: int | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ImageDataset | StreamedImages:
+    """A split in RAM (``load_dataset``) or streamed, by ``loading``.
+
+    Named datasets always load into RAM and tar shards always stream; a folder streams with
+    ``loading="stream"``, or with "auto" when its decoded images (estimated from the first)
+    would take more than ``STREAM_ABOVE_BYTES``; "memory" loads it.
+
+    Raises:
+        DataError: as ``load_dataset``; or no readable image in a streamed folder.
+    """
+    crops = {
+        "random_crop": None if random_crop is None else transforms.pair(random_crop, "random_crop"),
+        "center_crop": None if center_crop is None else transforms.pair(center_crop, "center_crop"),
+    }
+    if canonical_name(name_or_path) is None:
+        data = _open_split(name_or_path, split, data_dir, loading != "memory", warn, crops)
+        if data is not None and loading == "auto" and data.kind == "folder":
+            c, (h, w) = data.channels, data.full_size
+            if len(data) * c * h * w <= STREAM_ABOVE_BYTES:
+                data = None  # small enough: faster in RAM
+        if data is not None:
+            return data
+    return load_dataset(
+        name_or_path, split, data_dir, download, random_crop=random_crop, center_crop=center_crop
+    )
+
+
+def _open_split(path: str, split: str, data_dir, folders: bool, warn, crops: dict):
+    """The split streamed: tar shards always, a folder if ``folders`` (else None)."""
+    if "{" in path or path.endswith(".tar"):
+        return open_streamed(path, None, warn=warn, **crops)
+    folder = _image_folder(path, split, data_dir)
+    if not folder.is_dir() or not (folders or shard_paths(str(folder))):
+        return None  # load_dataset says what is wrong with it, or loads it into RAM
+    return open_streamed(path, folder, warn=warn, **crops)

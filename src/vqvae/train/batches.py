@@ -32,16 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import dist
 from ..config import DataConfig
-from ..data import ImageDataset, load_dataset
-from ..data.datasets import _image_folder, canonical_name
-from ..data.streamed import (
-    STREAM_ABOVE_BYTES,
-    StreamedImages,
-    default_workers,
-    open_streamed,
-    shard_paths,
-)
-from ..data.transforms import pair
+from ..data import ImageDataset
+from ..data.streamed import StreamedImages, default_workers, load_images
 from ..errors import DataError, VQVAEError
 from .sampler import DistributedBatchSampler, batch_generator, epoch_permutation
 
@@ -52,45 +44,27 @@ STREAMS = 12
 def load_splits(
     data: DataConfig, warn: Callable[[str], None] | None = None
 ) -> tuple[ImageDataset | StreamedImages, ImageDataset | StreamedImages]:
-    """The training and evaluation datasets named by ``data``: named datasets in RAM; a
-    folder in RAM or streamed (``data.data_loading``: "auto" streams one whose decoded images
-    would take more than ``STREAM_ABOVE_BYTES``); tar shards streamed."""
-    train = test = None
-    if canonical_name(data.dataset) is None:
-        crop = None if data.random_crop is None else pair(data.random_crop, "random_crop")
-        folders = data.data_loading != "memory"  # else only shards stream
-        train = _streamed(data, "train", warn, folders, random_crop=crop)
-        if train is not None and data.data_loading == "auto" and train.kind == "folder":
-            c, (h, w) = train.channels, train.full_size
-            if len(train) * c * h * w <= STREAM_ABOVE_BYTES:
-                train = None  # small enough: faster in RAM
-        if train is not None:
-            test = _streamed(data, "test", warn, True, center_crop=crop)
-            if test is not None and test.source == train.source:
-                test.skipped = train.skipped  # one warning per file, whichever split meets it
-    if train is None or test is None:
-        train = load_dataset(
-            data.dataset, "train", data.data_dir, data.download, random_crop=data.random_crop
-        )
-        test = load_dataset(
-            data.dataset, "test", data.data_dir, data.download, center_crop=data.random_crop
-        )
+    """The training and evaluation datasets named by ``data`` (``data.data_loading``: in RAM
+    or streamed, see ``load_images``; the evaluation split is center-cropped)."""
+    common = {"loading": data.data_loading, "warn": warn}
+    train = load_images(
+        data.dataset, "train", data.data_dir, data.download, random_crop=data.random_crop,
+        **common,
+    )  # fmt: skip
+    if isinstance(train, StreamedImages):
+        common["loading"] = "stream"  # the test split of a streamed folder streams too
+    test = load_images(
+        data.dataset, "test", data.data_dir, data.download, center_crop=data.random_crop,
+        **common,
+    )  # fmt: skip
+    if isinstance(train, StreamedImages) and isinstance(test, StreamedImages):
+        if test.source == train.source:
+            test.skipped = train.skipped  # one warning per file, whichever split meets it
     if data.train_subset:
         train = train.subset(data.train_subset)
     if data.eval_subset:
         test = test.subset(data.eval_subset)
     return train, test
-
-
-def _streamed(data: DataConfig, split: str, warn, folders: bool, **crops) -> StreamedImages | None:
-    """The split streamed: tar shards always, a folder if ``folders`` (else None)."""
-    path = data.dataset
-    if "{" in path or path.endswith(".tar"):
-        return open_streamed(path, None, warn=warn, **crops)
-    folder = _image_folder(path, split, data.data_dir)
-    if not folder.is_dir() or not (folders or shard_paths(str(folder))):
-        return None  # load_dataset says what is wrong with it, or loads it into RAM
-    return open_streamed(path, folder, warn=warn, **crops)
 
 
 def batch_source(

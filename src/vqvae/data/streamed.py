@@ -52,6 +52,15 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+def _require_webdataset() -> None:
+    try:
+        import webdataset  # noqa: F401
+    except ImportError:
+        raise DataError(
+            "reading tar shards needs the webdataset package: pip install 'vqvae[webdataset]'"
+        ) from None
+
+
 def shard_paths(spec: str) -> list[str] | None:
     """The tar shards named by ``spec``, or None when it names no shards.
 
@@ -62,6 +71,7 @@ def shard_paths(spec: str) -> list[str] | None:
         DataError: a pattern or file names a shard that does not exist.
     """
     if "{" in spec and spec.endswith(".tar"):
+        _require_webdataset()
         import braceexpand  # a dependency of webdataset
 
         paths = list(braceexpand.braceexpand(os.path.expanduser(spec)))
@@ -417,6 +427,7 @@ def open_streamed(
     }  # fmt: skip
     shards = shard_paths(str(folder) if folder is not None else path)
     if shards is not None:
+        _require_webdataset()
         return StreamedImages(path, shards=shards, **options)
     if folder is None:
         raise DataError(f"{path!r} names no tar shards")

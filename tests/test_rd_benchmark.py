@@ -15,7 +15,7 @@ def test_rd_prints_one_json_line_and_codes_mosaics_in_tiles(tmp_path, capsys):
     threads = torch.get_num_threads()
     try:
         code = rd.main(
-            ["--dataset", "mnist", "--runs", str(rd.PRETRAINED_MNIST), "--limit", "1"]
+            ["--dataset", "mnist", "--limit", "1"]  # the shipped mnist model by default
             + ["--singles", "2", "--out", str(tmp_path), "--data-dir", str(tmp_path)]  # embedded
         )
     finally:
@@ -23,9 +23,18 @@ def test_rd_prints_one_json_line_and_codes_mosaics_in_tiles(tmp_path, capsys):
         torch.set_grad_enabled(True)
     assert code == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(last) == {"dataset", "ours", "jpeg", "webp", "encode_mp_s", "decode_mp_s"}
+    speeds = {"encode_mp_s", "decode_mp_s", "encode_cpu_mp_s", "decode_cpu_mp_s"}
+    assert set(last) == {"dataset", "ours", "jpeg", "webp"} | speeds
+    assert all(last[key] > 0 for key in speeds)
     assert last["dataset"] == "mnist" and len(last["ours"]) == 1
     assert len(last["webp"]) == len(rd.WEBP_Q) and len(last["jpeg"]) == len(rd.JPEG_Q)
     rows = json.loads((tmp_path / "rd-mnist.json").read_text())["rows"]
+    assert rows[0]["run"] == "mnist" and rows[0]["rd_lambda"] is None
     assert rows[0]["tile"] == 28 and 0.99 <= rows[0]["payload_over_ideal"] < 1.01
     assert (tmp_path / "rd-mnist.png").stat().st_size > 0
+
+
+def test_each_dataset_defaults_to_its_shipped_model():
+    assert rd.default_runs("mnist") == [Path("mnist")]
+    assert rd.default_runs("fashion-mnist") == [Path("fashion-mnist")]
+    assert rd.default_runs("kodak") == [Path("photo")]

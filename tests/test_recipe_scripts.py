@@ -28,6 +28,9 @@ def test_recipe_runs_in_miniature(recipe, tmp_path, request):
             write_idx(tmp_path / "data" / name, prefix, part.images[:, 0].numpy(),
                       part.labels.numpy())  # fmt: skip
         env["VQVAE_DATA_DIR"] = str(tmp_path / "data")
+    if recipe.name == "photo.sh":  # a few small photos in the BSDS500 layout, as a stand-in
+        _photo_stand_in(tmp_path / "data" / "bsds500")
+        env["VQVAE_DATA_DIR"] = str(tmp_path / "data")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
     run = tmp_path / "run"
     done = subprocess.run(["bash", str(recipe), str(run)], cwd=ROOT, env=env,
@@ -45,3 +48,17 @@ def test_recipe_runs_in_miniature(recipe, tmp_path, request):
     target = ship.ship(run, "miniature")
     assert (target / "model.safetensors").is_file()
     assert (target / "prior").is_dir() == (run / "prior").is_dir()
+
+
+def _photo_stand_in(root: Path) -> None:
+    """Smooth random colour images, 80x96 and 96x80, in train/ val/ test/ as JPEG."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 4), ("test", 4)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            small = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+            img = Image.fromarray(small).resize((96, 80) if i % 2 else (80, 96), Image.BILINEAR)
+            img.save(root / split / f"{i}.jpg", quality=90)

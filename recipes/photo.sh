@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped `photo` model (src/vqvae/pretrained/photo), the colour-photo model of
+# vqvae compress, from ../shared/data/bsds500 (train + val, 300 photos, random 64x64 crops).
+#   bash recipes/photo.sh [RUN_DIR]                (then: python recipes/ship.py RUN_DIR photo)
+# The BSDS500 photos are for non-commercial research use: the recipe links to them (RUN_DIR/data
+# holds symbolic links only) and the shipped model holds weights, never images.
+source "$(dirname "$0")/common.sh"
+RUN=${1:-runs/recipe-photo}
+BSDS=$(cd "$DATA/bsds500" && pwd)
+# train/ = BSDS train + val, test/ = BSDS test (for the run's evaluation), as links; each
+# training photo linked 4 times so that an epoch (an evaluation + a checkpoint) is 37 steps
+rm -rf "$RUN/data" && mkdir -p "$RUN/data/train" "$RUN/data/test"
+for split in train val; do
+  for f in "$BSDS/$split"/*.jpg; do
+    for copy in 1 2 3 4; do ln -s "$f" "$RUN/data/train/$split-$copy-$(basename "$f")"; done
+  done
+done
+for f in "$BSDS/test"/*.jpg; do ln -s "$f" "$RUN/data/test/$(basename "$f")"; done
+# 1. the photo recipe: downsample 4, 512 codes of dimension 64, 128 channels, unigram rate weight
+vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite --codebook-size 512 --code-dim 64 \
+  --downsample 4 --hidden 128 --rate-weight 0.03 --random-crop 64 --batch-size 32 --lr 1e-3 \
+  --eval-subset 24 --seed 0 --device cpu $(length 50) --quiet
+# 2. its static code distribution (no prior: a photo codes in well under 2 s a way), counted
+#    on a random 64x64 crop of each of the 1200 training links; its metrics on BSDS500 test
+vqvae fit-entropy "$RUN" $(limit 1200) --quiet
+vqvae eval "$RUN" $(limit 24) --json

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 
@@ -146,6 +147,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.warmup < 1:
         parser.error("--warmup must be >= 1")
+    if args.reference and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        parser.error("--reference compares one process with one process: run it without torchrun")
     device = resolve_device(args.device)
     config = model_config(args.hidden)
     world_size = 1

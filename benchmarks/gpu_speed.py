@@ -95,7 +95,7 @@ def codec_speed(args) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=40, help="timed training steps")
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled run")
     parser.add_argument("--quick", action="store_true", help="a dry run: tiny sizes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.warmup, args.batch_size, args.hidden = 2, 1, 16, 16
     started = time.perf_counter()

@@ -134,7 +134,7 @@ def ours(config: VQVAEConfig, args, clock: StepClock) -> int:
         train_loop.Loop.train_step = step
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=30, help="timed steps")
@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true", help="also time the plain loop")
     parser.add_argument("--compile", action="store_true", help="torch.compile encoder/decoder")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per side")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.warmup < 1:
         parser.error("--warmup must be >= 1")
     if args.reference and int(os.environ.get("WORLD_SIZE", "1")) > 1:

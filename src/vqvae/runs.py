@@ -27,12 +27,13 @@ from .codec import Codec
 from .codec import load as load_codec
 from .config import TrainConfig
 from .data import ImageDataset
+from .data.audio import AudioDataset, load_audio_dataset
 from .data.codes import CodeDataset, encode_dataset, load_codes
 from .data.download import default_cache_dir
 from .data.streamed import load_images
 from .device import resolve_device
 from .errors import CheckpointError, DataError
-from .models import VQVAE
+from .models import VQVAE, is_audio
 from .priors import TransformerPrior, load_prior, weights_fingerprint
 
 CODES_DIR = "codes"
@@ -87,8 +88,9 @@ class Run:
         dataset: str | None = None,
         data_dir: str | None = None,
         limit: int | None = None,
-    ) -> ImageDataset:
-        """A split of ``dataset`` (default: the one the run was trained on).
+    ) -> ImageDataset | AudioDataset:
+        """A split of ``dataset`` (default: the one the run was trained on); for an audio model
+        its whole clips, resampled to the model's rate (``data.audio.load_audio_dataset``).
 
         The one rule: with no ``dataset`` the run's own (its name, its ``data_dir`` unless
         one is given, and its ``random_crop`` size as a centre crop); with a ``dataset``, that
@@ -102,6 +104,9 @@ class Run:
         name = dataset or train.dataset
         if data_dir is None and dataset is None:
             data_dir = train.data_dir
+        if is_audio(self.model):  # whole clips at the model's rate
+            audio = load_audio_dataset(name, split, data_dir, self.model.sample_rate)
+            return audio.subset(limit) if limit else audio
         crop = train.random_crop if dataset is None else None
         data = load_images(name, split, data_dir, center_crop=crop)  # big folders stream
         channels = self.model.config.in_channels

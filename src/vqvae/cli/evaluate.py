@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..audio_evaluation import evaluate_audio
+from ..errors import VQVAEError
 from ..evaluation import evaluate
+from ..models import is_audio
 from ..runs import Run
 from .common import BATCH_SIZE, DEVICE_HELP, RUN_DIR_HELP, positive_int
 
@@ -15,7 +18,9 @@ def register(subparsers) -> None:
         "eval",
         help="evaluate a trained model",
         description="Reconstruct a dataset split with the run's model and print distortion "
-        "(MSE, NMSE, PSNR, SSIM) and code-usage metrics (perplexity, usage, bits per code).",
+        "(MSE, NMSE, PSNR, SSIM) and code-usage metrics (perplexity, usage, bits per code); "
+        "for an audio model, of whole clips: SNR, log-spectral distance (lsd, dB), PESQ-NB, "
+        "STOI and bits per second (before entropy coding).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
@@ -25,6 +30,13 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", choices=["train", "test"], help="which split")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
     p.add_argument("--batch-size", type=BATCH_SIZE, default=256, help="images per batch")
+    p.add_argument(
+        "--stages",
+        type=positive_int,
+        default=None,
+        help="audio (residual VQ): decode with only the first K stages, a lower bitrate "
+        "(default: all)",
+    )
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.set_defaults(run=run)
@@ -33,7 +45,15 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     dataset = run.dataset(args.split, args.dataset, args.data_dir, args.limit)
-    result = evaluate(run.model, dataset, args.batch_size, run.device)
+    if is_audio(run.model):
+        stages = args.stages
+        if stages is not None and not 1 <= stages <= run.model.num_stages:
+            raise VQVAEError(f"--stages must be in [1, {run.model.num_stages}], got {stages}")
+        result = evaluate_audio(run.model, dataset, run.device, stages)
+    elif args.stages is not None:
+        raise VQVAEError("--stages is for audio models")
+    else:
+        result = evaluate(run.model, dataset, args.batch_size, run.device)
     if args.json:
         print(json.dumps(result))
     else:

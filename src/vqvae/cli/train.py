@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 
+from ..audio_evaluation import summary
 from ..checkpoint import read_run_config
 from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
 from ..errors import CheckpointError, VQVAEError
@@ -111,8 +112,15 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument(
         "--quantizer",
         choices=quantizer_names(),
-        default="ema",
-        help="ema or vq codebook, fsq, rvq (residual stages), grouped or cosine",
+        default=None,
+        help="ema (default; rvq for audio) or vq codebook, fsq, rvq (residual stages), "
+        "grouped or cosine",
+    )
+    m.add_argument(
+        "--strides",
+        default=None,
+        help="audio: the encoder's comma-separated strides, whose product is the hop "
+        "(samples per code frame; fsdd recipe: 2,4,4,5 = 160, 50 frames/s at 8 kHz)",
     )
     m.add_argument(
         "--commitment-weight",
@@ -272,6 +280,7 @@ def _model_config(args: argparse.Namespace, recipe: Recipe) -> VQVAEConfig:
     for name, value in recipe.model.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    args.quantizer = args.quantizer or "ema"
     options = _quantizer_options(args)
     if codebook_size is None:
         levels = options.get("levels")
@@ -298,7 +307,21 @@ def _model_config(args: argparse.Namespace, recipe: Recipe) -> VQVAEConfig:
         decoder_hidden_channels=args.decoder_hidden,
         decoder_res_channels=args.decoder_res_channels,
         decoder_res_blocks=args.decoder_res_blocks,
+        **_audio_fields(args),
     )
+
+
+def _audio_fields(args: argparse.Namespace) -> dict:
+    """--strides as a config field (the rest of an audio model's fields come from its data)."""
+    if args.strides is None:
+        return {}
+    try:
+        strides = tuple(int(v) for v in str(args.strides).split(","))
+    except ValueError:
+        raise ValueError(
+            f"--strides must be comma-separated integers, got {args.strides!r}"
+        ) from None
+    return {"modality": "audio", "sample_rate": 8000, "strides": strides}  # rate: from the data
 
 
 def _recipe_schedule(args: argparse.Namespace, recipe: Recipe) -> dict:
@@ -362,8 +385,5 @@ def run(args: argparse.Namespace) -> int:
     )
     if not result:  # a rank other than 0 under torchrun: rank 0 reports
         return 0
-    print(
-        f"done: {args.out} (test psnr {result['psnr']:.2f} dB, nmse {result['nmse']:.4f}, "
-        f"usage {result['usage']:.2f})"
-    )
+    print(f"done: {args.out} (test {summary(result)})")
     return 0

@@ -356,3 +356,18 @@ def load_audio_dataset(
         None if labels is None else torch.tensor(labels, dtype=torch.long),
         paths,
     )
+
+
+def load_audio_splits(data, sample_rate: int | None = None) -> tuple[AudioDataset, AudioDataset]:
+    """The training and evaluation splits of an audio ``DataConfig``: ``random_crop`` is the
+    training segment in samples (None: the longest clip), evaluation takes whole clips, both
+    resampled to ``sample_rate`` (None: the data's own; a resumed run passes its model's)."""
+    train = load_audio_dataset(
+        data.dataset, "train", data.data_dir, sample_rate, segment=data.random_crop
+    )
+    test = load_audio_dataset(data.dataset, "test", data.data_dir, train.sample_rate)
+    if data.train_subset:
+        train = train.subset(data.train_subset)
+    if data.eval_subset:
+        test = test.subset(data.eval_subset)
+    return train, test

@@ -52,6 +52,20 @@ class ResidualUnit1d(nn.Module):
         return x + self.block(x)
 
 
+def init_weights(encoder: nn.Module, decoder: nn.Module, output_gain: float = 0.1) -> None:
+    """Variance-preserving init (He normal with a linear gain, zero biases), the decoder's last
+    conv scaled by ``output_gain``. PyTorch's default init shrinks a quiet waveform (speech at
+    about 0.05 RMS) layer by layer until the biases dominate z_e: every frame then lies near
+    one point and the codebooks collapse to a code or two in the first steps."""
+    for module in (*encoder.modules(), *decoder.modules()):
+        if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="linear")
+            nn.init.zeros_(module.bias)
+    last = [m for m in decoder.modules() if isinstance(m, nn.Conv1d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(output_gain)
+
+
 def _padding(stride: int) -> tuple[int, int]:
     """(padding, output_padding) of a kernel-2s conv so lengths scale by exactly s."""
     pad = (stride + 1) // 2
@@ -136,6 +150,10 @@ class AudioVQVAE(VQVAE):
     L = ceil(T / hop_length) (S = 1 quantizers: (B, L)); ``decode`` gives (B, 1, L * hop).
     ``VQVAE.from_pretrained`` returns this class for audio run dirs.
     """
+
+    def __init__(self, config: VQVAEConfig, assignment=None) -> None:
+        super().__init__(config, assignment)
+        init_weights(self.encoder, self.decoder)
 
     @property
     def sample_rate(self) -> int:

@@ -35,22 +35,25 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import checkpoint, dist, metrics
+from ..audio_evaluation import summary
 from ..config import ScheduleConfig, TrainConfig, VQVAEConfig
 from ..corruptions import corrupt
 from ..data import ImageDataset
+from ..data.audio import AudioDataset, is_audio_dataset, load_audio_splits
 from ..data.streamed import StreamedImages
 from ..device import autocast_for
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import evaluate
-from ..models import VQVAE
+from ..models import VQVAE, is_audio
 from ..models.assignment import context_assignment, load_assignment
 from ..progress import Progress
 from . import decoder, distributed, rundir, warm_start
 from .batches import InMemoryBatches, StreamedBatches, batch_source, load_splits, rank_warn
+from .sampler import DistributedBatchSampler, epoch_permutation
 from .sampler import batch_generator as _batch_generator
-from .sampler import epoch_permutation
 
 METRICS_FILE = "metrics.jsonl"
+DEFAULT_STRIDES = (2, 4, 4, 5)  # an audio model's strides when none are given: hop 160
 # What train_state.pt must hold to resume.
 _STATE_KEYS = ("model", "optimizer", "rng", "step", "epoch", "batch", "elapsed")
 
@@ -172,7 +175,10 @@ def _prepare(
         state = checkpoint.load_train_state(run_dir, required=_STATE_KEYS)
         model_config = VQVAEConfig.from_dict(saved["model"])
     torch.manual_seed(config.schedule.seed)
-    train_set, test_set = load_splits(config.data, rank_warn)
+    if is_audio_dataset(config.data.dataset, config.data.data_dir):  # in RAM, resampled
+        train_set, test_set = load_audio_splits(config.data, model_config.sample_rate)
+    else:
+        train_set, test_set = load_splits(config.data, rank_warn)
     if not resume:
         model_config = model_config_for(train_set, model_config)
     elif train_set.channels != model_config.in_channels:
@@ -181,9 +187,15 @@ def _prepare(
             f"but {config.data.dataset} has {train_set.channels}"
         )
     schedule = config.schedule
-    source = batch_source(
-        train_set, config.data, schedule.batch_size, schedule.seed, device, rank_warn
-    )
+    if isinstance(train_set, AudioDataset):
+        sampler = DistributedBatchSampler(
+            len(train_set), schedule.batch_size, schedule.seed, dist.rank(), dist.world_size()
+        )
+        source = InMemoryBatches(train_set, sampler, schedule.seed)
+    else:
+        source = batch_source(
+            train_set, config.data, schedule.batch_size, schedule.seed, device, rank_warn
+        )
     model = prepare_model(model_config, config, run_dir, saved, device, log)
     optimizer = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad], lr=config.schedule.lr
@@ -257,11 +269,19 @@ def _rate_prior_assignment(config: TrainConfig, model: VQVAE, device: torch.devi
 
 def _memory_format(model_config: VQVAEConfig, device: torch.device) -> torch.memory_format:
     channels_last = device.type == "cuda" and model_config.arch == "conv"
+    channels_last = channels_last and model_config.modality == "image"
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def model_config_for(dataset: ImageDataset, base: VQVAEConfig) -> VQVAEConfig:
-    """Adapt ``base`` to the dataset's channels and image size."""
+    """Adapt ``base`` to the dataset's channels and image size (audio: its sample rate)."""
+    if base.modality == "audio" and not isinstance(dataset, AudioDataset):
+        raise TrainingError(f"{dataset.name} holds images; --strides is for audio data")
+    if isinstance(dataset, AudioDataset):
+        strides = base.strides or DEFAULT_STRIDES
+        return base.replace(
+            modality="audio", sample_rate=dataset.sample_rate, strides=strides, in_channels=1
+        )
     return base.replace(in_channels=dataset.channels, image_size=tuple(dataset.image_size))
 
 
@@ -435,10 +455,16 @@ class Loop:
         usage = out.indices.unique().numel() / self.model.quantizer.codebook_size
         return {
             "loss": f"{float(loss):.4f}",
-            "psnr": f"{float(metrics.psnr(x, out.x_hat.detach().float()).mean()):.2f}",
+            **self.quality(out, x),
             "ppl": f"{float(out.perplexity):.1f}",
             "usage": f"{usage:.2f}",
         }
+
+    def quality(self, out, x: torch.Tensor) -> dict[str, str]:
+        """The progress bar's reconstruction figure: PSNR (images) or the STFT loss (audio)."""
+        if is_audio(self.model):
+            return {"stft": f"{float(out.losses['stft']):.3f}"}
+        return {"psnr": f"{float(metrics.psnr(x, out.x_hat.detach().float()).mean()):.2f}"}
 
     def evaluate(self, writer) -> None:
         """Evaluate on the test set, append to metrics.jsonl and log one line (rank 0)."""
@@ -453,8 +479,8 @@ class Loop:
                 writer.add_scalar(f"test/{key}", value, self.step)
         e = self.last_eval
         self.log(
-            f"epoch {self.epoch_number} step {self.step}: test psnr {e['psnr']:.2f} dB, "
-            f"nmse {e['nmse']:.4f}, usage {e['usage']:.2f}, perplexity {e['perplexity']:.1f}"
+            f"epoch {self.epoch_number} step {self.step}: test {summary(e)}, "
+            f"perplexity {e['perplexity']:.1f}"
         )
 
     def save(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-NAMED = ("mnist", "fashion-mnist", "cifar10")
+NAMED = ("mnist", "fashion-mnist", "cifar10", "fsdd")
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,28 @@ _PHOTOS = {
     "train": {"batch_size": 128, "lr": 1e-3, "lr_schedule": "cosine"},
     "minutes": 15.0,
 }  # fmt: skip
+_SPEECH = {  # 50 frames/s x 8 bits = 400 bit/s per stage: 3, 6, 8 stages = 1.2, 2.4, 3.2 kbit/s
+    "model": {"hidden": 16, "res_channels": 32, "res_blocks": 3, "codebook_size": 256,
+              "code_dim": 64, "downsample": 4, "strides": "2,4,4,5", "quantizer": "rvq",
+              "num_stages": 8, "quantizer_dropout": 0.5},
+    "train": {"batch_size": 16, "lr": 1e-3, "lr_schedule": "cosine", "random_crop": 4000},
+    "minutes": 15.0,
+}  # fmt: skip
 RECIPES = {
     "mnist": _DIGITS,
     "fashion-mnist": Recipe("fashion-mnist", _DIGITS.model, _DIGITS.train, 5.0),
     "cifar10": Recipe("cifar10", **_PHOTOS),
     "folder": Recipe("folder", **_PHOTOS),
+    "fsdd": Recipe("fsdd", **_SPEECH),
+    "audio-folder": Recipe("audio-folder", **_SPEECH),
 }
 
 
 def recipe_for(dataset: str | None) -> Recipe:
-    """The recipe of a dataset name (None: MNIST); any other value is a folder of images."""
-    return RECIPES.get(dataset or "mnist", RECIPES["folder"])
+    """The recipe of a dataset name (None: MNIST); any other value is a folder of images or
+    of audio files (``vqvae.data.audio.is_audio_dataset``)."""
+    from ..data.audio import is_audio_dataset
+
+    if dataset in RECIPES or dataset is None:
+        return RECIPES[dataset or "mnist"]
+    return RECIPES["audio-folder" if is_audio_dataset(dataset) else "folder"]

@@ -31,6 +31,9 @@ def test_recipe_runs_in_miniature(recipe, tmp_path, request):
     if recipe.name == "photo.sh":  # a few small photos in the BSDS500 layout, as a stand-in
         _photo_stand_in(tmp_path / "data" / "bsds500")
         env["VQVAE_DATA_DIR"] = str(tmp_path / "data")
+    if recipe.name == "fsdd.sh":  # a few tone clips named as FSDD's, 2 test and 2 train each
+        _fsdd_stand_in(tmp_path / "data" / "fsdd" / "recordings")
+        env["VQVAE_DATA_DIR"] = str(tmp_path / "data")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
     run = tmp_path / "run"
     done = subprocess.run(["bash", str(recipe), str(run)], cwd=ROOT, env=env,
@@ -62,3 +65,18 @@ def _photo_stand_in(root: Path) -> None:
             small = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
             img = Image.fromarray(small).resize((96, 80) if i % 2 else (80, 96), Image.BILINEAR)
             img.save(root / split / f"{i}.jpg", quality=90)
+
+
+def _fsdd_stand_in(folder: Path) -> None:
+    """Voiced tones, 0.3 s at 8 kHz, as recordings/{digit}_{speaker}_{index}.wav (index 3-4:
+    test, 5-6: train)."""
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir(parents=True)
+    t = np.arange(2400) / 8000
+    for digit in range(2):
+        for index in range(3, 7):
+            pitch = 100 + 20 * digit + 5 * index
+            x = sum(np.sin(2 * np.pi * k * pitch * t) / k for k in range(1, 6))
+            sf.write(str(folder / f"{digit}_stand-in_{index}.wav"), 0.1 * x, 8000, "PCM_16")

@@ -397,12 +397,14 @@ class DataConfig:
     """What a run trains and evaluates on.
 
     Args:
-        dataset: "mnist", "fashion-mnist", "cifar10" or a folder of images.
+        dataset: "mnist", "fashion-mnist", "cifar10", "fsdd" (speech) or a folder of images
+            or of audio files.
         data_dir: where the dataset's files are (None: embedded / cache / $VQVAE_DATA_DIR).
         download: fetch the dataset into the cache dir when missing.
         train_subset: use only the first N training images.
         eval_subset: evaluate on only the first N test images.
-        random_crop: train on random crops of this size (folders / CIFAR photos).
+        random_crop: train on random crops of this size (folders / CIFAR photos); audio:
+            random segments of this many samples.
         train_noise: train as a denoiser: corrupt each input batch with this spec
             ("gaussian:0.5", "saltpepper:0.2", "mask:0.25"; see ``vqvae.corruptions``) and
             reconstruct the clean batch. None trains a plain autoencoder.

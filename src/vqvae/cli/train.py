@@ -25,14 +25,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a VQ-VAE",
-        description="Train a VQ-VAE on mnist, fashion-mnist, cifar10 or a folder of images. "
+        description="Train a VQ-VAE on mnist, fashion-mnist, cifar10, fsdd (speech) or a folder "
+        "of images or of WAV/FLAC files (an audio model: 1-D convolutions over waveforms). "
         "Under torchrun (torchrun --nproc_per_node=N -m vqvae train ...) it trains one DDP "
         "model on N processes; --batch-size is then the global batch.",
     )
     p.add_argument(
         "--dataset",
         default=None,
-        help="mnist (default, embedded), fashion-mnist, cifar10 or a folder of images",
+        help="mnist (default, embedded), fashion-mnist, cifar10, fsdd (speech), or a folder of "
+        "images or of WAV/FLAC files",
     )
     p.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
     p.add_argument(
@@ -199,7 +201,12 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--eval-subset", type=int, default=None, help="evaluate on the first N test images"
     )
-    g.add_argument("--random-crop", type=int, default=None, help="train on random SIZE crops")
+    g.add_argument(
+        "--random-crop",
+        type=int,
+        default=None,
+        help="train on random SIZE crops (audio: random segments of SIZE samples)",
+    )
     g.add_argument(
         "--data-loading",
         choices=["auto", "memory", "stream"],

@@ -1,5 +1,6 @@
-"""ONNX export: the graphs give PyTorch's indices and (within 1e-4) its images, at any batch
-and image size; unsupported models and folders are refused with one line."""
+"""ONNX export (vq, ema, cosine and fsq models): the graphs give PyTorch's indices and
+(within 1e-4) its images, at any batch and image size; unsupported models and folders are
+refused with one line."""
 
 import json
 import sys
@@ -54,6 +55,23 @@ def tiny_export(tmp_path_factory) -> tuple[Path, Path]:
     return root / "run", root / "onnx"
 
 
+@pytest.fixture(scope="module")
+def fsq_export(tmp_path_factory) -> tuple[Path, Path]:
+    """A fresh FSQ model (projections to 4 levels) whose latents spread over many codes."""
+    root = tmp_path_factory.mktemp("fsq")
+    quantizer = QuantizerConfig(
+        kind="fsq", codebook_size=1000, code_dim=6, options={"levels": [8, 5, 5, 5]}
+    )
+    torch.manual_seed(0)
+    model = VQVAE(TINY.replace(quantizer=quantizer))
+    for name, p in model.encoder.named_parameters():
+        if name.endswith("weight"):
+            p.data.mul_(6.0)  # untrained latents sit near 0, all in one or two cells
+    model.save_pretrained(root / "run")
+    export(root / "run", root / "onnx")
+    return root / "run", root / "onnx"
+
+
 def _sessions(folder: Path):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -99,6 +117,23 @@ def test_fresh_model_graphs_match_pytorch(tiny_export, batch, shape):
     assert not torch.equal(model.quantizer.code_distances(z).argmin(-1), model.encode(x))
 
 
+@pytest.mark.parametrize("batch", [2, 3])
+@pytest.mark.parametrize("shape", [(16, 16), (21, 30)])
+def test_fsq_model_graphs_match_pytorch(fsq_export, batch, shape):
+    run, folder = fsq_export
+    model = VQVAE.from_pretrained(run)
+    cells = torch.rand(
+        batch,
+        3,
+        shape[0] // 3 + 1,
+        shape[1] // 3 + 1,
+        generator=torch.Generator().manual_seed(batch),
+    )
+    x = torch.nn.functional.interpolate(cells, size=shape, mode="nearest")  # blocks of colour
+    _check(model, folder, x)
+    assert model.encode(x).unique().numel() >= 5
+
+
 def test_export_folder_describes_the_graphs(tiny_export):
     run, folder = tiny_export
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -106,6 +141,7 @@ def test_export_folder_describes_the_graphs(tiny_export):
     ]  # fmt: skip
     assert (folder / "config.json").read_text() == (run / "config.json").read_text()
     info = json.loads((folder / "export.json").read_text())
+    assert info["source"] == str(run) and info["quantizer"] == "cosine"
     assert info["encoder"]["outputs"][0] == {
         "name": "indices", "dtype": "int64", "shape": ["batch", "code_height", "code_width"],
         "values": "[0, 32); code_height = ceil(height / 4)",
@@ -160,7 +196,7 @@ def test_unknown_model_is_one_line(tmp_path, capsys):
 def test_output_folder_is_replaced_whole_or_refused(tmp_path, monkeypatch, capsys):
     written = []
 
-    def fake_write(model, run_dir, folder, opset):
+    def fake_write(model, run_dir, folder, opset, name):
         (folder / "export.json").write_text(json.dumps({"n": len(written)}))
         written.append(folder)
         if len(written) == 3:

@@ -10,11 +10,12 @@
     config.json   the model's config (a copy of the run's)
     export.json   the graphs' inputs, outputs and shapes
 
-Batch and image size are dynamic (an MLP model takes its training size only). The nearest-code
-search is PyTorch's own (||e||^2 + rate bias - 2 z.e, argmin), so the graphs give the indices
-``VQVAE.encode`` gives. Single-codebook quantizers (vq, ema, cosine) only; a model whose codes
-are chosen under a prior in context (``train --rate-prior``) is refused, since a nearest-code
-graph would give it other codes than it was trained with.
+Batch and image size are dynamic (an MLP model takes its training size only). The code choice
+is PyTorch's own (nearest code: ||e||^2 + rate bias - 2 z.e, argmin; FSQ: bound, round,
+index), so the graphs give the indices ``VQVAE.encode`` gives. Single-codebook quantizers
+(vq, ema, cosine) and fsq; residual and grouped VQ are refused, and so is a model whose codes
+are chosen under a prior in context (``train --rate-prior``), since a nearest-code graph would
+give it other codes than it was trained with.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from . import __version__, checkpoint, pretrained
 from .errors import VQVAEError
 from .models import VQVAE, is_audio
 from .progress import Progress
+from .quantizers import FiniteScalarQuantizer
 
 FORMATS = ("onnx",)
 ENCODER_FILE = "encoder.onnx"
@@ -51,14 +53,17 @@ class ExportError(VQVAEError):
 
 
 class _EncoderGraph(nn.Module):
-    """images (B, C, H, W) -> indices (B, ceil(H/f), ceil(W/f)): the model's nearest codes."""
+    """images (B, C, H, W) -> indices (B, ceil(H/f), ceil(W/f)): the model's codes."""
 
     def __init__(self, model: VQVAE) -> None:
         super().__init__()
         q = model.quantizer
         self.encoder = model.encoder
-        self.quantizer = q  # its _project_in (identity, or the cosine projection)
+        self.quantizer = q  # its _project_in (identity, or the cosine projection) / FSQ steps
         self.f = model.downsample_factor
+        self.fsq = isinstance(q, FiniteScalarQuantizer)
+        if self.fsq:
+            return
         codebook = q._lookup_codebook().detach().float()  # (K, d)
         code_sq = codebook.pow(2).sum(1)
         bias = q.rate_bias()  # a model trained with --rate-weight keeps its unigram bits
@@ -73,7 +78,12 @@ class _EncoderGraph(nn.Module):
         x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")  # as VQVAE._pad
         z_e = self.encoder(x - 0.5)  # (B, D, h, w)
         b, d, h, w = z_e.shape
-        vectors = self.quantizer._project_in(z_e.permute(0, 2, 3, 1).reshape(-1, d))
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
+        if self.fsq:  # FiniteScalarQuantizer.forward's rounding, then its index
+            q = self.quantizer
+            rounded = torch.round(q._bound(q.in_proj(flat)))
+            return q.codes_to_indices(rounded / (q.levels // 2).float()).reshape(b, h, w)
+        vectors = self.quantizer._project_in(flat)
         # argmin_k ||e_k||^2 (+ bias_k) - 2 z.e_k, the computation of quantizers.nearest_code
         distances = torch.addmm(self.code_sq, vectors, self.codebook_t, alpha=-2.0)
         return distances.argmin(1).reshape(b, h, w)
@@ -86,8 +96,11 @@ class _DecoderGraph(nn.Module):
         super().__init__()
         q = model.quantizer
         self.decoder = model.decoder
-        # The codes in z space, one row per code (the cosine quantizer's out_proj applied).
-        table = q._project_out(q._lookup_codebook()).detach().float()
+        # Every code in z space, one row per index: embed() of 0..K-1 (with the cosine
+        # quantizer's or FSQ's output projection applied).
+        every = torch.arange(q.codebook_size)  # the model is on the CPU (from_pretrained)
+        with torch.no_grad():
+            table = q.embed(every.view(1, -1, 1))[0, :, :, 0].t().float()  # (K, D)
         self.register_buffer("codes", table.contiguous())
 
     def forward(self, indices: torch.Tensor) -> torch.Tensor:
@@ -100,10 +113,11 @@ def check_exportable(model: VQVAE) -> None:
     if is_audio(model):
         raise ExportError("ONNX export covers image models; this is an audio model")
     q = model.quantizer
-    if q.num_stages != 1 or not hasattr(q, "code_distances"):
+    single = q.num_stages == 1 and hasattr(q, "code_distances")
+    if not (single or isinstance(q, FiniteScalarQuantizer)):
         raise ExportError(
-            f"ONNX export supports single-codebook quantizers (vq, ema, cosine); this model's "
-            f"is {q.config.kind}"
+            f"ONNX export supports single-codebook quantizers (vq, ema, cosine) and fsq; this "
+            f"model's is {q.config.kind}"
         )
     if model.assignment is not None:
         raise ExportError(
@@ -146,7 +160,7 @@ def export(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        info = _write(vqvae, run_dir, staging, opset)
+        info = _write(vqvae, run_dir, staging, opset, str(model))
         _replace(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -154,7 +168,9 @@ def export(
     return info
 
 
-def _write(model: VQVAE, run_dir: Path, folder: Path, opset: int) -> dict[str, Any]:
+def _write(
+    model: VQVAE, run_dir: Path, folder: Path, opset: int, model_name: str
+) -> dict[str, Any]:
     cfg = model.config
     c, f = cfg.in_channels, model.downsample_factor
     dynamic_size = cfg.arch == "conv"
@@ -182,7 +198,7 @@ def _write(model: VQVAE, run_dir: Path, folder: Path, opset: int) -> dict[str, A
         "opset": opset,
         "vqvae_version": __version__,
         "torch_version": torch.__version__,
-        "source": str(run_dir),
+        "source": str(model_name),
         "fingerprint": _fingerprint(run_dir),
         "downsample_factor": f,
         "codebook_size": model.quantizer.codebook_size,

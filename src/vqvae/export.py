@@ -3,19 +3,19 @@
 ::
 
     encoder.onnx  images  (batch, C, height, width) float32 in [0, 1]
-                  -> pad to a multiple of f -> encoder -> nearest code (inside the graph)
-                  -> indices (batch, code_height, code_width) int64
-    decoder.onnx  indices (batch, code_height, code_width) int64
+                  -> pad to a multiple of f -> encoder -> code choice (inside the graph)
+                  -> indices (batch, [S,] code_height, code_width) int64
+    decoder.onnx  indices (batch, [S,] code_height, code_width) int64
                   -> code lookup -> decoder -> images (batch, C, f*code_height, f*code_width)
     config.json   the model's config (a copy of the run's)
     export.json   the graphs' inputs, outputs and shapes
 
 Batch and image size are dynamic (an MLP model takes its training size only). The code choice
-is PyTorch's own (nearest code: ||e||^2 + rate bias - 2 z.e, argmin; FSQ: bound, round,
-index), so the graphs give the indices ``VQVAE.encode`` gives. Single-codebook quantizers
-(vq, ema, cosine) and fsq; residual and grouped VQ are refused, and so is a model whose codes
-are chosen under a prior in context (``train --rate-prior``), since a nearest-code graph would
-give it other codes than it was trained with.
+is PyTorch's own (nearest code: ||e||^2 + rate bias - 2 z.e, argmin, per stage of residual VQ
+and per group of grouped VQ, whose indices have S stages; FSQ: bound, round, index), so the
+graphs give the indices ``VQVAE.encode`` gives. A model whose codes are chosen under a prior
+in context (``train --rate-prior``) is refused, since a nearest-code graph would give it other
+codes than it was trained with; so is an audio model.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ from . import __version__, checkpoint, pretrained
 from .errors import VQVAEError
 from .models import VQVAE, is_audio
 from .progress import Progress
-from .quantizers import FiniteScalarQuantizer
+from .quantizers import (
+    FiniteScalarQuantizer,
+    GroupedVectorQuantizer,
+    ResidualVectorQuantizer,
+)
 
 FORMATS = ("onnx",)
 ENCODER_FILE = "encoder.onnx"
@@ -52,8 +56,24 @@ class ExportError(VQVAEError):
     """A model that cannot be exported as asked (its quantizer, its code rule, the format)."""
 
 
+def _search_tables(stage) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codebook^T (d, K), ||e_k||^2 + rate bias (K,)) of one single-codebook quantizer: what
+    ``quantizers.nearest_code`` computes its distances from."""
+    codebook = stage._lookup_codebook().detach().float()  # (K, d)
+    code_sq = codebook.pow(2).sum(1)
+    bias = stage.rate_bias()  # a model trained with --rate-weight keeps its unigram bits
+    if bias is not None:
+        code_sq = code_sq + bias.detach().float()
+    return codebook.t().contiguous(), code_sq
+
+
+def _nearest(vectors: torch.Tensor, codebook_t: torch.Tensor, code_sq: torch.Tensor):
+    # argmin_k ||e_k||^2 (+ bias_k) - 2 z.e_k, the computation of quantizers.nearest_code
+    return torch.addmm(code_sq, vectors, codebook_t, alpha=-2.0).argmin(1)
+
+
 class _EncoderGraph(nn.Module):
-    """images (B, C, H, W) -> indices (B, ceil(H/f), ceil(W/f)): the model's codes."""
+    """images (B, C, H, W) -> indices (B, [S,] ceil(H/f), ceil(W/f)): the model's codes."""
 
     def __init__(self, model: VQVAE) -> None:
         super().__init__()
@@ -61,16 +81,15 @@ class _EncoderGraph(nn.Module):
         self.encoder = model.encoder
         self.quantizer = q  # its _project_in (identity, or the cosine projection) / FSQ steps
         self.f = model.downsample_factor
-        self.fsq = isinstance(q, FiniteScalarQuantizer)
-        if self.fsq:
-            return
-        codebook = q._lookup_codebook().detach().float()  # (K, d)
-        code_sq = codebook.pow(2).sum(1)
-        bias = q.rate_bias()  # a model trained with --rate-weight keeps its unigram bits
-        if bias is not None:
-            code_sq = code_sq + bias.detach().float()
-        self.register_buffer("codebook_t", codebook.t().contiguous())
-        self.register_buffer("code_sq", code_sq)
+        self.kind = _kind(q)
+        stages = {
+            "single": [q],
+            "rvq": getattr(q, "stages", []),
+            "grouped": getattr(q, "groups", []),
+        }
+        tables = [_search_tables(stage) for stage in stages.get(self.kind, [])]
+        self.codebooks_t = nn.ParameterList(nn.Parameter(t, requires_grad=False) for t, _ in tables)
+        self.codes_sq = nn.ParameterList(nn.Parameter(c, requires_grad=False) for _, c in tables)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         f = self.f
@@ -79,33 +98,72 @@ class _EncoderGraph(nn.Module):
         z_e = self.encoder(x - 0.5)  # (B, D, h, w)
         b, d, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
-        if self.fsq:  # FiniteScalarQuantizer.forward's rounding, then its index
+        if self.kind == "fsq":  # FiniteScalarQuantizer.forward's rounding, then its index
             q = self.quantizer
             rounded = torch.round(q._bound(q.in_proj(flat)))
             return q.codes_to_indices(rounded / (q.levels // 2).float()).reshape(b, h, w)
-        vectors = self.quantizer._project_in(flat)
-        # argmin_k ||e_k||^2 (+ bias_k) - 2 z.e_k, the computation of quantizers.nearest_code
-        distances = torch.addmm(self.code_sq, vectors, self.codebook_t, alpha=-2.0)
-        return distances.argmin(1).reshape(b, h, w)
+        if self.kind == "single":
+            vectors = self.quantizer._project_in(flat)
+            return _nearest(vectors, self.codebooks_t[0], self.codes_sq[0]).reshape(b, h, w)
+        ids = []
+        if self.kind == "rvq":  # each stage codes what the ones before left over
+            residual = flat
+            for codebook_t, code_sq in zip(self.codebooks_t, self.codes_sq, strict=True):
+                ids.append(_nearest(residual, codebook_t, code_sq))
+                residual = residual - F.embedding(ids[-1], codebook_t.t())
+        else:  # grouped: each group of channels has its own codebook
+            parts = flat.split(d // len(self.codebooks_t), dim=1)
+            for part, codebook_t, code_sq in zip(
+                parts, self.codebooks_t, self.codes_sq, strict=True
+            ):
+                ids.append(_nearest(part, codebook_t, code_sq))
+        return torch.stack(ids, 1).reshape(b, h, w, len(ids)).permute(0, 3, 1, 2)
 
 
 class _DecoderGraph(nn.Module):
-    """indices (B, h, w) int64 -> images (B, C, h f, w f), as ``VQVAE.decode``."""
+    """indices (B, [S,] h, w) int64 -> images (B, C, h f, w f), as ``VQVAE.decode``."""
 
     def __init__(self, model: VQVAE) -> None:
         super().__init__()
         q = model.quantizer
         self.decoder = model.decoder
-        # Every code in z space, one row per index: embed() of 0..K-1 (with the cosine
-        # quantizer's or FSQ's output projection applied).
-        every = torch.arange(q.codebook_size)  # the model is on the CPU (from_pretrained)
-        with torch.no_grad():
-            table = q.embed(every.view(1, -1, 1))[0, :, :, 0].t().float()  # (K, D)
-        self.register_buffer("codes", table.contiguous())
+        self.kind = _kind(q)
+        if self.kind == "rvq":  # the stages' codebooks (an index < 0: a stage left out)
+            tables = [stage.weight.detach().float() for stage in q.stages]
+        elif self.kind == "grouped":
+            tables = [group.weight.detach().float() for group in q.groups]
+        else:
+            # Every code in z space, one row per index: embed() of 0..K-1 (with the cosine
+            # quantizer's or FSQ's output projection applied).
+            every = torch.arange(q.codebook_size)  # the model is on the CPU (from_pretrained)
+            with torch.no_grad():
+                tables = [q.embed(every.view(1, -1, 1))[0, :, :, 0].t().float()]  # (K, D)
+        self.tables = nn.ParameterList(
+            nn.Parameter(t.contiguous(), requires_grad=False) for t in tables
+        )
 
     def forward(self, indices: torch.Tensor) -> torch.Tensor:
-        z_q = F.embedding(indices, self.codes).permute(0, 3, 1, 2)  # (B, D, h, w)
-        return self.decoder(z_q) + 0.5
+        if self.kind == "rvq":  # the sum of the stages' codes, as ResidualVectorQuantizer.embed
+            z = torch.zeros(*indices.shape[:1], *indices.shape[2:], self.tables[0].shape[1])
+            for s, table in enumerate(self.tables):
+                ids = indices[:, s]
+                codes = F.embedding(ids.clamp_min(0), table)
+                z = z + torch.where((ids >= 0).unsqueeze(-1), codes, torch.zeros_like(codes))
+        elif self.kind == "grouped":  # the groups' codes side by side
+            z = torch.cat([F.embedding(indices[:, g], t) for g, t in enumerate(self.tables)], -1)
+        else:
+            z = F.embedding(indices, self.tables[0])  # (B, h, w, D)
+        return self.decoder(z.permute(0, 3, 1, 2)) + 0.5
+
+
+def _kind(q) -> str:
+    if isinstance(q, FiniteScalarQuantizer):
+        return "fsq"
+    if isinstance(q, ResidualVectorQuantizer):
+        return "rvq"
+    if isinstance(q, GroupedVectorQuantizer):
+        return "grouped"
+    return "single" if q.num_stages == 1 and hasattr(q, "code_distances") else "unsupported"
 
 
 def check_exportable(model: VQVAE) -> None:
@@ -113,10 +171,9 @@ def check_exportable(model: VQVAE) -> None:
     if is_audio(model):
         raise ExportError("ONNX export covers image models; this is an audio model")
     q = model.quantizer
-    single = q.num_stages == 1 and hasattr(q, "code_distances")
-    if not (single or isinstance(q, FiniteScalarQuantizer)):
+    if _kind(q) == "unsupported":
         raise ExportError(
-            f"ONNX export supports single-codebook quantizers (vq, ema, cosine) and fsq; this "
+            f"ONNX export supports the vq, ema, cosine, fsq, rvq and grouped quantizers; this "
             f"model's is {q.config.kind}"
         )
     if model.assignment is not None:
@@ -177,19 +234,21 @@ def _write(
     h, w = (max(2 * f, 8), max(2 * f, 8)) if dynamic_size else tuple(cfg.image_size)
     height, width = ("height", "width") if dynamic_size else (h, w)
     code_h, code_w = ("code_height", "code_width") if dynamic_size else (-(-h // f), -(-w // f))
+    stages = model.quantizer.num_stages  # indices (B, S, h, w) when S > 1
+    index_shape = ["batch", *([stages] if stages > 1 else []), code_h, code_w]
+    index_dims = dict(enumerate(index_shape))
     images = torch.rand(2, c, h, w, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         indices = model.encode(images)
     with Progress(2, "export to ONNX", "graph") as bar:
         _export_graph(
             _EncoderGraph(model), images, folder / ENCODER_FILE, "images", "indices",
-            {0: "batch", 2: height, 3: width}, {0: "batch", 1: code_h, 2: code_w}, opset,
+            {0: "batch", 2: height, 3: width}, index_dims, opset,
         )  # fmt: skip
         bar.update()
         _export_graph(
             _DecoderGraph(model), indices, folder / DECODER_FILE, "indices", "images",
-            {0: "batch", 1: code_h, 2: code_w},
-            {0: "batch", 2: _times(f, code_h), 3: _times(f, code_w)}, opset,
+            index_dims, {0: "batch", 2: _times(f, code_h), 3: _times(f, code_w)}, opset,
         )  # fmt: skip
         bar.update()
     shutil.copyfile(run_dir / checkpoint.CONFIG_FILE, folder / checkpoint.CONFIG_FILE)
@@ -203,6 +262,7 @@ def _write(
         "downsample_factor": f,
         "codebook_size": model.quantizer.codebook_size,
         "quantizer": model.quantizer.config.kind,
+        "stages": stages,
         "encoder": {
             "file": ENCODER_FILE,
             "inputs": [_tensor("images", "float32", ["batch", c, height, width], "[0, 1]")],
@@ -210,14 +270,21 @@ def _write(
                 _tensor(
                     "indices",
                     "int64",
-                    ["batch", code_h, code_w],
+                    index_shape,
                     f"[0, {model.quantizer.codebook_size}); code_height = ceil(height / {f})",
                 )
             ],
         },  # fmt: skip
         "decoder": {
             "file": DECODER_FILE,
-            "inputs": [_tensor("indices", "int64", ["batch", code_h, code_w])],
+            "inputs": [
+                _tensor(
+                    "indices",
+                    "int64",
+                    index_shape,
+                    "-1 leaves a stage out (rvq)" if _kind(model.quantizer) == "rvq" else None,
+                )
+            ],
             "outputs": [
                 _tensor(
                     "images",

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         "export",
         help="export a model's encoder and decoder to ONNX",
         description="Write encoder.onnx (float32 images (B, C, H, W) in [0, 1] -> int64 code "
-        "indices, the nearest-code search included), decoder.onnx (indices -> images), the "
+        "indices, the code search included), decoder.onnx (indices -> images), the "
         "model's config.json and export.json (inputs, outputs, shapes) into a folder. Batch and "
         "image size are dynamic. Needs the onnx extra: pip install 'vqvae[onnx]'.",
     )

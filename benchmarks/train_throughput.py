@@ -69,7 +69,9 @@ class StepClock:
 def plain_loop(config: VQVAEConfig, images: torch.Tensor, args, device, clock: StepClock) -> None:
     """The reference: the textbook VQ-VAE step, nothing else (no logging, checks, restarts)."""
     torch.manual_seed(0)
-    encoder, decoder = (m.to(device) for m in build_encoder_decoder(config))
+    # on CUDA the layout the real loop uses there (channels_last), so the two differ in nothing else
+    layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    encoder, decoder = (m.to(device, memory_format=layout) for m in build_encoder_decoder(config))
     if args.compile:
         encoder.compile(), decoder.compile()
     k, d, decay, eps = 512, config.quantizer.code_dim, 0.99, 1e-5
@@ -79,6 +81,7 @@ def plain_loop(config: VQVAEConfig, images: torch.Tensor, args, device, clock: S
     codebook = counts = sums = None
     for _ in range(args.warmup + args.steps):
         x = images[torch.randint(len(images), (args.batch_size,), device=device)]
+        x = x.contiguous(memory_format=layout)
         with autocast_for(device):
             z = encoder(x - 0.5)  # (B, D, h, w)
         flat = z.float().permute(0, 2, 3, 1).reshape(-1, d)  # (N, D)

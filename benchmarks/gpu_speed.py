@@ -10,7 +10,8 @@ hidden 128, codebook 512 x 64), ``--warmup`` untimed steps then ``--steps`` time
 ``--batch-size``. fp32 is the same loop with autocast off and the default memory layout.
 Codec: the shipped MNIST model on the device: encode and decode of 10 000 test digits in
 batches of 1000 (images/s), and ``vqvae.codec`` compress / decompress of 10 mosaics of 10x10
-digits (megapixels/s; entropy coding runs on the CPU).
+digits (megapixels/s; entropy coding runs on the CPU). ``ratio_vs_plain``: the bf16 loop
+against ``train_throughput.plain_loop`` (what per-step checks and syncs cost on the GPU).
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ def train_speed(args, compile: bool, fp32: bool) -> float:
     clock = train_throughput.StepClock(device)
     with fp32_loop() if fp32 else contextlib.nullcontext():
         train_throughput.ours(train_throughput.model_config(args.hidden), run, clock)
+    return clock.images_per_s(args.batch_size, args.warmup)[1]
+
+
+def plain_speed(args) -> float:
+    """Images/s of train_throughput's plain loop (bf16 + channels_last on CUDA, like ours)."""
+    device = resolve_device(args.device)
+    run = argparse.Namespace(**{**vars(args), "compile": False})
+    images = load_dataset("mnist", "train").images.float().div(255)
+    clock = train_throughput.StepClock(device)
+    train_throughput.plain_loop(
+        train_throughput.model_config(args.hidden), images, run, device, clock
+    )
     return clock.images_per_s(args.batch_size, args.warmup)[1]
 
 
@@ -117,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         "train_fp32_images_per_s": round(fp32, 1),
         "train_bf16_channels_last_images_per_s": round(bf16, 1),
         "bf16_speedup": round(bf16 / fp32, 3),
+        "ratio_vs_plain": round(bf16 / plain_speed(args), 3),  # ours / the plain loop
     }
     if not args.no_compile:
         compiled = train_speed(args, compile=True, fp32=False)

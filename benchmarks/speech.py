@@ -1,0 +1,411 @@
+"""Speech coding on the FSDD test split: ours (residual stages kept) against Codec2 and Opus.
+
+    python benchmarks/speech.py [--model fsdd|RUN_DIR] [--stages 1,2,3,4,6,8] [--data-dir DIR]
+
+Test split: FSDD recordings with index 0-4 (300 clips, 6 speakers). Each speaker's test clips
+(digit by digit, in order) are joined end to end and cut at clip boundaries into files of
+about 10 s (so headers amortise, as in a real recording); every codec codes those files:
+
+- ours: ``vqvae.codec.compress_audio(..., stages=k)`` -> .vqz -> ``decompress_audio`` (the
+  library path of ``vqvae compress --bitrate``), one row per kept stage count k;
+- Codec2 (``c2enc`` / ``c2dec`` at 1200, 2400 and 3200 bit/s; raw 16-bit 8 kHz in and out;
+  headerless frames, so the file rate is the mode's rate);
+- Opus (``opusenc --bitrate 6, 8, 10, 12`` on the 8 kHz WAV, ``opusdec --rate 8000``): the
+  whole .opus file's rate (``kbps_file``, Ogg pages and header packets included) and the
+  payload rate (``kbps``: the audio packets only, read from the Ogg pages).
+
+Measured on the decoded files: PESQ-NB and STOI (``vqvae.audio_metrics``, means over files),
+and the accuracy of a small spoken-digit classifier (log-mel + CNN, trained here on the clean
+training split, index 5-49, seeded) on the decoded clips, cut back out of the decoded files at
+the original clip boundaries. Single clips are also coded one by one (the header's share of a
+0.4 s clip) and reported in a second table (their file rate and PESQ).
+
+Prints tables and one final JSON line ``{"ours": [...], "codec2": [...], "opus": [...]}``, every
+row with the same keys: setting, kbps, kbps_file, pesq, stoi, accuracy, kbps_clip, pesq_clip.
+Needs the Debian packages ``codec2`` and ``opus-tools``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import nn
+
+from vqvae import audio_metrics
+from vqvae.codec import compress_audio, decompress_audio
+from vqvae.codec.audio import load_audio
+from vqvae.data.audio import load_audio_dataset
+from vqvae.progress import Progress
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 8000
+TOOLS = {"c2enc": "codec2", "c2dec": "codec2", "opusenc": "opus-tools", "opusdec": "opus-tools"}
+CODEC2_MODES = (1200, 2400, 3200)
+OPUS_KBPS = (6, 8, 10, 12)
+FILE_SECONDS = 10.0
+
+
+def log(message: str, started: float) -> None:
+    print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SpeechFile:
+    """Test clips joined end to end: samples float32 (T,), the clips' bounds and digits."""
+
+    name: str
+    samples: np.ndarray
+    bounds: list[tuple[int, int]]
+    digits: list[int]
+
+
+def test_files(dataset, seconds: float = FILE_SECONDS) -> list[SpeechFile]:
+    """Each speaker's test clips in order, cut into files of about ``seconds`` at clip
+    boundaries (a short remainder joins the speaker's last file)."""
+    by_speaker: dict[str, list[int]] = {}
+    for i, path in enumerate(dataset.paths):
+        by_speaker.setdefault(Path(path).stem.split("_")[1], []).append(i)
+    files = []
+    for speaker, clips in sorted(by_speaker.items()):
+        groups, current, length = [], [], 0
+        for i in clips:
+            current.append(i)
+            length += int(dataset.lengths[i])
+            if length >= seconds * RATE:
+                groups.append(current)
+                current, length = [], 0
+        if current:
+            if groups and length < seconds * RATE / 2:
+                groups[-1] += current
+            else:
+                groups.append(current)
+        for n, group in enumerate(groups):
+            parts = [dataset.clip(i).reshape(-1).numpy() for i in group]
+            ends = np.cumsum([len(p) for p in parts])
+            bounds = [(int(e - len(p)), int(e)) for p, e in zip(parts, ends, strict=True)]
+            digits = [int(dataset.labels[i]) for i in group]
+            files.append(SpeechFile(f"{speaker}-{n}", np.concatenate(parts), bounds, digits))
+    return files
+
+
+def fit_length(y: np.ndarray, n: int) -> np.ndarray:
+    """A decoded signal cut or zero-padded to the reference's length."""
+    y = np.asarray(y, dtype=np.float32).reshape(-1)[:n]
+    return np.pad(y, (0, n - len(y))) if len(y) < n else y
+
+
+# ---- the classical codecs --------------------------------------------------------------------
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def _pcm16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2")
+
+
+def codec2(x: np.ndarray, mode: int, work: Path) -> tuple[np.ndarray, int, int]:
+    """(decoded, file bytes, payload bytes) of Codec2 at ``mode`` bit/s (headerless frames)."""
+    raw, bits, out = work / "in.raw", work / "c2.bit", work / "out.raw"
+    _pcm16(x).tofile(raw)
+    subprocess.run(["c2enc", str(mode), str(raw), str(bits)], check=True, capture_output=True)
+    subprocess.run(["c2dec", str(mode), str(bits), str(out)], check=True, capture_output=True)
+    y = np.fromfile(out, dtype="<i2").astype(np.float32) / 32768.0
+    size = bits.stat().st_size
+    return fit_length(y, len(x)), size, size
+
+
+def ogg_packets(data: bytes) -> list[int]:
+    """Sizes of the packets of an Ogg stream (one logical stream), in order."""
+    sizes, current, pos = [], 0, 0
+    while pos + 27 <= len(data):
+        if data[pos : pos + 4] != b"OggS":
+            raise ValueError("not an Ogg page")
+        segments = data[pos + 26]
+        lacing = data[pos + 27 : pos + 27 + segments]
+        for value in lacing:
+            current += value
+            if value < 255:  # a packet ends here
+                sizes.append(current)
+                current = 0
+        pos += 27 + segments + sum(lacing)
+    return sizes
+
+
+def opus(x: np.ndarray, kbps: int, work: Path) -> tuple[np.ndarray, int, int]:
+    """(decoded, file bytes, payload bytes) of Opus at ``kbps`` on 8 kHz input. The payload is
+    the audio packets: every packet after OpusHead and OpusTags."""
+    wav, enc, out = work / "in.wav", work / "o.opus", work / "out.wav"
+    sf.write(wav, _pcm16(x), RATE, subtype="PCM_16")
+    subprocess.run(
+        ["opusenc", "--quiet", "--bitrate", str(kbps), str(wav), str(enc)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["opusdec", "--quiet", "--rate", str(RATE), str(enc), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    y, rate = sf.read(out, dtype="float32")
+    assert rate == RATE, rate
+    data = enc.read_bytes()
+    payload = sum(ogg_packets(data)[2:])
+    return fit_length(y if y.ndim == 1 else y[:, 0], len(x)), len(data), payload
+
+
+# ---- the spoken-digit classifier -------------------------------------------------------------
+
+N_FFT, HOP, MELS, WINDOW = 256, 128, 32, 10240  # 32 ms frames every 16 ms over 1.28 s
+
+
+def mel_filters(n_fft: int = N_FFT, mels: int = MELS, rate: int = RATE) -> torch.Tensor:
+    """Triangular mel filters (HTK mel scale), (mels, n_fft // 2 + 1)."""
+
+    def mel(f):
+        return 2595 * np.log10(1 + f / 700)
+
+    def hz(m):
+        return 700 * (10 ** (m / 2595) - 1)
+
+    edges = hz(np.linspace(mel(0), mel(rate / 2), mels + 2))
+    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up, down = (freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)
+    return torch.from_numpy(np.maximum(0, np.minimum(up, down))).float()
+
+
+_FILTERS = mel_filters()
+
+
+def features(clips: list[np.ndarray]) -> torch.Tensor:
+    """Log-mel spectrograms of clips, each centred in a WINDOW-sample window (cropped or
+    zero-padded): (N, 1, MELS, frames)."""
+    x = torch.zeros(len(clips), WINDOW)
+    for i, clip in enumerate(clips):
+        c = torch.as_tensor(np.asarray(clip, dtype=np.float32))
+        if len(c) > WINDOW:
+            c = c[(len(c) - WINDOW) // 2 :][:WINDOW]
+        start = (WINDOW - len(c)) // 2
+        x[i, start : start + len(c)] = c
+    window = torch.hann_window(N_FFT)
+    spec = torch.stft(x, N_FFT, HOP, window=window, return_complex=True).abs() ** 2
+    return torch.log(_FILTERS @ spec + 1e-6)[:, None]  # (N, 1, MELS, frames)
+
+
+class DigitNet(nn.Module):
+    """A small 1-D CNN over log-mel frames (the mel bands as channels): 3 conv blocks, mean
+    and max over time, 10 classes."""
+
+    def __init__(self, width: int = 48) -> None:
+        super().__init__()
+        layers, channels = [], MELS
+        for kernel in (5, 5, 3):
+            layers += [
+                nn.Conv1d(channels, width, kernel, padding=kernel // 2),
+                nn.BatchNorm1d(width),
+                nn.ReLU(),
+                nn.MaxPool1d(2),
+            ]
+            channels = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(2 * width, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x[:, 0])  # (N, MELS, frames) -> (N, width, frames / 8)
+        return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+
+
+def train_classifier(train, epochs: int = 12, seed: int = 0) -> nn.Module:
+    """DigitNet trained on the clean training clips (Adam, cosine schedule, batch 64, a random
+    shift of up to +-6 frames and a random gain of +-6 dB as augmentation), seeded."""
+    torch.manual_seed(seed)
+    x = features([train.clip(i).reshape(-1).numpy() for i in range(len(train))])
+    mean, std = x.mean(), x.std()
+    y = train.labels.clone()
+    net = DigitNet()
+    net.register_buffer("norm", torch.stack([mean, std]))
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * math.ceil(len(x) / 64))
+    generator = torch.Generator().manual_seed(seed)
+    bar = Progress(epochs, "training the digit classifier", "epoch")
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(x), 64):
+            idx = order[i : i + 64]
+            shift = int(torch.randint(-6, 7, (), generator=generator))
+            gain = 2 * math.log(10 ** (float(torch.rand((), generator=generator)) * 0.6 - 0.3))
+            batch = (torch.roll(x[idx], shift, dims=-1) + gain - mean) / std
+            loss = nn.functional.cross_entropy(net(batch), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        bar.update()
+    bar.close()
+    return net.eval()
+
+
+@torch.no_grad()
+def classify(net: nn.Module, clips: list[np.ndarray]) -> np.ndarray:
+    mean, std = net.norm
+    return net((features(clips) - mean) / std).argmax(1).numpy()
+
+
+# ---- running one codec over the test set -----------------------------------------------------
+
+
+def evaluate(name, setting, code, files, singles, net) -> dict:
+    """Code every file (and single clip) with ``code(x) -> (decoded, file bytes, payload
+    bytes)``; rates in kbit/s, PESQ/STOI means over files, accuracy over the clips cut from
+    the decoded files."""
+    seconds = sum(len(f.samples) for f in files) / RATE
+    file_bytes = payload = 0
+    pesq, stoi, predicted, truth = [], [], [], []
+    for f in files:
+        y, size, pay = code(f.samples)
+        file_bytes += size
+        payload += pay
+        pesq.append(audio_metrics.pesq_nb(f.samples, y))
+        stoi.append(audio_metrics.stoi(f.samples, y))
+        clips = [y[a:b] for a, b in f.bounds]
+        predicted += list(classify(net, clips))
+        truth += f.digits
+    clip_bytes = clip_seconds = 0.0
+    clip_pesq = []
+    for x in singles:
+        y, size, _ = code(x)
+        clip_bytes += size
+        clip_seconds += len(x) / RATE
+        clip_pesq.append(audio_metrics.pesq_nb(x, y))
+    row = {
+        "setting": setting,
+        "kbps": 8 * payload / seconds / 1000,
+        "kbps_file": 8 * file_bytes / seconds / 1000,
+        "pesq": float(np.nanmean(pesq)),
+        "stoi": float(np.mean(stoi)),
+        "accuracy": float(np.mean(np.array(predicted) == np.array(truth))),
+        "kbps_clip": 8 * clip_bytes / clip_seconds / 1000 if singles else float("nan"),
+        "pesq_clip": float(np.nanmean(clip_pesq)) if singles else float("nan"),
+    }
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+
+
+def print_table(results: dict[str, list[dict]], clean_accuracy: float) -> None:
+    print(f"\nFSDD test split, files of ~{FILE_SECONDS:g} s; clean accuracy {clean_accuracy:.3f}")
+    print(f"{'codec':8} {'setting':>10} {'kbit/s':>7} {'file':>7} {'PESQ-NB':>8} {'STOI':>6} "
+          f"{'acc':>6} | {'clip kbit/s':>11} {'clip PESQ':>9}")  # fmt: skip
+    for codec, rows in results.items():
+        for r in rows:
+            print(
+                f"{codec:8} {r['setting']:>10} {r['kbps']:7.3f} {r['kbps_file']:7.3f} "
+                f"{r['pesq']:8.3f} {r['stoi']:6.3f} {r['accuracy']:6.3f} | "
+                f"{r['kbps_clip']:11.3f} {r['pesq_clip']:9.3f}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="fsdd", help="shipped model name or run dir (default fsdd)")
+    p.add_argument(
+        "--stages",
+        default=None,
+        help="comma-separated residual stage counts to keep (default 1..S, the model's)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
+        help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
+    )
+    p.add_argument("--clips", type=int, default=60, help="single clips coded alone (0: none)")
+    p.add_argument("--epochs", type=int, default=12, help="classifier training epochs")
+    p.add_argument("--quick", action="store_true", help="2 files, 10 clips (a smoke test)")
+    args = p.parse_args(argv)
+    missing = missing_tools()
+    if missing:
+        packages = sorted({TOOLS[t] for t in missing})
+        print(
+            f"speech.py: {', '.join(missing)} not found; install them with: "
+            f"sudo apt-get install {' '.join(packages)}",
+            file=sys.stderr,
+        )
+        return 2
+    started = time.perf_counter()
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    codec = load_audio(args.model)
+    model = codec.model
+    if model.sample_rate != RATE:
+        raise SystemExit(f"speech.py: the model codes {model.sample_rate} Hz; FSDD is {RATE} Hz")
+    log(f"model {args.model}: {model.num_stages} stages, {codec.entropy_model.name} tables, "
+        f"{model.bitrate(1):.0f} bit/s a stage (nominal)", started)  # fmt: skip
+    stages = (
+        [int(s) for s in args.stages.split(",")] if args.stages else range(1, model.num_stages + 1)
+    )
+    test = load_audio_dataset("fsdd", "test", args.data_dir)
+    train = load_audio_dataset("fsdd", "train", args.data_dir)
+    files = test_files(test)
+    rng = np.random.default_rng(0)
+    picked = sorted(rng.choice(len(test), size=min(args.clips, len(test)), replace=False))
+    singles = [test.clip(int(i)).reshape(-1).numpy() for i in picked]
+    if args.quick:
+        files, singles = files[:2], singles[:10]
+    seconds = sum(len(f.samples) for f in files) / RATE
+    log(f"{len(files)} test files ({seconds:.0f} s), {len(singles)} single clips", started)
+
+    net = train_classifier(train, epochs=args.epochs)
+    clean = float(
+        np.mean(
+            classify(net, [test.clip(i).reshape(-1).numpy() for i in range(len(test))])
+            == test.labels.numpy()
+        )
+    )
+    log(f"digit classifier: clean test accuracy {clean:.3f}", started)
+
+    results: dict[str, list[dict]] = {"ours": [], "codec2": [], "opus": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+
+        def ours(k):
+            def code(x):
+                data = compress_audio(codec, x, stages=k)
+                y, _ = decompress_audio(data, codec)
+                return fit_length(y, len(x)), len(data), len(data)
+
+            return code
+
+        jobs = [("ours", f"{k} stages", ours(k)) for k in stages]
+        jobs += [("codec2", str(m), lambda x, m=m: codec2(x, m, work)) for m in CODEC2_MODES]
+        jobs += [("opus", f"{b}k", lambda x, b=b: opus(x, b, work)) for b in OPUS_KBPS]
+        bar = Progress(len(jobs), "coding the test set", "setting")
+        for name, setting, code in jobs:
+            row = evaluate(name, setting, code, files, singles, net)
+            results[name].append(row)
+            bar.update()
+            log(f"{name} {setting}: {row['kbps']:.3f} kbit/s, PESQ {row['pesq']:.3f}, "
+                f"STOI {row['stoi']:.3f}, accuracy {row['accuracy']:.3f}", started)  # fmt: skip
+        bar.close()
+    print_table(results, clean)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -211,8 +211,11 @@ def _guarded(read):
 
 
 def _worker_init(worker_id: int) -> None:
-    # Ctrl-C goes to the whole process group; the main process stops the workers itself.
+    # Ctrl-C (and a scheduler's SIGTERM) may reach the whole process group: the trainer
+    # finishes its step, checkpoints, then stops the workers itself (a worker killed first
+    # would make the DataLoader raise). Workers of a trainer that died exit on their own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class StreamedBatches:
@@ -236,7 +239,7 @@ class StreamedBatches:
             num_workers=self.workers,
             pin_memory=self.pin_memory,
             worker_init_fn=_worker_init if self.workers else None,
-            prefetch_factor=4 if self.workers else None,
+            prefetch_factor=2 if self.workers else None,
             # The workers' base seed comes from here, not from the global RNG (which code
             # restarts draw from: it must advance as in an in-RAM run).
             generator=torch.Generator().manual_seed(epoch),

@@ -134,3 +134,19 @@ def test_save_and_from_pretrained_round_trip(tmp_path):
     assert torch.equal(loaded.encode(x), model.encode(x))
     assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
     assert AudioVQVAE.from_pretrained(tmp_path / "run").sample_rate == 8000
+
+
+def test_evaluation_on_whole_clips_skips_pesq_of_clips_too_short_for_it():
+    from vqvae.audio_evaluation import evaluate_audio
+    from vqvae.data.audio import AudioDataset
+
+    t = torch.arange(4000) / 8000
+    voiced = 0.3 * torch.sin(2 * math.pi * 150 * t) * torch.sin(2 * math.pi * 2 * t).clamp(min=0)
+    clips = [voiced[:800], voiced]  # 0.1 s (under PESQ's 0.25 s) and 0.5 s
+    samples = torch.cat(clips)
+    offsets = torch.tensor([0, 800, len(samples)])
+    model = VQVAE(tiny_config()).eval()
+    result = evaluate_audio(model, AudioDataset(samples, offsets, 8000, "tones"), stages=2)
+    assert result["stages"] == 2 and result["bits_per_second"] == pytest.approx(6400)
+    assert math.isfinite(result["pesq"]) and math.isfinite(result["snr"])
+    assert 0 < result["usage"] <= 1

@@ -21,6 +21,7 @@ from vqvae.codec import (
     decompress_audio,
     decompress_audio_indices,
     encode_audio_indices,
+    pack_audio,
     read_header,
     stages_for_bitrate,
 )
@@ -92,6 +93,8 @@ def test_round_trip_is_bit_exact(model, stages_codec, k, samples):
         header, indices, _ = decompress_audio_indices(data, codec)
         assert header.code_shape == (k, -(-samples // 8)) == tuple(indices.shape)
         assert torch.equal(indices, encode_audio_indices(model, x, stages=k))
+        full = encode_audio_indices(model, x)  # every stage, then the first k packed
+        assert pack_audio(codec, full[:k], samples) == data
 
 
 def test_bitrate_keeps_the_stages_whose_nominal_rate_fits(model):

@@ -25,6 +25,7 @@ from .audio import (
     decompress_audio,
     decompress_audio_indices,
     encode_audio_indices,
+    pack_audio,
     read_audio_header,
     stages_for_bitrate,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "load",
     "load_for",
     "model_fingerprint",
+    "pack_audio",
     "quantize_pmf",
     "raster_schedule",
     "read_audio_header",

@@ -176,15 +176,37 @@ def compress_audio(
             stage's rate.
     """
     model, entropy_model = _audio_model(model, entropy_model)
-    entropy_model = _choose_entropy(model, entropy_model)
     x = _samples(audio, sample_rate, model, max_seconds)
     indices = _encode(model, x, _stages(model, bitrate, stages))  # (k, L)
+    return pack_audio(model, indices, len(x), entropy_model)
+
+
+def pack_audio(
+    model, indices: torch.Tensor, samples: int, entropy_model: EntropyModel | None = None
+) -> bytes:
+    """The ``.vqz`` bytes of a code map: what ``compress_audio`` writes once it has the codes
+    (e.g. the first k rows of one ``encode_audio_indices`` map, for several k).
+
+    Args:
+        model: an audio ``VQVAE`` or a ``Codec`` (None: the shipped speech model).
+        indices: (k, L) int64, the first k stages' codes, L = ceil(samples / hop).
+        samples: the sound's length in samples at the model's rate.
+        entropy_model: overrides the codec's own (a bare VQVAE: uniform tables).
+    """
+    model, entropy_model = _audio_model(model, entropy_model)
+    entropy_model = _choose_entropy(model, entropy_model)
+    indices = torch.as_tensor(indices).detach().cpu().long()
+    frames = -(-int(samples) // model.hop_length)
+    if indices.dim() != 2 or not 1 <= indices.shape[0] <= model.num_stages:
+        raise ValueError(f"indices must be (k, L) with 1 <= k <= {model.num_stages}")
+    if indices.shape[1] != frames:
+        raise ValueError(f"{samples} samples make {frames} frames, the map has {indices.shape[1]}")
     header = AudioHeader(
         model_fingerprint=model_fingerprint(model),
         entropy_name=entropy_model.name,
         entropy_fingerprint=entropy_model.fingerprint(),
         sample_rate=model.sample_rate,
-        samples=len(x),
+        samples=int(samples),
         hop_length=model.hop_length,
         stages=int(indices.shape[0]),
     )

@@ -281,3 +281,35 @@ def test_fit_entropy_on_an_audio_run(capsys, tmp_path, model):
     assert np.array_equal(codec.entropy_model.counts, stage_counts)
     data = compress_audio(codec, speech_like(), bitrate=8000)
     assert np.array_equal(decompress_audio(data, run)[0], reference(model, speech_like(), 2))
+
+
+def test_cli_without_a_model_uses_the_speech_model(capsys, monkeypatch, run_dir, tmp_path):
+    """No model: compress picks pretrained.for_audio() for a .wav, decompress the shipped model
+    of the file's fingerprint (both pointed at the test's run here)."""
+    from vqvae import pretrained
+    from vqvae.codec import api
+
+    monkeypatch.setattr(pretrained, "for_audio", lambda: str(run_dir))
+    monkeypatch.setattr(api, "shipped_models_for", lambda fingerprint: [str(run_dir)])
+    wav, vqz, out = tmp_path / "a.wav", tmp_path / "a.vqz", tmp_path / "b.wav"
+    write_audio(wav, speech_like(), RATE)
+    assert main(["compress", str(wav), "-o", str(vqz)]) == 0
+    assert read_header(vqz.read_bytes()).entropy_name == "stages"
+    assert main(["decompress", str(vqz), "-o", str(out)]) == 0
+    assert read_audio(out)[0].shape == (len(speech_like()),)
+
+
+def test_the_shipped_speech_model_codes_the_example(tmp_path):
+    from vqvae import pretrained
+
+    if "fsdd" not in pretrained.names():
+        pytest.skip("this build ships no fsdd model yet")
+    example = Path(__file__).resolve().parents[1] / "examples" / "speech.wav"
+    vqz, out = tmp_path / "s.vqz", tmp_path / "s.wav"
+    assert main(["compress", str(example), "-o", str(vqz), "--bitrate", "1200"]) == 0
+    header = read_header(vqz.read_bytes())
+    assert header.entropy_name == "stages" and header.sample_rate == RATE
+    assert main(["decompress", str(vqz), "-o", str(out)]) == 0
+    x, _ = read_audio(example)
+    assert read_audio(out)[0].shape == x.shape
+    assert 8 * len(vqz.read_bytes()) / (len(x) / RATE) <= 1200 + 8 * 48 / (len(x) / RATE)

@@ -77,6 +77,7 @@ def test_pesq_nb_matches_the_package_and_orders_noise():
     assert scores[0] > scores[1] > scores[2]
     assert am.pesq_nb(x, x) > 4.4  # the top of the MOS-LQO scale is 4.55
     assert math.isnan(am.pesq_nb(np.zeros(RATE), np.zeros(RATE)))  # no speech: NaN, not a raise
+    assert math.isnan(am.pesq_nb(x[:1600], x[:1600]))  # 0.2 s: under PESQ's 0.25 s
 
 
 def test_pesq_resamples_other_rates():

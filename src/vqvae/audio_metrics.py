@@ -94,10 +94,10 @@ def pesq_nb(reference, decoded, sample_rate: int = PESQ_RATE) -> float:
     time itself, so a codec's delay does not count against it.
 
     Returns:
-        The score, or NaN when PESQ finds no speech in the reference (silence, a clip too
-        short), so that averages over a dataset can skip it (``np.nanmean``).
+        The score, or NaN where PESQ gives none (no speech found, or a signal under the
+        0.25 s it needs), so that averages over a dataset can skip it (``np.nanmean``).
     """
-    from pesq import NoUtterancesError, pesq
+    from pesq import BufferTooShortError, NoUtterancesError, pesq
 
     ref, deg = _pair(reference, decoded)
     ref, deg = _resample(ref, sample_rate, PESQ_RATE), _resample(deg, sample_rate, PESQ_RATE)
@@ -105,7 +105,7 @@ def pesq_nb(reference, decoded, sample_rate: int = PESQ_RATE) -> float:
         return math.nan
     try:
         return float(pesq(PESQ_RATE, ref, deg, "nb"))
-    except NoUtterancesError:
+    except (NoUtterancesError, BufferTooShortError):
         return math.nan
 
 
@@ -129,7 +129,7 @@ def audio_metrics(reference, decoded, sample_rate: int, num_bytes: int | None = 
     """All the metrics of one decoded signal (the longer signal is cut to the shorter).
 
     Returns:
-        snr (dB), lsd (dB), pesq (NaN where PESQ finds no speech), stoi, and bps (bit/s, only
+        snr (dB), lsd (dB), pesq (NaN where PESQ gives none), stoi, and bps (bit/s, only
         when ``num_bytes`` is given: the coded size of the reference's length).
     """
     ref, deg = _as_array(reference), _as_array(decoded)

@@ -218,6 +218,19 @@ def _worker_init(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+class _Keys:
+    """The DataLoader's sampler: the (epoch, batch) keys of the epoch being read."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 class StreamedBatches:
     """This rank's batches of a streamed dataset, decoded by ``workers`` loader processes
     (0: in this process); ``shard`` is the identity (the rows are this rank's already)."""
@@ -227,23 +240,29 @@ class StreamedBatches:
         self.workers, self.pin_memory = workers, pin_memory
         self.batches_per_epoch = plan.batches_per_epoch
         self.batch_size, self.local_batch_size = plan.batch_size, plan.local_batch_size
+        self.keys = _Keys()
+        self.loader: DataLoader | None = None
 
     def epoch(self, epoch: int, start: int) -> Iterator[torch.Tensor]:
         """This rank's batches ``start, start + 1, ...`` of ``epoch``: float (b, C, h, w)."""
         if start >= self.batches_per_epoch:
             return
-        loader = DataLoader(
-            self.plan,
-            batch_size=None,
-            sampler=[(epoch, b) for b in range(start, self.batches_per_epoch)],
-            num_workers=self.workers,
-            pin_memory=self.pin_memory,
-            worker_init_fn=_worker_init if self.workers else None,
-            prefetch_factor=2 if self.workers else None,
-            # The workers' base seed comes from here, not from the global RNG (which code
-            # restarts draw from: it must advance as in an in-RAM run).
-            generator=torch.Generator().manual_seed(epoch),
-        )
+        self.keys.items = [(epoch, b) for b in range(start, self.batches_per_epoch)]
+        if self.loader is None:  # one loader, its workers kept from epoch to epoch
+            self.loader = DataLoader(
+                self.plan,
+                batch_size=None,
+                sampler=self.keys,  # read in this process at each epoch's start
+                num_workers=self.workers,
+                pin_memory=self.pin_memory,
+                worker_init_fn=_worker_init if self.workers else None,
+                prefetch_factor=2 if self.workers else None,
+                persistent_workers=self.workers > 0,
+                # The workers' base seed comes from here, not from the global RNG (which
+                # code restarts draw from: it must advance as in an in-RAM run).
+                generator=torch.Generator().manual_seed(0),
+            )
+        loader = self.loader
         skipped = 0
         try:
             for x, lost, error in loader:

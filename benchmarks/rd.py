@@ -66,7 +66,7 @@ WEBP_Q = [0, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 3, 4, 5, 10, 20, 30, 
 MS_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
 SHIPPED = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "cifar10": "photo", "kodak": "photo"}
 # The photo model's operating points: --rd-lambda levels spanning about 0.1-0.6 bpp on Kodak.
-PHOTO_LAMBDAS = "0.1,0.3,0.6,1,2"
+PHOTO_LAMBDAS = "0.05,0.15,0.4,1"
 
 
 def default_runs(dataset: str) -> list[Path]:

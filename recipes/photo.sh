@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped `photo` model (src/vqvae/pretrained/photo), the colour-photo model of
-# vqvae compress, from ../shared/data/bsds500 (train + val, 300 photos, random 64x64 crops).
+# vqvae compress, from ../shared/data/bsds500 (train + val, 300 photos, random 64x64 crops):
+# about 52 minutes on a 2-core CPU, 50 of them training (--max-minutes: a busier machine takes
+# fewer steps; the shipped weights got 428 steps, the CPU shared with ~5 other jobs).
 #   bash recipes/photo.sh [RUN_DIR]                (then: python recipes/ship.py RUN_DIR photo)
 # The BSDS500 photos are for non-commercial research use: the recipe links to them (RUN_DIR/data
 # holds symbolic links only) and the shipped model holds weights, never images.

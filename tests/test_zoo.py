@@ -4,6 +4,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from vqvae import VQVAE, Run, pretrained
 from vqvae.cli import main
 
@@ -125,3 +128,28 @@ def test_a_shipped_models_codes_are_cached_outside_the_package(tmp_path, monkeyp
     own = tmp_path / "own"
     shutil.copytree(pretrained.ROOT / "mnist", own)
     assert Run(own).codes_dir == own / "codes"
+
+
+def test_the_photo_model_loads_by_name_and_codes_a_colour_image(tmp_path):
+    from PIL import Image
+
+    from vqvae import codec
+    from vqvae.codec import api
+
+    assert "photo" in pretrained.names()
+    model = VQVAE.from_pretrained("photo")
+    assert model.config.in_channels == 3 and model.config.downsample_factor == 4
+    photo = codec.load("photo")
+    assert photo.entropy_model.name == "static"
+    path = Path(__file__).parents[1] / "examples" / "photo.png"  # 256x192 RGB
+    image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+    out = tmp_path / "x.vqz"
+    assert main(["compress", str(path), "-o", str(out)]) == 0  # no --model: fits photo
+    header = api.read_header(out.read_bytes())
+    assert api.shipped_models_for(header.model_fingerprint) == ["photo"]
+    back = tmp_path / "y.png"
+    assert main(["decompress", str(out), "-o", str(back)]) == 0  # no --model
+    y = torch.from_numpy(np.asarray(Image.open(back).convert("RGB"))).permute(2, 0, 1)
+    assert y.shape == image.shape
+    mse = (y.double() - image.double()).pow(2).mean().item()
+    assert 10 * np.log10(255**2 / mse) > 20

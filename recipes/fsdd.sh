@@ -8,7 +8,8 @@ RUN=${1:-runs/recipe-fsdd}
 # 1. the fsdd recipe: strides 2,4,4,5 (50 frames/s), 16 channels, 8 residual stages of 256
 #    codes with quantizer dropout (400 bit/s a stage), 0.5 s segments, batch 16
 vqvae train --dataset fsdd --data-dir "$DATA" --out "$RUN" --overwrite --seed 0 \
-  $(length 42) --eval-subset 60 --quiet
-# 2. its static code distribution (per stage) for the entropy coder, then the test split
-vqvae fit-entropy "$RUN" --quiet
+  $(length 58) --eval-subset 40 --quiet
+# 2. its static code distribution (per stage; the first 900 training clips, digits 0-3) for the
+#    entropy coder, then the test split
+vqvae fit-entropy "$RUN" $(limit 900) --quiet
 vqvae eval "$RUN" --json

@@ -168,7 +168,7 @@ def test_cli_refuses_the_bomb_in_bounded_time_and_memory(codec, tmp_path):
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
         peak_kb, took = done.stdout.split()
         assert int(peak_kb) < 300 * 1024
-        assert float(took) < 0.5
+        assert float(took) < 2.0  # refused up front: decoding the bomb takes minutes
         assert not out.exists()
 
 

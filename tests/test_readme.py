@@ -83,7 +83,7 @@ def _crops(photo: np.ndarray, n: int, size: tuple[int, int], seed: int) -> np.nd
 
 def _stand_in_data(data: Path) -> None:
     """Tiny datasets where the README's commands look: MNIST (real digits), CIFAR-10 (WebP
-    mosaic layout), and image folders, all cut from the example images."""
+    mosaic layout), image folders and FSDD, all cut from the example images and speech."""
     from vqvae.data import load_dataset
 
     mnist = data / "mnist"
@@ -108,6 +108,19 @@ def _stand_in_data(data: Path) -> None:
         (data / folder).mkdir(parents=True)
         for i, crop in enumerate(_crops(photo, count, (96, 128), seed=2 + seed)):
             Image.fromarray(crop).save(data / folder / f"stand_in_{i}.{suffix}")
+    _fsdd_stand_in(data / "fsdd" / "recordings")
+
+
+def _fsdd_stand_in(folder: Path) -> None:
+    """FSDD-named clips cut from examples/speech.wav (george's "zero".."nine"): each tenth as
+    recording index 0 (test) and 5 (train)."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True)
+    speech, rate = sf.read(str(ROOT / "examples" / "speech.wav"), dtype="int16")
+    for digit, clip in enumerate(np.array_split(speech, 10)):
+        for index in (0, 5):
+            sf.write(str(folder / f"{digit}_george_{index}.wav"), clip, rate, "PCM_16")
 
 
 @dataclass

@@ -1,0 +1,58 @@
+"""benchmarks/speech.py's parts: the missing-tool message, Opus payload from Ogg pages, Codec2
+rates, the test files cut at clip boundaries."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import speech  # noqa: E402
+
+
+def test_missing_tools_name_the_debian_packages(capsys, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    assert speech.main([]) == 2
+    err = capsys.readouterr().err
+    assert "sudo apt-get install codec2 opus-tools" in err and err.count("\n") == 1
+
+
+def _tone(seconds: float = 2.0) -> np.ndarray:
+    t = np.arange(int(seconds * speech.RATE)) / speech.RATE
+    return (0.3 * np.sin(2 * np.pi * 200 * t) * np.sin(2 * np.pi * 2 * t)).astype(np.float32)
+
+
+@pytest.mark.skipif(shutil.which("opusenc") is None, reason="opus-tools not installed")
+def test_opus_payload_is_the_audio_packets(tmp_path):
+    x = _tone()
+    y, size, payload = speech.opus(x, 6, tmp_path)
+    data = (tmp_path / "o.opus").read_bytes()
+    packets = speech.ogg_packets(data)
+    assert packets[0] == 19 and 100 <= len(packets) - 2 <= 102  # OpusHead, OpusTags, 20 ms frames
+    assert payload == sum(packets[2:]) and payload < size == len(data)
+    assert 4000 < 8 * payload / 2.0 < 8000  # about the 6 kbit/s asked for
+    assert y.shape == x.shape
+
+
+@pytest.mark.skipif(shutil.which("c2enc") is None, reason="codec2 not installed")
+def test_codec2_files_are_headerless_frames(tmp_path):
+    x = _tone()
+    y, size, payload = speech.codec2(x, 3200, tmp_path)
+    assert size == payload == 3200 * 2 // 8  # 100 frames of 64 bits
+    assert y.shape == x.shape
+
+
+def test_test_files_are_whole_clips_of_one_speaker(shared_data):
+    from vqvae.data.audio import load_audio_dataset
+
+    test = load_audio_dataset("fsdd", "test", shared_data)
+    files = speech.test_files(test)
+    assert sum(len(f.digits) for f in files) == len(test) == 300
+    assert len({f.name.split("-")[0] for f in files}) == 6
+    for f in files:
+        assert f.bounds[0][0] == 0 and f.bounds[-1][1] == len(f.samples)
+        assert all(a[1] == b[0] for a, b in zip(f.bounds, f.bounds[1:], strict=False))
+        assert 5 * speech.RATE <= len(f.samples) <= 20 * speech.RATE

@@ -85,7 +85,8 @@ def register(subparsers) -> None:
         default=None,
         metavar="B",
         help="speech: keep the most residual stages whose nominal rate (log2 K bits a code, "
-        "before entropy coding) is at most B bit/s; 2400 or 2.4k. The file is smaller still. "
+        "before entropy coding) is at most B bit/s; 2400 or 2.4k; the coded file is near that "
+        "rate (entropy coding, header). "
         "Default: every stage",
     )
     p.add_argument("--device", default="cpu", help="where the encoder runs")

@@ -51,7 +51,8 @@ def _audio_model(model, entropy_model: EntropyModel | None):
 
 def stages_for_bitrate(model, bitrate: float) -> int:
     """The most residual stages whose nominal rate ``model.bitrate(k)`` is at most ``bitrate``
-    bit/s (the entropy-coded file is smaller still).
+    bit/s. The coded file's rate differs by what the entropy model saves or loses on this
+    sound, plus the header.
 
     Raises:
         DataError: ``bitrate`` is below one stage's rate.

@@ -229,7 +229,7 @@ class AudioDataset:
 def is_audio_dataset(name_or_path: str | None, data_dir: str | Path | None = None) -> bool:
     """Whether ``--dataset`` names audio: "fsdd", or a folder whose files are audio files
     (its first file with a known extension, in sorted order, is .wav or .flac)."""
-    if name_or_path is None:
+    if not isinstance(name_or_path, str):  # None, or a malformed setting checked later
         return False
     if name_or_path.strip().lower() in AUDIO_DATASETS:
         return True

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped `photo` model (src/vqvae/pretrained/photo), the colour-photo model of
 # vqvae compress, from ../shared/data/bsds500 (train + val, 300 photos, random 64x64 crops):
-# about 52 minutes on a 2-core CPU, 50 of them training (--max-minutes: a busier machine takes
-# fewer steps; the shipped weights got 428 steps, the CPU shared with ~5 other jobs).
+# about 76 minutes on a 2-core CPU, 74 of them training in two stages (--max-minutes: a busier
+# machine takes fewer steps; the shipped weights got 428 steps in stage 1, the CPU shared with
+# ~5 other jobs, and about 4000 in stage 2 on a quieter machine).
 #   bash recipes/photo.sh [RUN_DIR]                (then: python recipes/ship.py RUN_DIR photo)
 # The BSDS500 photos are for non-commercial research use: the recipe links to them (RUN_DIR/data
 # holds symbolic links only) and the shipped model holds weights, never images.
@@ -19,9 +20,14 @@ for split in train val; do
 done
 for f in "$BSDS/test"/*.jpg; do ln -s "$f" "$RUN/data/test/$(basename "$f")"; done
 # 1. the photo recipe: downsample 4, 512 codes of dimension 64, 128 channels, unigram rate weight
-vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite --codebook-size 512 --code-dim 64 \
-  --downsample 4 --hidden 128 --rate-weight 0.03 --random-crop 64 --batch-size 32 --lr 1e-3 \
-  --eval-subset 24 --seed 0 --device cpu $(length 50) --quiet
+SETTINGS=(--codebook-size 512 --code-dim 64 --downsample 4 --hidden 128 --rate-weight 0.03
+  --random-crop 64 --batch-size 32 --lr 1e-3 --eval-subset 24 --device cpu --quiet)
+vqvae train --dataset "$RUN/data" --out "$RUN-stage1" --overwrite "${SETTINGS[@]}" --seed 0 \
+  $(length 50)
+#    stage 2: a warm start from stage 1 (encoder, codebook and decoder copied), a fresh cosine
+#    schedule and another crop order
+vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite "${SETTINGS[@]}" --seed 1 \
+  --init-from "$RUN-stage1" --epochs 1000 $(length 24)
 # 2. its static code distribution (no prior: a photo codes in well under 2 s a way), counted
 #    on a random 64x64 crop of each of the 1200 training links; its metrics on BSDS500 test
 vqvae fit-entropy "$RUN" $(limit 1200) --quiet

@@ -3,7 +3,7 @@
     python recipes/ship.py RUN_DIR NAME
 
 Copies what decoding and sampling need (config.json, model.safetensors, entropy.json,
-prior/ and rate_prior/ where the run has them) into src/vqvae/pretrained/NAME/, replacing
+prior/, context/ and rate_prior/ where the run has them) into src/vqvae/pretrained/NAME/, replacing
 what was there; MODEL.md and zoo.json are written by hand from the benchmark results.
 Changing a shipped model changes its fingerprint: .vqz files written with the old one no
 longer decode with it.
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = ("config.json", "model.safetensors", "entropy.json")
 FOLDERS = {
     "prior": ("config.json", "model.safetensors"),
+    "context": ("config.json", "model.safetensors"),
     "rate_prior": ("config.json", "model.safetensors"),
 }
 

@@ -29,13 +29,14 @@ from . import (
     models,
     sample,
     train,
+    train_context,
     train_decoder,
     train_prior,
 )
 from .common import HelpFormatter
 
 COMMANDS = [train, train_decoder, evaluate, images, fit_entropy, compress, decompress]
-COMMANDS += [encode_dataset, train_prior, sample, eval_prior, complete]
+COMMANDS += [encode_dataset, train_prior, train_context, sample, eval_prior, complete]
 COMMANDS += [corrupt, denoise, models]
 COMMANDS += [export]
 

@@ -36,6 +36,7 @@ from ..entropy.tables import (  # noqa: F401  re-exported
     table_chunks,
     tables_for,
 )
+from ..priors.context_entropy import ContextEntropyModel
 from ..priors.entropy import PriorEntropyModel
 from ..progress import track
 
@@ -92,6 +93,16 @@ register_entropy_model(
     lambda model, run_dir: PriorEntropyModel.from_run_dir(run_dir),
     priority=20,
     how_to_make="run `vqvae train-prior {run_dir}` first",
+)
+register_entropy_model(
+    "context",
+    lambda model, run_dir: (
+        None
+        if getattr(model.config, "modality", "image") == "audio"
+        else ContextEntropyModel.from_run_dir(run_dir)
+    ),
+    priority=18,
+    how_to_make="run `vqvae train-context {run_dir}` first",
 )
 register_entropy_model(
     "stages",

@@ -161,7 +161,9 @@ def locate_dataset(
     )
 
 
-def _image_folder(path: str, split: str, data_dir: str | Path | None) -> Path:
+def image_folder(path: str, split: str, data_dir: str | Path | None) -> Path:
+    """The folder of images ``path`` names for ``split`` (its train/ or test/ subfolder if it
+    has them; relative paths also tried under ``data_dir``); DataError if there is none."""
     folder = Path(path).expanduser()
     if not folder.exists() and data_dir is not None and not folder.is_absolute():
         folder = Path(data_dir).expanduser() / folder
@@ -216,7 +218,7 @@ def load_dataset(
         raise DataError(f"channels must be 1, 3 or None, got {channels!r}")
     name = canonical_name(name_or_path)
     if name is None:
-        folder = _image_folder(name_or_path, split, data_dir)
+        folder = image_folder(name_or_path, split, data_dir)
         images = load_folder(folder, channels, resize, center_crop, random_crop)
         return ImageDataset(images, None, name_or_path, _crop_size(random_crop))
     if split not in SPLITS:

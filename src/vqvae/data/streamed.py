@@ -30,7 +30,7 @@ import torch
 from PIL import ImageOps, UnidentifiedImageError
 
 from vqvae.data import transforms
-from vqvae.data.datasets import ImageDataset, _image_folder, canonical_name, load_dataset
+from vqvae.data.datasets import ImageDataset, canonical_name, image_folder, load_dataset
 from vqvae.data.folder import (
     _DECODE_ERRORS,
     IMAGE_EXTENSIONS,
@@ -475,7 +475,7 @@ def _open_split(path: str, split: str, data_dir, folders: bool, warn, crops: dic
     """The split streamed: tar shards always, a folder if ``folders`` (else None)."""
     if "{" in path or path.endswith(".tar"):
         return open_streamed(path, None, warn=warn, **crops)
-    folder = _image_folder(path, split, data_dir)
+    folder = image_folder(path, split, data_dir)
     if not folder.is_dir() or not (folders or shard_paths(str(folder))):
         return None  # load_dataset says what is wrong with it, or loads it into RAM
     return open_streamed(path, folder, warn=warn, **crops)

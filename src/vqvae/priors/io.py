@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .. import checkpoint
 from ..errors import CheckpointError
 from .config import PriorConfig
@@ -72,9 +74,14 @@ def load_prior_folder(
 
 
 def save_prior_folder(
-    prior: TransformerPrior, folder: str | os.PathLike, extra: dict[str, Any] | None = None
+    prior: torch.nn.Module,
+    folder: str | os.PathLike,
+    extra: dict[str, Any] | None = None,
+    kind: str = "prior",
+    key: str = "prior",
 ) -> Path:
-    """Write ``prior`` into ``folder`` (config.json + model.safetensors) as a pair.
+    """Write ``prior`` (a module with a ``config.to_dict()``) into ``folder`` (config.json of
+    that ``kind``, its sizes under ``key``, + model.safetensors) as a pair.
 
     Both are written into a new hidden folder beside it that then replaces ``folder`` by
     renames, so a kill at any moment leaves the old pair, the new pair or (between the two
@@ -84,7 +91,7 @@ def save_prior_folder(
     folder = Path(folder)
     parent, name = folder.parent, folder.name
     parent.mkdir(parents=True, exist_ok=True)
-    config = {**checkpoint.config_header("prior"), "prior": prior.config.to_dict(), **(extra or {})}
+    config = {**checkpoint.config_header(kind), key: prior.config.to_dict(), **(extra or {})}
     for stale in parent.glob(f".{name}.*.tmp"):  # left by a killed save
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.new.", suffix=".tmp", dir=parent))

@@ -8,8 +8,8 @@ dataset (``mnist``, ``fashion-mnist``; ``photo`` for kodak and cifar10, at its `
 levels ``PHOTO_LAMBDAS``), so a fresh clone reproduces the tables with no training; ``--runs``
 takes run dirs (e.g. ones trained from scratch by the commands in benchmarks/README.md) or
 shipped names instead. Each run is one operating point; its first row uses the best entropy
-model the run dir has (the prior, else ``entropy.json`` from ``vqvae fit-entropy``, else
-uniform). ``--rd-lambdas`` adds operating points per run: the same model and entropy model
+model the run dir has (the prior, else the context model, else ``entropy.json`` from ``vqvae
+fit-entropy``, else uniform); a run with a prior or a context model also gives a static row. ``--rd-lambdas`` adds operating points per run: the same model and entropy model
 with codes chosen by rate-distortion (``vqvae compress --rd-lambda``).
 
 bpp counts whole files (our header, JPEG/WebP headers) over pixels (H x W). For the 28x28 and
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         best = load(run, args.entropy) if args.entropy else load(run)
         codecs.append((run, best, None))
-        if not args.entropy and best.entropy_model.name == "prior":
+        if not args.entropy and best.entropy_model.name in ("prior", "context"):
             if (
                 pretrained.resolve(run) / "entropy.json"
             ).is_file():  # the same codes, without the context

@@ -21,3 +21,11 @@ limit() {
     echo "--limit $1"
   fi
 }
+
+# mnist_data: nothing (the MNIST embedded in the package), or in a miniature
+# "--dataset mnist --data-dir DATA", where the recipe test writes a few hundred digits
+mnist_data() {
+  if [ -n "${VQVAE_RECIPE_STEPS:-}" ]; then
+    echo "--dataset mnist --data-dir $DATA"
+  fi
+}

@@ -32,6 +32,7 @@ SKIP = re.compile(r"# readme-test: skip \((.+)\)")
 # k-means++ over a batch's latents would take longer than the three steps
 TRAIN = "--max-steps 3 --batch-size 4 --no-kmeans-init"
 BUDGETS = {"train": TRAIN, "train-decoder": TRAIN, "train-prior": "--max-steps 2"}
+BUDGETS["train-context"] = "--max-steps 2"
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])

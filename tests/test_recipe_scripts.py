@@ -2,6 +2,7 @@
 so none rots; recipes/ship.py copies a run into the package layout."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,10 @@ from vqvae.data import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*.sh") if p.name != "common.sh")
-NEEDS = {"fashion-mnist.sh": "fashion-mnist"}  # recipes that read ../shared/data
+NEEDS = {
+    "fashion-mnist.sh": "fashion-mnist",
+    "mnist-prior.sh": "mnist",
+}  # recipes that read ../shared/data
 
 
 @pytest.mark.slow
@@ -51,6 +55,57 @@ def test_recipe_runs_in_miniature(recipe, tmp_path, request):
     target = ship.ship(run, "miniature")
     assert (target / "model.safetensors").is_file()
     assert (target / "prior").is_dir() == (run / "prior").is_dir()
+    assert (target / "context").is_dir() == (run / "context").is_dir()
+
+
+BENCHMARK_RECIPES = sorted((ROOT / "recipes" / "benchmarks").glob("*.sh"))
+BENCHMARK_NEEDS = {
+    "mnist-best.sh": ["mnist"],
+    "fashion-best.sh": ["fashion-mnist"],
+    "cifar10-kodak.sh": ["cifar10"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", BENCHMARK_RECIPES, ids=[r.stem for r in BENCHMARK_RECIPES])
+def test_benchmark_recipe_runs_in_miniature(recipe, tmp_path, shared_data):
+    """The scripts that build the benchmarks' trained-from-scratch runs, on a few hundred
+    images of their datasets and two steps per training: every run dir they name is made."""
+    data = tmp_path / "data"
+    for name in BENCHMARK_NEEDS[recipe.name]:
+        if name == "cifar10":
+            _cifar_stand_in(shared_data, data / "cifar10")
+            continue
+        for split, prefix, n in (("train", "train", 256), ("test", "t10k", 64)):
+            part = load_dataset(name, split, shared_data).subset(n)
+            write_idx(data / name, prefix, part.images[:, 0].numpy(), part.labels.numpy())
+    env = dict(os.environ, VQVAE_RECIPE_STEPS="2", OMP_NUM_THREADS="1", VQVAE_DATA_DIR=str(data))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    out = tmp_path / "runs"
+    done = subprocess.run(["bash", str(recipe), str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    named = set(re.findall(r'--out "\$OUT/([\w-]+)"', recipe.read_text()))
+    assert named and all((out / n / "model.safetensors").is_file() for n in named), named
+
+
+def _cifar_stand_in(shared: Path, folder: Path) -> None:
+    """256 training and 64 test CIFAR-10 images in the WebP-mosaic layout (32 a row)."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    labels = {}
+    for split, n in (("train", 256), ("test", 64)):
+        part = load_dataset("cifar10", split, shared).subset(n)
+        tiles = part.images.permute(0, 2, 3, 1).numpy()  # (n, 32, 32, 3)
+        rows = n // 32
+        mosaic = tiles.reshape(rows, 32, 32, 32, 3).transpose(0, 2, 1, 3, 4)
+        Image.fromarray(mosaic.reshape(rows * 32, 32 * 32, 3)).save(
+            folder / f"{split}_00.webp", lossless=True
+        )
+        labels[split] = part.labels.numpy().astype(np.uint8)
+    np.savez(folder / "labels.npz", **labels)
 
 
 def _photo_stand_in(root: Path) -> None:

@@ -27,6 +27,7 @@ its tables, checked on decode).
 from __future__ import annotations
 
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -110,6 +111,18 @@ def fingerprint_bytes(*parts: bytes) -> bytes:
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.digest()[:8]
+
+
+def network_fingerprint(name: str, coding_path: bytes, config: dict, module) -> bytes:
+    """``fingerprint_bytes`` of a network-based model: its name, the name of the code path
+    that computes its tables, its config as JSON (sorted keys), then for every state-dict
+    tensor in key order ``"{key}|{dtype}|{shape}"`` and its raw bytes."""
+    parts = [name.encode(), coding_path, json.dumps(config, sort_keys=True).encode()]
+    for key, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        parts.append(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
+        parts.append(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return fingerprint_bytes(*parts)
 
 
 # ---- the model interface -----------------------------------------------------------------------

@@ -10,13 +10,12 @@ decoder feed the same masked input of the same shape, so both build bit-identica
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..entropy.tables import ProbabilityModel, fingerprint_bytes
+from ..entropy.tables import ProbabilityModel, network_fingerprint
 from .context import NUM_GROUPS, ContextModel, group_map, has_context, load_context
 
 CODING_THREADS = 1
@@ -48,17 +47,10 @@ class ContextEntropyModel(ProbabilityModel):
         return cls(load_context(run_dir))
 
     def fingerprint(self) -> bytes:
-        if self._fingerprint is None:
-            parts = [
-                self.name.encode(),
-                CODING_PATH,
-                json.dumps(self.model.config.to_dict(), sort_keys=True).encode(),
-            ]
-            for key, tensor in sorted(self.model.state_dict().items()):
-                t = tensor.detach().cpu().contiguous()
-                parts.append(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
-                parts.append(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-            self._fingerprint = fingerprint_bytes(*parts)
+        if self._fingerprint is None:  # derived lazily, never refreshed by hand
+            self._fingerprint = network_fingerprint(
+                self.name, CODING_PATH, self.model.config.to_dict(), self.model
+            )
         return self._fingerprint
 
     def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:

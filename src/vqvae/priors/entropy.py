@@ -20,13 +20,12 @@ between calls.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..entropy.tables import ProbabilityModel, fingerprint_bytes
+from ..entropy.tables import ProbabilityModel, network_fingerprint
 from .io import has_prior, load_prior
 from .transformer import TransformerPrior
 
@@ -63,16 +62,9 @@ class PriorEntropyModel(ProbabilityModel):
 
     def fingerprint(self) -> bytes:
         if self._fingerprint is None:  # derived lazily, never refreshed by hand
-            parts = [
-                self.name.encode(),
-                CODING_PATH,
-                json.dumps(self.prior.config.to_dict(), sort_keys=True).encode(),
-            ]
-            for key, tensor in sorted(self.prior.state_dict().items()):
-                t = tensor.detach().cpu().contiguous()
-                parts.append(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
-                parts.append(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-            self._fingerprint = fingerprint_bytes(*parts)
+            self._fingerprint = network_fingerprint(
+                self.name, CODING_PATH, self.prior.config.to_dict(), self.prior
+            )
         return self._fingerprint
 
     def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:

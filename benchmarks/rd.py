@@ -54,6 +54,7 @@ from vqvae.codec import (  # noqa: E402
 )
 from vqvae.data import load_dataset  # noqa: E402
 from vqvae.data.folder import list_images, load_image  # noqa: E402
+from vqvae.progress import track  # noqa: E402
 
 SMALL = ("mnist", "fashion-mnist", "cifar10")
 # Dense at low quality, where we compare: the curves are concave, so sparse points would make
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(best.model.quantizer, "code_distances"):
             codecs += [(run, best, lam) for lam in lambdas]
     rows = []
-    for run, codec, lam in codecs:
+    for run, codec, lam in track(codecs, desc="our operating points", unit="point"):
         point = ours(codec, images, lam, args.tile)
         if singles:
             single = ours(codec, singles, lam)
@@ -303,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         point["rd_lambda"] = lam
         point["tile"] = args.tile
         rows.append(point)
-    jpeg = [classic(images, "JPEG", q) for q in JPEG_Q]
-    webp = [classic(images, "WEBP", q) for q in WEBP_Q]
+    jpeg = [classic(images, "JPEG", q) for q in track(JPEG_Q, desc="JPEG qualities", unit="q")]
+    webp = [classic(images, "WEBP", q) for q in track(WEBP_Q, desc="WebP qualities", unit="q")]
     if singles:
         for curve, fmt, qs in ((jpeg, "JPEG", JPEG_Q), (webp, "WEBP", WEBP_Q)):
             for c, q in zip(curve, qs, strict=True):

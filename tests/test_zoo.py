@@ -140,12 +140,13 @@ def test_the_photo_model_loads_by_name_and_codes_a_colour_image(tmp_path):
     model = VQVAE.from_pretrained("photo")
     assert model.config.in_channels == 3 and model.config.downsample_factor == 4
     photo = codec.load("photo")
-    assert photo.entropy_model.name == "static"
+    assert photo.entropy_model.name == "context"  # the fast context model, by default
     path = Path(__file__).parents[1] / "examples" / "photo.png"  # 256x192 RGB
     image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))).permute(2, 0, 1)
     out = tmp_path / "x.vqz"
     assert main(["compress", str(path), "-o", str(out)]) == 0  # no --model: fits photo
     header = api.read_header(out.read_bytes())
+    assert header.entropy_name == "context"
     assert api.shipped_models_for(header.model_fingerprint) == ["photo"]
     back = tmp_path / "y.png"
     assert main(["decompress", str(out), "-o", str(back)]) == 0  # no --model

@@ -128,6 +128,7 @@ def train_context(
     )
     budget = config.max_minutes * 60 if config.max_minutes else math.inf
     started, step, running = time.perf_counter(), 0, []
+    members = [(group_map(*size) == g).view(-1).to(device) for g in range(NUM_GROUPS)]
     model.train()
     with Progress(100, "training the context model", "%") as bar:
         while True:
@@ -142,7 +143,7 @@ def train_context(
             codes = _crops(train_maps, rows, size, gen).to(device)
             g = step % NUM_GROUPS
             logits = model(codes, g)  # (B, n, K)
-            target = codes.reshape(len(codes), -1)[:, _members(size, g).to(device)]
+            target = codes.reshape(len(codes), -1)[:, members[g]]
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
             if not torch.isfinite(loss):
                 raise VQVAEError(f"context model loss became {float(loss)} at step {step + 1}")
@@ -179,7 +180,3 @@ def train_context(
         "steps": step,
         "minutes": minutes,
     }
-
-
-def _members(size: tuple[int, int], g: int) -> torch.Tensor:
-    return (group_map(*size) == g).view(-1)

@@ -90,3 +90,11 @@ def test_bad_audio_is_one_line_exit_2(audio_run, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and name in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_audio_decoder_on_images_is_one_line_exit_2(tmp_path, capsys):
+    args = ["train", "--out", str(tmp_path / "run"), "--max-steps", "1", "--no-progress"]
+    assert main([*args, "--audio-decoder", "istft"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--audio-decoder" in err
+    assert not (tmp_path / "run").exists()

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from vqvae.config import QuantizerConfig, VQVAEConfig
+from vqvae.config import QuantizerConfig, VQVAEConfig, estimate_parameters
 from vqvae.errors import CheckpointError
 from vqvae.models import VQVAE, AudioVQVAE, is_audio
-from vqvae.models.audio import multi_resolution_stft_loss, stft_magnitude
+from vqvae.models.audio import (
+    ISTFTDecoder,
+    istft_frames,
+    multi_resolution_stft_loss,
+    spectrum_to_samples,
+    stft_magnitude,
+)
+
+DECODERS = ("conv", "istft")
 
 
 def tiny_config(**changes) -> VQVAEConfig:
@@ -46,9 +54,40 @@ def test_config_round_trip_and_image_configs_unchanged():
         VQVAEConfig.from_dict({**data, "strides": "x"})
 
 
+def test_the_audio_decoder_setting():
+    assert tiny_config(audio_decoder="conv").audio_decoder is None  # the default, unset
+    assert "audio_decoder" not in tiny_config().to_dict()  # older fingerprints unchanged
+    config = tiny_config(audio_decoder="istft", decoder_res_blocks=3)
+    assert config.to_dict()["audio_decoder"] == "istft"
+    assert VQVAEConfig.from_dict(config.to_dict()) == config
+    model = VQVAE(config)
+    assert isinstance(model.decoder, ISTFTDecoder) and len(model.decoder.blocks) == 3
+    counted = sum(t.numel() for t in (*model.parameters(), *model.buffers()))
+    assert estimate_parameters(config) == pytest.approx(counted, rel=0.2)
+    with pytest.raises(ValueError, match="audio_decoder"):
+        tiny_config(audio_decoder="wavenet")
+    with pytest.raises(ValueError, match="audio models only"):
+        VQVAEConfig(audio_decoder="istft")
+    assert istft_frames(160) == (80, 320) and istft_frames(75) == (75, 300)
+
+
+def test_the_istft_output_inverts_an_stft():
+    """log|X| and angle(X) of a signal's STFT (Hann window of 4 hops, centred frames) give
+    the signal back: what the decoder's head predicts is a spectrum in that convention."""
+    torch.manual_seed(0)
+    hop, frames = 20, 12
+    window = torch.hann_window(4 * hop, dtype=torch.float64)
+    x = torch.randn(2, frames * hop, dtype=torch.float64)
+    spectrum = torch.stft(x, 4 * hop, hop, window=window, center=True, return_complex=True)
+    assert spectrum.shape[-1] == frames + 1
+    y = spectrum_to_samples(spectrum.abs().log(), spectrum.angle(), hop, window, frames)
+    assert y.shape == x.shape and torch.allclose(y, x, atol=1e-9)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("length", [1, 9, 10, 11, 137])
-def test_encode_decode_lengths(length):
-    model = VQVAE(tiny_config()).eval()
+def test_encode_decode_lengths(length, decoder):
+    model = VQVAE(tiny_config(audio_decoder=decoder)).eval()
     assert isinstance(model, AudioVQVAE) and is_audio(model)
     x = torch.rand(2, 1, length) - 0.5
     indices = model.encode(x)
@@ -100,13 +139,15 @@ def test_stft_loss_against_a_hand_computation():
     assert float(multi_resolution_stft_loss(tx, tx)) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_training_reduces_the_loss_on_a_tone(one_thread):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_training_reduces_the_loss_on_a_tone(one_thread, decoder):
     torch.manual_seed(0)
     model = VQVAE(
         tiny_config(
             quantizer=QuantizerConfig(
                 kind="rvq", codebook_size=16, code_dim=8, options={"num_stages": 2}
-            )
+            ),
+            audio_decoder=decoder,
         )
     )
     t = torch.arange(400) / 8000
@@ -123,8 +164,9 @@ def test_training_reduces_the_loss_on_a_tone(one_thread):
     assert np.mean(losses[-5:]) < 0.85 * np.mean(losses[:3])
 
 
-def test_save_and_from_pretrained_round_trip(tmp_path):
-    model = VQVAE(tiny_config()).eval()
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_save_and_from_pretrained_round_trip(tmp_path, decoder):
+    model = VQVAE(tiny_config(audio_decoder=decoder)).eval()
     x = torch.rand(1, 1, 73) - 0.5
     model(x)  # k-means init of the codebooks
     model.eval()

@@ -166,6 +166,7 @@ class QuantizerConfig:
 
 MODALITIES = ("image", "audio")
 _AUDIO_FIELDS = ("modality", "sample_rate", "strides")
+AUDIO_DECODERS = (None, "conv", "istft")
 MAX_HOP = 1 << 14  # samples per audio code frame
 _DECODER_FIELDS = ("decoder_hidden_channels", "decoder_res_channels", "decoder_res_blocks")
 _SHARED_FIELDS = ("hidden_channels", "res_channels", "num_res_blocks")  # the encoder's, in order
@@ -198,6 +199,10 @@ class VQVAEConfig:
             is the hop length (samples per code frame). ``hidden_channels`` is the width of
             the first level (doubled at each stride), ``num_res_blocks`` the residual units
             per level (dilations 1, 3, 9, ...).
+        audio_decoder: audio: "conv" (None, the default: the encoder's mirror) or "istft"
+            (ConvNeXt blocks at two frames per code and an inverse-STFT output,
+            ``models.audio.ISTFTDecoder``; ``num_res_blocks`` / ``decoder_res_blocks`` is
+            its number of blocks). Stored only when "istft".
     """
 
     arch: str = "conv"
@@ -214,6 +219,7 @@ class VQVAEConfig:
     modality: str = "image"
     sample_rate: int | None = None
     strides: tuple[int, ...] | None = None
+    audio_decoder: str | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -222,6 +228,12 @@ class VQVAEConfig:
             self._check_audio()
         elif self.sample_rate is not None or self.strides is not None:
             raise ValueError("sample_rate and strides are settings of audio models only")
+        if self.audio_decoder not in AUDIO_DECODERS:
+            raise ValueError(f"audio_decoder must be 'conv' or 'istft', got {self.audio_decoder!r}")
+        if self.audio_decoder == "conv":  # the default: one way to say it, unset
+            object.__setattr__(self, "audio_decoder", None)
+        if self.audio_decoder is not None and self.modality != "audio":
+            raise ValueError("audio_decoder is a setting of audio models only")
         if not isinstance(self.arch, str) or self.arch not in ("conv", "mlp"):
             raise ValueError(f"arch must be 'conv' or 'mlp', got {self.arch!r}")
         if isinstance(self.downsample_factor, bool) or self.downsample_factor not in (
@@ -301,6 +313,8 @@ class VQVAEConfig:
         for name in _DECODER_FIELDS:
             if data[name] is None:
                 del data[name]
+        if data["audio_decoder"] is None:  # older config.json files and fingerprints unchanged
+            del data["audio_decoder"]
         if self.modality == "image":  # older config.json files and fingerprints unchanged
             for name in _AUDIO_FIELDS:
                 del data[name]
@@ -386,10 +400,19 @@ def _estimate_audio(config: VQVAEConfig) -> int:
             width *= 2
         return total + 3 * width * d + d
 
+    def istft(hidden: int, blocks: int) -> int:  # models.audio.ISTFTDecoder
+        width, hop = hidden << len(config.strides), math.prod(config.strides)
+        frame_hop = hop // 2 if hop % 2 == 0 else hop
+        upsample = 2 * (hop // frame_hop) * width * width + width if hop != frame_hop else 0
+        block = 7 * width + 6 * width * width + 14 * width
+        head = (width + 1) * (4 * frame_hop + 2)
+        return 7 * d * width + width + upsample + max(blocks, 1) * block + 4 * width + head
+
     dec_hidden = config.decoder_hidden_channels or config.hidden_channels
     dec_blocks = config.decoder_res_blocks
     dec_blocks = config.num_res_blocks if dec_blocks is None else dec_blocks
-    return side(config.hidden_channels, config.num_res_blocks) + side(dec_hidden, dec_blocks)
+    decoder = istft if config.audio_decoder == "istft" else side
+    return side(config.hidden_channels, config.num_res_blocks) + decoder(dec_hidden, dec_blocks)
 
 
 @dataclass(frozen=True)

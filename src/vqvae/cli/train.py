@@ -125,6 +125,14 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         "(samples per code frame; fsdd recipe: 2,4,4,5 = 160, 50 frames/s at 8 kHz)",
     )
     m.add_argument(
+        "--audio-decoder",
+        choices=("conv", "istft"),
+        default=None,
+        help="audio: the decoder: conv (the encoder's mirror) or istft (ConvNeXt blocks at "
+        "two frames per code and an inverse STFT, as Vocos; --decoder-res-blocks blocks; "
+        "fsdd recipe: istft)",
+    )
+    m.add_argument(
         "--commitment-weight",
         type=float,
         default=0.25,
@@ -321,6 +329,8 @@ def _model_config(args: argparse.Namespace, recipe: Recipe) -> VQVAEConfig:
 def _audio_fields(args: argparse.Namespace) -> dict:
     """--strides as a config field (the rest of an audio model's fields come from its data)."""
     if args.strides is None:
+        if getattr(args, "audio_decoder", None) is not None:
+            raise ValueError("--audio-decoder is a setting of audio models (audio data)")
         return {}
     try:
         strides = tuple(int(v) for v in str(args.strides).split(","))
@@ -328,7 +338,8 @@ def _audio_fields(args: argparse.Namespace) -> dict:
         raise ValueError(
             f"--strides must be comma-separated integers, got {args.strides!r}"
         ) from None
-    return {"modality": "audio", "sample_rate": 8000, "strides": strides}  # rate: from the data
+    decoder = getattr(args, "audio_decoder", None)
+    return {"modality": "audio", "sample_rate": 8000, "strides": strides, "audio_decoder": decoder}
 
 
 def _recipe_schedule(args: argparse.Namespace, recipe: Recipe) -> dict:

@@ -7,7 +7,13 @@ et al. 2022), sized for a CPU.
       -> conv7 -> [residual units (dilation 1, 3, 9, ...), strided conv (width x 2)] per stride
       -> conv3 -> z_e (B, D, L)
       -> quantizer (residual VQ: indices (B, S, L)) -> z_q
-      -> mirror decoder (transposed strided convs) -> x_hat (B, 1, L * hop), cropped to T
+      -> decoder -> x_hat (B, 1, L * hop), cropped to T
+
+Two decoders (``config.audio_decoder``): "conv", the encoder's mirror (transposed strided
+convs and residual units at every rate up to the sample rate), and "istft" (Vocos, Siuzdak
+2023): ConvNeXt blocks at a frame rate of 2 frames per code, whose last layer predicts each
+frame's log-magnitude and phase spectrum, turned into samples by an inverse STFT. The second
+spends its compute at the frame rate, where a CPU runs wide layers cheaply, and learns faster.
 
 Trained on waveform L1 + a multi-resolution STFT loss (spectral convergence + log-magnitude
 L1, Yamamoto et al. 2020) + the quantizer's loss. With residual VQ and quantizer dropout one
@@ -57,13 +63,15 @@ def init_weights(encoder: nn.Module, decoder: nn.Module, output_gain: float = 0.
     conv scaled by ``output_gain``. PyTorch's default init shrinks a quiet waveform (speech at
     about 0.05 RMS) layer by layer until the biases dominate z_e: every frame then lies near
     one point and the codebooks collapse to a code or two in the first steps."""
-    for module in (*encoder.modules(), *decoder.modules()):
+    conv_decoder = isinstance(decoder, AudioDecoder)  # "istft" keeps PyTorch's init
+    for module in (*encoder.modules(), *(decoder.modules() if conv_decoder else ())):
         if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
             nn.init.kaiming_normal_(module.weight, nonlinearity="linear")
             nn.init.zeros_(module.bias)
-    last = [m for m in decoder.modules() if isinstance(m, nn.Conv1d)][-1]
-    with torch.no_grad():
-        last.weight.mul_(output_gain)
+    if conv_decoder:
+        last = [m for m in decoder.modules() if isinstance(m, nn.Conv1d)][-1]
+        with torch.no_grad():
+            last.weight.mul_(output_gain)
 
 
 def _padding(stride: int) -> tuple[int, int]:
@@ -111,6 +119,93 @@ class AudioDecoder(nn.Module):
 
     def forward(self, z_q: torch.Tensor) -> torch.Tensor:
         return self.net(z_q)
+
+
+class ConvNeXtBlock1d(nn.Module):
+    """x + gamma * Linear(GELU(Linear(LayerNorm(depthwise_conv7(x))))) over (B, C, L), the
+    hidden layer 3C wide (Liu et al. 2022; Vocos)."""
+
+    def __init__(self, channels: int, layer_scale: float) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv1d(channels, channels, 7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels)
+        self.expand = nn.Linear(channels, 3 * channels)
+        self.project = nn.Linear(3 * channels, channels)
+        self.gamma = nn.Parameter(torch.full((channels,), layer_scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.depthwise(x).transpose(1, 2))
+        y = self.gamma * self.project(F.gelu(self.expand(y)))
+        return x + y.transpose(1, 2)
+
+
+def istft_frames(hop: int) -> tuple[int, int]:
+    """(frame hop, FFT size) of the "istft" decoder for a code hop: two frames a code when
+    the hop is even (one otherwise), a window of four frame hops."""
+    frame_hop = hop // 2 if hop % 2 == 0 else hop
+    return frame_hop, 4 * frame_hop
+
+
+class ISTFTDecoder(nn.Module):
+    """z_q (B, D, L) -> (B, 1, L * hop): conv7 to ``hidden_channels << len(strides)``
+    channels, a transposed conv to the frame rate (2 frames a code), ``num_res_blocks``
+    ConvNeXt blocks, a linear layer to log-magnitude and phase of n_fft / 2 + 1 bins per
+    frame, inverse STFT (Hann window, centred frames)."""
+
+    def __init__(self, config: VQVAEConfig) -> None:
+        super().__init__()
+        width = config.hidden_channels << len(config.strides)
+        self.frame_hop, self.n_fft = istft_frames(config.hop_length)
+        self.upsample = config.hop_length // self.frame_hop
+        self.input = nn.Conv1d(config.quantizer.code_dim, width, 7, padding=3)
+        if self.upsample > 1:
+            pad, extra = _padding(self.upsample)
+            self.to_frames = nn.ConvTranspose1d(
+                width, width, 2 * self.upsample, self.upsample, pad, extra
+            )
+        self.input_norm = nn.LayerNorm(width)
+        blocks = max(config.num_res_blocks, 1)
+        self.blocks = nn.Sequential(*(ConvNeXtBlock1d(width, 1.0 / blocks) for _ in range(blocks)))
+        self.output_norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, self.n_fft + 2)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+
+    def forward(self, z_q: torch.Tensor) -> torch.Tensor:
+        x = self.input(z_q)
+        if self.upsample > 1:
+            x = self.to_frames(x)
+        x = self.blocks(self.input_norm(x.transpose(1, 2)).transpose(1, 2))
+        frames = x.shape[-1]
+        x = F.pad(x, (0, 1), mode="replicate")  # one more frame: istft then gives frames x hop
+        spectrum = self.head(self.output_norm(x.transpose(1, 2))).transpose(1, 2).float()
+        bins = self.n_fft // 2 + 1
+        samples = spectrum_to_samples(
+            spectrum[:, :bins], spectrum[:, bins:], self.frame_hop, self.window, frames
+        )
+        return samples.unsqueeze(1)
+
+
+def spectrum_to_samples(
+    log_magnitude: torch.Tensor,
+    phase: torch.Tensor,
+    hop: int,
+    window: torch.Tensor,
+    frames: int,
+) -> torch.Tensor:
+    """Inverse STFT of a spectrum given as log-magnitude and phase (B, n_fft / 2 + 1, F):
+    centred frames of ``window`` (n_fft long) every ``hop`` samples -> (B, frames x hop)
+    samples (F = frames + 1). The log-magnitude is clamped at 8 (a magnitude of e^8, far
+    above a full-scale sine's) so that an untrained network cannot overflow."""
+    magnitude = torch.exp(log_magnitude.clamp(max=8.0))
+    spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+    n_fft = window.shape[0]
+    return torch.istft(spectrum, n_fft, hop, window=window, center=True, length=frames * hop)
+
+
+def build_audio_decoder(config: VQVAEConfig) -> nn.Module:
+    """The decoder ``config.audio_decoder`` names ("conv" when unset), sized by ``config``
+    (pass ``decoder_config()`` for a decoder of its own size)."""
+    return ISTFTDecoder(config) if config.audio_decoder == "istft" else AudioDecoder(config)
 
 
 def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:

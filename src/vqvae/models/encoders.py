@@ -115,9 +115,9 @@ class MLPDecoder(nn.Module):
 def build_encoder_decoder(config: VQVAEConfig) -> tuple[nn.Module, nn.Module]:
     """The encoder and the decoder of ``config`` (the decoder with its own sizes, if set)."""
     if config.modality == "audio":
-        from .audio import AudioDecoder, AudioEncoder
+        from .audio import AudioEncoder, build_audio_decoder
 
-        return AudioEncoder(config), AudioDecoder(config.decoder_config())
+        return AudioEncoder(config), build_audio_decoder(config.decoder_config())
     if config.arch == "mlp":
         return MLPEncoder(config), MLPDecoder(config.decoder_config())
     return ConvEncoder(config), ConvDecoder(config.decoder_config())

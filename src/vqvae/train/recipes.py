@@ -56,7 +56,8 @@ _PHOTOS = {
 _SPEECH = {  # 50 frames/s x 8 bits = 400 bit/s per stage: 3, 6, 8 stages = 1.2, 2.4, 3.2 kbit/s
     "model": {"hidden": 16, "res_channels": 32, "res_blocks": 3, "codebook_size": 256,
               "code_dim": 64, "downsample": 4, "strides": "2,4,4,5", "quantizer": "rvq",
-              "num_stages": 8, "quantizer_dropout": 0.5},
+              "num_stages": 8, "quantizer_dropout": 0.5, "audio_decoder": "istft",
+              "decoder_res_blocks": 8},
     "train": {"batch_size": 16, "lr": 1e-3, "lr_schedule": "cosine", "random_crop": 4000},
     "minutes": 15.0,
 }  # fmt: skip

@@ -4,8 +4,8 @@
 
 Reads trained run dirs or shipped models (it never trains); a run with a prior gives two rows,
 coded with the prior and with the static distribution. Default: the shipped model for the
-dataset (``mnist``, ``fashion-mnist``; ``photo`` for kodak and cifar10, at its ``--rd-lambda``
-levels ``PHOTO_LAMBDAS``), so a fresh clone reproduces the tables with no training; ``--runs``
+dataset (``mnist``, ``fashion-mnist``; ``photo`` for cifar10; ``photo`` at its ``--rd-lambda``
+levels ``PHOTO_LAMBDAS`` and ``photo-hq`` for kodak), so a fresh clone reproduces the tables with no training; ``--runs``
 takes run dirs (e.g. ones trained from scratch by the commands in benchmarks/README.md) or
 shipped names instead. Each run is one operating point; its first row uses the best entropy
 model the run dir has (the prior, else the context model, else ``entropy.json`` from ``vqvae
@@ -65,14 +65,20 @@ JPEG_Q = [*range(1, 21), 30, 50, 75, 90]
 # steepest right after q0 (Fashion-MNIST: q0.01 is already 0.64 dB above q0).
 WEBP_Q = [0, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 3, 4, 5, 10, 20, 30, 50, 75, 90]
 MS_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
-SHIPPED = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "cifar10": "photo", "kodak": "photo"}
-# The photo model's operating points: --rd-lambda levels spanning about 0.1-0.6 bpp on Kodak.
+SHIPPED = {
+    "mnist": ["mnist"],
+    "fashion-mnist": ["fashion-mnist"],
+    "cifar10": ["photo"],
+    "kodak": ["photo", "photo-hq"],
+}
+# The photo model's operating points: --rd-lambda levels spanning about 0.15-0.33 bpp on Kodak
+# (photo-hq adds its own point above them, at 0.37 bpp).
 PHOTO_LAMBDAS = "0.05,0.15,0.4,1"
 
 
 def default_runs(dataset: str) -> list[Path]:
-    """The shipped model made for ``dataset``."""
-    return [Path(SHIPPED[dataset])]
+    """The shipped models made for ``dataset``."""
+    return [Path(name) for name in SHIPPED[dataset]]
 
 
 def mosaics(images: torch.Tensor, n: int, side: int = 10) -> list[torch.Tensor]:
@@ -263,8 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = [Path(r) for r in args.runs] if args.runs is not None else default_runs(args.dataset)
     if not runs:
         p.error(f"no run dirs for {args.dataset}; pass --runs")
-    if args.rd_lambdas is None:
-        args.rd_lambdas = PHOTO_LAMBDAS if args.runs is None and runs == [Path("photo")] else ""
+    def run_lambdas(run: Path) -> list[float]:  # default: photo's levels for shipped photo
+        given = args.rd_lambdas
+        if given is None:
+            given = PHOTO_LAMBDAS if args.runs is None and run == Path("photo") else ""
+        return [float(v) for v in given.split(",") if v.strip()]
 
     if args.dataset == "kodak":
         files = list_images(Path(args.data_dir) / "kodak")[: args.limit]
@@ -279,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
         args.tile = 0 if args.dataset == "kodak" else test.shape[-1]
     what += f", ours in {args.tile}-pixel tiles" if args.tile else ""
 
-    lambdas = [float(v) for v in args.rd_lambdas.split(",") if v.strip()]
     codecs = []
     for run in runs:
         best = load(run, args.entropy) if args.entropy else load(run)
@@ -290,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             ).is_file():  # the same codes, without the context
                 codecs.append((run, load(run, "static"), None))
         if hasattr(best.model.quantizer, "code_distances"):
-            codecs += [(run, best, lam) for lam in lambdas]
+            codecs += [(run, best, lam) for lam in run_lambdas(run)]
     rows = []
     for run, codec, lam in track(codecs, desc="our operating points", unit="point"):
         point = ours(codec, images, lam, args.tile)

@@ -29,3 +29,18 @@ mnist_data() {
     echo "--dataset mnist --data-dir $DATA"
   fi
 }
+
+# bsds_links FOLDER: FOLDER/train = BSDS500 train + val, each photo linked 4 times (so that an
+# epoch, an evaluation and a checkpoint, is 37 steps of 32 crops), FOLDER/test = BSDS500 test;
+# symbolic links only (the photos are for non-commercial research use)
+bsds_links() {
+  local bsds
+  bsds=$(cd "$DATA/bsds500" && pwd)
+  rm -rf "$1" && mkdir -p "$1/train" "$1/test"
+  for split in train val; do
+    for f in "$bsds/$split"/*.jpg; do
+      for copy in 1 2 3 4; do ln -s "$f" "$1/train/$split-$copy-$(basename "$f")"; done
+    done
+  done
+  for f in "$bsds/test"/*.jpg; do ln -s "$f" "$1/test/$(basename "$f")"; done
+}

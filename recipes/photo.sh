@@ -10,16 +10,8 @@
 # holds symbolic links only) and the shipped model holds weights, never images.
 source "$(dirname "$0")/common.sh"
 RUN=${1:-runs/recipe-photo}
-BSDS=$(cd "$DATA/bsds500" && pwd)
-# train/ = BSDS train + val, test/ = BSDS test (for the run's evaluation), as links; each
-# training photo linked 4 times so that an epoch (an evaluation + a checkpoint) is 37 steps
-rm -rf "$RUN/data" && mkdir -p "$RUN/data/train" "$RUN/data/test"
-for split in train val; do
-  for f in "$BSDS/$split"/*.jpg; do
-    for copy in 1 2 3 4; do ln -s "$f" "$RUN/data/train/$split-$copy-$(basename "$f")"; done
-  done
-done
-for f in "$BSDS/test"/*.jpg; do ln -s "$f" "$RUN/data/test/$(basename "$f")"; done
+# train/ = BSDS train + val (each photo linked 4 times), test/ = BSDS test, as links
+bsds_links "$RUN/data"
 # 1. the photo recipe: downsample 4, 512 codes of dimension 64, 128 channels, unigram rate weight
 SETTINGS=(--codebook-size 512 --code-dim 64 --downsample 4 --hidden 128 --rate-weight 0.03
   --random-crop 64 --batch-size 32 --lr 1e-3 --eval-subset 24 --device cpu --quiet)

@@ -37,4 +37,4 @@ def test_rd_prints_one_json_line_and_codes_mosaics_in_tiles(tmp_path, capsys):
 def test_each_dataset_defaults_to_its_shipped_model():
     assert rd.default_runs("mnist") == [Path("mnist")]
     assert rd.default_runs("fashion-mnist") == [Path("fashion-mnist")]
-    assert rd.default_runs("kodak") == [Path("photo")]
+    assert rd.default_runs("kodak") == [Path("photo"), Path("photo-hq")]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped `photo-hq` model (src/vqvae/pretrained/photo-hq), the higher-rate
+# sibling of `photo` (1024 codes instead of 512, a lower rate weight), from
+# ../shared/data/bsds500: about 1 h 25 min on a 2-core CPU (62 minutes of training on one
+# thread, warm-started from `photo`'s encoder and decoder, and a 20-minute context model).
+#   bash recipes/photo-hq.sh [RUN_DIR] [PHOTO]     (then: python recipes/ship.py RUN_DIR photo-hq)
+# PHOTO is the warm start: the shipped photo model (default) or a run of recipes/photo.sh.
+source "$(dirname "$0")/common.sh"
+RUN=${1:-runs/recipe-photo-hq}
+PHOTO=${2:-src/vqvae/pretrained/photo}
+bsds_links "$RUN/data"
+# 1. photo's encoder and decoder (copied: same sizes) with a new codebook of 1024 codes
+#    (k-means initialised on the first batch), at half photo's first learning rate
+vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite --codebook-size 1024 --code-dim 64 \
+  --downsample 4 --hidden 128 --rate-weight 0.02 --random-crop 64 --batch-size 32 --lr 5e-4 \
+  --eval-subset 24 --device cpu --seed 3 --init-from "$PHOTO" --epochs 1000 \
+  --data-loading memory --quiet $(length 62)
+# 2. its static code distribution and its context model, as for photo; metrics on BSDS500 test
+vqvae fit-entropy "$RUN" $(limit 1200) --quiet
+vqvae train-context "$RUN" --images "$RUN/data" --threads 1 $(length 20) --quiet
+vqvae eval "$RUN" $(limit 24) --json

@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [Path(r) for r in args.runs] if args.runs is not None else default_runs(args.dataset)
     if not runs:
         p.error(f"no run dirs for {args.dataset}; pass --runs")
+
     def run_lambdas(run: Path) -> list[float]:  # default: photo's levels for shipped photo
         given = args.rd_lambdas
         if given is None:

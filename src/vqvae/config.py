@@ -387,6 +387,13 @@ def estimate_parameters(config: VQVAEConfig) -> int:
     return encoder + decoder + quantizer
 
 
+def istft_frames(hop: int) -> tuple[int, int]:
+    """(frame hop, FFT size) of the "istft" audio decoder for a code hop: two frames a code
+    when the hop is even (one otherwise), a window of four frame hops."""
+    frame_hop = hop // 2 if hop % 2 == 0 else hop
+    return frame_hop, 4 * frame_hop
+
+
 def _estimate_audio(config: VQVAEConfig) -> int:
     """Encoder + decoder parameters of an audio model (as ``models.audio`` builds them)."""
     d = config.quantizer.code_dim
@@ -402,10 +409,10 @@ def _estimate_audio(config: VQVAEConfig) -> int:
 
     def istft(hidden: int, blocks: int) -> int:  # models.audio.ISTFTDecoder
         width, hop = hidden << len(config.strides), math.prod(config.strides)
-        frame_hop = hop // 2 if hop % 2 == 0 else hop
+        frame_hop, n_fft = istft_frames(hop)
         upsample = 2 * (hop // frame_hop) * width * width + width if hop != frame_hop else 0
         block = 7 * width + 6 * width * width + 14 * width
-        head = (width + 1) * (4 * frame_hop + 2)
+        head = (width + 1) * (n_fft + 2)
         return 7 * d * width + width + upsample + max(blocks, 1) * block + 4 * width + head
 
     dec_hidden = config.decoder_hidden_channels or config.hidden_channels

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import VQVAEConfig
+from ..config import VQVAEConfig, istft_frames
 from .vqvae import VQVAE, VQVAEOutput
 
 STFT_RESOLUTIONS = ((512, 128), (256, 64), (128, 32), (64, 16))
@@ -137,13 +137,6 @@ class ConvNeXtBlock1d(nn.Module):
         y = self.norm(self.depthwise(x).transpose(1, 2))
         y = self.gamma * self.project(F.gelu(self.expand(y)))
         return x + y.transpose(1, 2)
-
-
-def istft_frames(hop: int) -> tuple[int, int]:
-    """(frame hop, FFT size) of the "istft" decoder for a code hop: two frames a code when
-    the hop is even (one otherwise), a window of four frame hops."""
-    frame_hop = hop // 2 if hop % 2 == 0 else hop
-    return frame_hop, 4 * frame_hop
 
 
 class ISTFTDecoder(nn.Module):

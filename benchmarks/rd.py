@@ -22,7 +22,9 @@ borders). Kodak uses its 24 photos (or the first ``--limit``). Writes a table, `
 ``{"dataset", "ours", "jpeg", "webp", "encode_mp_s", "decode_mp_s", "encode_cpu_mp_s",
 "decode_cpu_mp_s"}``: the speeds of our slowest point, in megapixels per second of wall time
 on ``--threads`` CPU threads (1 by default) and per second of this process's CPU time (all
-threads; unlike wall time, not slowed by other programs on the machine). Each codec
+threads; unlike wall time, not slowed by other programs on the machine), and
+``"default_speeds": {run: {"encode_mp_s", "decode_mp_s"}}``, each run's default coding (its
+first row: nearest codes, best entropy model). Each codec
 compresses and decompresses the first image once untimed before it is measured. bpp and PSNR
 do not depend on the thread count.
 """
@@ -360,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for key in ("encode_mp_s", "decode_mp_s", "encode_cpu_mp_s", "decode_cpu_mp_s"):
         result[key] = round(min(r[key] for r in rows), 4)
+    result["default_speeds"] = {}  # each run's first row: its default coding (nearest codes)
+    for r in rows:
+        speeds = {k: round(r[k], 4) for k in ("encode_mp_s", "decode_mp_s")}
+        result["default_speeds"].setdefault(r["run"], speeds)
     print(json.dumps(result))
     return 0
 

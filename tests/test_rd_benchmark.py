@@ -24,8 +24,10 @@ def test_rd_prints_one_json_line_and_codes_mosaics_in_tiles(tmp_path, capsys):
     assert code == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     speeds = {"encode_mp_s", "decode_mp_s", "encode_cpu_mp_s", "decode_cpu_mp_s"}
-    assert set(last) == {"dataset", "ours", "jpeg", "webp"} | speeds
+    assert set(last) == {"dataset", "ours", "jpeg", "webp", "default_speeds"} | speeds
     assert all(last[key] > 0 for key in speeds)
+    assert list(last["default_speeds"]) == ["mnist"]
+    assert last["default_speeds"]["mnist"]["encode_mp_s"] >= last["encode_mp_s"]
     assert last["dataset"] == "mnist" and len(last["ours"]) == 1
     assert len(last["webp"]) == len(rd.WEBP_Q) and len(last["jpeg"]) == len(rd.JPEG_Q)
     rows = json.loads((tmp_path / "rd-mnist.json").read_text())["rows"]

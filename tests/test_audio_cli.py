@@ -98,3 +98,11 @@ def test_audio_decoder_on_images_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--audio-decoder" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_phase_weight_needs_audio_and_the_istft_decoder(tmp_path, capsys):
+    args = ["train", "--out", str(tmp_path / "run"), "--max-steps", "1", "--no-progress"]
+    assert main([*args, "--phase-weight", "0.1"]) == 2  # MNIST: an image model
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--phase-weight" in err
+    assert not (tmp_path / "run").exists()

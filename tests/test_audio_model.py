@@ -13,6 +13,7 @@ from vqvae.models.audio import (
     ISTFTDecoder,
     istft_frames,
     multi_resolution_stft_loss,
+    phase_loss,
     spectrum_to_samples,
     stft_magnitude,
 )
@@ -82,6 +83,56 @@ def test_the_istft_output_inverts_an_stft():
     assert spectrum.shape[-1] == frames + 1
     y = spectrum_to_samples(spectrum.abs().log(), spectrum.angle(), hop, window, frames)
     assert y.shape == x.shape and torch.allclose(y, x, atol=1e-9)
+
+
+def test_the_phase_weight_setting():
+    assert "phase_weight" not in tiny_config(audio_decoder="istft").to_dict()  # unset: 0
+    config = tiny_config(audio_decoder="istft", phase_weight=0.1)
+    assert config.to_dict()["phase_weight"] == 0.1
+    assert VQVAEConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="istft"):
+        tiny_config(phase_weight=0.1)  # the conv decoder has no phase to train
+    for bad in (-1.0, float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="phase_weight"):
+            tiny_config(audio_decoder="istft", phase_weight=bad)
+
+
+def test_phase_loss_against_a_hand_computation():
+    """Zero for the target's own phase (shifted by multiples of 2 pi); for a phase off by
+    a constant c in (-pi, pi) only the instantaneous term remains: |c| (weights average 1);
+    for a wrong phase advance each wrapped error counts as its distance on the circle."""
+    torch.manual_seed(0)
+    hop, frames = 20, 12
+    window = torch.hann_window(4 * hop)
+    x = torch.randn(2, 1, frames * hop + 7)  # samples past the decoded length are ignored
+    spec = torch.stft(x[:, 0, : frames * hop], 4 * hop, hop, window=window, center=True,
+                      return_complex=True)  # fmt: skip
+    true = spec.angle()
+    assert phase_loss(true, x, hop, window) < 1e-5
+    assert phase_loss(true + 2 * math.pi * torch.randint(-3, 4, true.shape), x, hop, window) < 1e-4
+    assert phase_loss(true + 0.5, x, hop, window) == pytest.approx(0.5, abs=1e-4)
+    assert phase_loss(true - 3.0, x, hop, window) == pytest.approx(3.0, abs=1e-4)
+    advance = torch.arange(frames + 1) * 0.3  # each frame 0.3 rad further than the last
+    weight = spec.abs() / spec.abs().mean(dim=(1, 2), keepdim=True)
+    on_circle = torch.polar(torch.ones_like(advance), advance).angle().abs()  # 3.6 -> 2.68
+    instantaneous = (on_circle * weight).mean()
+    expected = instantaneous + (0.3 * weight[..., 1:]).mean()
+    assert phase_loss(true + advance, x, hop, window) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_the_phase_loss_joins_the_training_loss_and_reaches_the_phase():
+    torch.manual_seed(0)
+    x = torch.sin(torch.arange(800) * 0.3)[None, None] * 0.5
+    plain = VQVAE(tiny_config(audio_decoder="istft")).eval()  # no codebook updates
+    weighted = VQVAE(tiny_config(audio_decoder="istft", phase_weight=0.5)).eval()
+    weighted.load_state_dict(plain.state_dict())
+    a, b = plain(x), weighted(x)
+    assert "phase" not in a.losses and b.losses["phase"] > 0
+    assert torch.allclose(b.x_hat, a.x_hat)
+    expected = a.losses["reconstruction"] + 0.5 * b.losses["phase"]
+    assert torch.allclose(b.losses["reconstruction"], expected)
+    b.loss.backward()
+    assert weighted.decoder.head.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("decoder", DECODERS)

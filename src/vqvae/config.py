@@ -203,6 +203,11 @@ class VQVAEConfig:
             (ConvNeXt blocks at two frames per code and an inverse-STFT output,
             ``models.audio.ISTFTDecoder``; ``num_res_blocks`` / ``decoder_res_blocks`` is
             its number of blocks). Stored only when "istft".
+        phase_weight: audio with the "istft" decoder: weight of the phase loss
+            (``models.audio.phase_loss``: the decoder's STFT phase against the target's,
+            instantaneous phase, group delay and phase advance, anti-wrapped and weighted by
+            the target's magnitude) added to the training loss; 0 (the default): none.
+            Stored only when set.
     """
 
     arch: str = "conv"
@@ -220,6 +225,7 @@ class VQVAEConfig:
     sample_rate: int | None = None
     strides: tuple[int, ...] | None = None
     audio_decoder: str | None = None
+    phase_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -234,6 +240,14 @@ class VQVAEConfig:
             object.__setattr__(self, "audio_decoder", None)
         if self.audio_decoder is not None and self.modality != "audio":
             raise ValueError("audio_decoder is a setting of audio models only")
+        weight = self.phase_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ValueError(f"phase_weight must be a number, got {weight!r}")
+        if not (math.isfinite(weight) and 0 <= weight <= 1000):
+            raise ValueError(f"phase_weight must be in [0, 1000], got {weight!r}")
+        if weight and self.audio_decoder != "istft":
+            raise ValueError("phase_weight needs the istft audio decoder (audio_decoder 'istft')")
+        object.__setattr__(self, "phase_weight", float(weight))
         if not isinstance(self.arch, str) or self.arch not in ("conv", "mlp"):
             raise ValueError(f"arch must be 'conv' or 'mlp', got {self.arch!r}")
         if isinstance(self.downsample_factor, bool) or self.downsample_factor not in (
@@ -315,6 +329,8 @@ class VQVAEConfig:
                 del data[name]
         if data["audio_decoder"] is None:  # older config.json files and fingerprints unchanged
             del data["audio_decoder"]
+        if not data["phase_weight"]:  # likewise
+            del data["phase_weight"]
         if self.modality == "image":  # older config.json files and fingerprints unchanged
             for name in _AUDIO_FIELDS:
                 del data[name]

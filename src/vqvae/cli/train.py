@@ -133,6 +133,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         "fsdd recipe: istft)",
     )
     m.add_argument(
+        "--phase-weight",
+        type=float,
+        default=0.0,
+        help="audio, istft decoder: weight of a phase loss on the decoder's STFT phase "
+        "(instantaneous phase, group delay, phase advance; default 0: none)",
+    )
+    m.add_argument(
         "--commitment-weight",
         type=float,
         default=0.25,
@@ -331,6 +338,8 @@ def _audio_fields(args: argparse.Namespace) -> dict:
     if args.strides is None:
         if getattr(args, "audio_decoder", None) is not None:
             raise ValueError("--audio-decoder is a setting of audio models (audio data)")
+        if getattr(args, "phase_weight", 0.0):
+            raise ValueError("--phase-weight is a setting of audio models (audio data)")
         return {}
     try:
         strides = tuple(int(v) for v in str(args.strides).split(","))
@@ -339,7 +348,13 @@ def _audio_fields(args: argparse.Namespace) -> dict:
             f"--strides must be comma-separated integers, got {args.strides!r}"
         ) from None
     decoder = getattr(args, "audio_decoder", None)
-    return {"modality": "audio", "sample_rate": 8000, "strides": strides, "audio_decoder": decoder}
+    fields = {
+        "modality": "audio",
+        "sample_rate": 8000,
+        "strides": strides,
+        "audio_decoder": decoder,
+    }
+    return {**fields, "phase_weight": getattr(args, "phase_weight", 0.0)}
 
 
 def _recipe_schedule(args: argparse.Namespace, recipe: Recipe) -> dict:

@@ -163,19 +163,27 @@ class ISTFTDecoder(nn.Module):
         self.head = nn.Linear(width, self.n_fft + 2)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
 
-    def forward(self, z_q: torch.Tensor) -> torch.Tensor:
+    def spectrum(self, z_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z_q (B, D, L) -> (log-magnitude, phase), each (B, n_fft / 2 + 1, 2 L + 1): the
+        centred STFT frames (hop ``frame_hop``) of the 2 L x ``frame_hop`` output samples."""
         x = self.input(z_q)
         if self.upsample > 1:
             x = self.to_frames(x)
         x = self.blocks(self.input_norm(x.transpose(1, 2)).transpose(1, 2))
-        frames = x.shape[-1]
         x = F.pad(x, (0, 1), mode="replicate")  # one more frame: istft then gives frames x hop
         spectrum = self.head(self.output_norm(x.transpose(1, 2))).transpose(1, 2).float()
         bins = self.n_fft // 2 + 1
-        samples = spectrum_to_samples(
-            spectrum[:, :bins], spectrum[:, bins:], self.frame_hop, self.window, frames
-        )
-        return samples.unsqueeze(1)
+        return spectrum[:, :bins], spectrum[:, bins:]
+
+    def samples(self, log_magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        """The output (B, 1, (F - 1) x frame_hop) of a ``spectrum`` (F frames)."""
+        frames = log_magnitude.shape[-1] - 1
+        return spectrum_to_samples(
+            log_magnitude, phase, self.frame_hop, self.window, frames
+        ).unsqueeze(1)
+
+    def forward(self, z_q: torch.Tensor) -> torch.Tensor:
+        return self.samples(*self.spectrum(z_q))
 
 
 def spectrum_to_samples(
@@ -229,6 +237,35 @@ def multi_resolution_stft_loss(
         log_mag = (torch.log(s + eps) - torch.log(s_hat + eps)).abs().mean()
         total = total + convergence + log_mag
     return total / len(resolutions)
+
+
+def _anti_wrapped(x: torch.Tensor) -> torch.Tensor:
+    """|x| after wrapping to [-pi, pi]: the distance between two angles x apart."""
+    return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()
+
+
+def phase_loss(
+    phase: torch.Tensor, target: torch.Tensor, hop: int, window: torch.Tensor
+) -> torch.Tensor:
+    """Phase loss of a predicted STFT phase (B, n_fft / 2 + 1, F) against the phase of the
+    target (B, 1, T) or (B, T), framed as the istft decoder frames its output (centred
+    frames of ``window`` every ``hop`` samples over the first (F - 1) x hop samples): the
+    sum of three anti-wrapped errors (as in APNet, Ai and Ling 2023), each a mean weighted by
+    the target's magnitude over its mean (so silence and noise, whose phase nothing can
+    predict, count little): instantaneous phase, group delay (the phase's difference
+    between neighbouring bins) and phase advance (between neighbouring frames). Zero when
+    ``phase`` equals the target's up to multiples of 2 pi."""
+    n_fft, frames = window.shape[0], phase.shape[-1]
+    length = (frames - 1) * hop
+    x = target.reshape(target.shape[0], -1).float()[:, :length]
+    x = F.pad(x, (0, length - x.shape[-1]))
+    spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
+    true, weight = torch.angle(spec), spec.abs()
+    weight = weight / weight.mean(dim=(1, 2), keepdim=True).clamp_min(1e-8)
+    instantaneous = (_anti_wrapped(phase - true) * weight).mean()
+    group_delay = _anti_wrapped(phase.diff(dim=1) - true.diff(dim=1)) * weight[:, 1:]
+    advance = _anti_wrapped(phase.diff(dim=2) - true.diff(dim=2)) * weight[..., 1:]
+    return instantaneous + group_delay.mean() + advance.mean()
 
 
 class AudioVQVAE(VQVAE):
@@ -294,7 +331,8 @@ class AudioVQVAE(VQVAE):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> VQVAEOutput:
         """Reconstruct ``x`` (B, 1, T) and compute the training losses: "reconstruction"
-        (multi-resolution STFT + L1_WEIGHT x waveform L1), "stft", "l1", "mse" and the
+        (multi-resolution STFT + L1_WEIGHT x waveform L1, + ``config.phase_weight`` x
+        ``phase_loss`` when set), "stft", "l1", "mse", "phase" (when set) and the
         quantizer's."""
         if target is not None and target.shape != x.shape:
             raise ValueError(
@@ -303,10 +341,19 @@ class AudioVQVAE(VQVAE):
         target = x if target is None else target
         z_e = self.encode_latents(x)
         q = self._quantize(z_e)
-        x_hat = self.decode_latents(q.z_q)[..., : x.shape[-1]]
+        losses = {}
+        if self.config.phase_weight:  # the istft decoder (the config checks)
+            log_magnitude, phase = self.decoder.spectrum(q.z_q)
+            x_hat = self.decoder.samples(log_magnitude, phase)[..., : x.shape[-1]]
+            phase_error = phase_loss(phase, target, self.decoder.frame_hop, self.decoder.window)
+            losses["phase"] = phase_error.detach()
+        else:
+            x_hat = self.decode_latents(q.z_q)[..., : x.shape[-1]]
         stft = multi_resolution_stft_loss(x_hat, target)
         l1 = F.l1_loss(x_hat.float(), target.float())
         reconstruction = stft + L1_WEIGHT * l1
+        if self.config.phase_weight:
+            reconstruction = reconstruction + self.config.phase_weight * phase_error
         return VQVAEOutput(
             x_hat=x_hat,
             z_e=z_e,
@@ -321,6 +368,7 @@ class AudioVQVAE(VQVAE):
                 "quantizer": q.loss,
                 "codebook": q.codebook_loss,
                 "commitment": q.commitment_loss,
+                **losses,
             },
             perplexity=q.perplexity,
         )

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped `photo-xhq` model (src/vqvae/pretrained/photo-xhq), the highest-rate
+# sibling of `photo` (2048 codes, rate weight 0.015), from ../shared/data/bsds500: about
+# 1 h 20 min on a 2-core CPU (60 minutes of training on one thread, warm-started from
+# `photo-hq`'s encoder and decoder, and a 20-minute context model).
+#   bash recipes/photo-xhq.sh [RUN_DIR] [PHOTO_HQ]  (then: python recipes/ship.py RUN_DIR photo-xhq)
+# PHOTO_HQ is the warm start: the shipped photo-hq model (default) or a run of recipes/photo-hq.sh.
+source "$(dirname "$0")/common.sh"
+RUN=${1:-runs/recipe-photo-xhq}
+PHOTO_HQ=${2:-src/vqvae/pretrained/photo-hq}
+bsds_links "$RUN/data"
+# 1. photo-hq's encoder and decoder (copied: same sizes) with a new codebook of 2048 codes
+#    (k-means initialised on the first batch) and a lower rate weight
+vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite --codebook-size 2048 --code-dim 64 \
+  --downsample 4 --hidden 128 --rate-weight 0.015 --random-crop 64 --batch-size 32 --lr 5e-4 \
+  --eval-subset 24 --device cpu --seed 4 --init-from "$PHOTO_HQ" --epochs 1000 \
+  --data-loading memory --quiet $(length 60)
+# 2. its static code distribution and its context model, as for photo; metrics on BSDS500 test
+vqvae fit-entropy "$RUN" $(limit 1200) --quiet
+vqvae train-context "$RUN" --images "$RUN/data" --threads 1 $(length 20) --quiet
+vqvae eval "$RUN" $(limit 24) --json

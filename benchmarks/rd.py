@@ -4,8 +4,9 @@
 
 Reads trained run dirs or shipped models (it never trains); a run with a prior gives two rows,
 coded with the prior and with the static distribution. Default: the shipped model for the
-dataset (``mnist``, ``fashion-mnist``; ``photo`` for cifar10; ``photo`` at its ``--rd-lambda``
-levels ``PHOTO_LAMBDAS`` and ``photo-hq`` for kodak), so a fresh clone reproduces the tables with no training; ``--runs``
+dataset (``mnist``, ``fashion-mnist``; ``photo`` for cifar10; for kodak the photo family,
+``photo-lo``, ``photo``, ``photo-hq`` and ``photo-xhq``, each also at its ``--rd-lambda``
+levels in ``RD_LAMBDAS``), so a fresh clone reproduces the tables with no training; ``--runs``
 takes run dirs (e.g. ones trained from scratch by the commands in benchmarks/README.md) or
 shipped names instead. Each run is one operating point; its first row uses the best entropy
 model the run dir has (the prior, else the context model, else ``entropy.json`` from ``vqvae
@@ -71,11 +72,13 @@ SHIPPED = {
     "mnist": ["mnist"],
     "fashion-mnist": ["fashion-mnist"],
     "cifar10": ["photo"],
-    "kodak": ["photo", "photo-hq"],
+    "kodak": ["photo-lo", "photo", "photo-hq", "photo-xhq"],
 }
-# The photo model's operating points: --rd-lambda levels spanning about 0.15-0.33 bpp on Kodak
-# (photo-hq adds its own point above them, at 0.37 bpp).
+# The shipped photo models' extra operating points (--rd-lambda levels) when rd.py picks the
+# runs: photo spans about 0.15-0.33 bpp on Kodak, photo-lo adds lower points at its own
+# better rate-distortion, photo-xhq one between photo-hq's and its own.
 PHOTO_LAMBDAS = "0.05,0.15,0.4,1"
+RD_LAMBDAS = {"photo": PHOTO_LAMBDAS, "photo-lo": "0.15,0.4", "photo-xhq": "0.05"}
 
 
 def default_runs(dataset: str) -> list[Path]:
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="L1,L2,...",
         help="extra operating points per run: codes chosen by rate-distortion "
         "(compress --rd-lambda L) with the run's best entropy model (default: none; "
-        f"{PHOTO_LAMBDAS} for the shipped photo model)",
+        "RD_LAMBDAS for the shipped photo models)",
     )
     p.add_argument(
         "--tile",
@@ -272,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         p.error(f"no run dirs for {args.dataset}; pass --runs")
 
-    def run_lambdas(run: Path) -> list[float]:  # default: photo's levels for shipped photo
+    def run_lambdas(run: Path) -> list[float]:  # default: RD_LAMBDAS for the shipped models
         given = args.rd_lambdas
         if given is None:
-            given = PHOTO_LAMBDAS if args.runs is None and run == Path("photo") else ""
+            given = RD_LAMBDAS.get(str(run), "") if args.runs is None else ""
         return [float(v) for v in given.split(",") if v.strip()]
 
     if args.dataset == "kodak":

@@ -39,4 +39,6 @@ def test_rd_prints_one_json_line_and_codes_mosaics_in_tiles(tmp_path, capsys):
 def test_each_dataset_defaults_to_its_shipped_model():
     assert rd.default_runs("mnist") == [Path("mnist")]
     assert rd.default_runs("fashion-mnist") == [Path("fashion-mnist")]
-    assert rd.default_runs("kodak") == [Path("photo"), Path("photo-hq")]
+    kodak = ["photo-lo", "photo", "photo-hq", "photo-xhq"]
+    assert rd.default_runs("kodak") == [Path(name) for name in kodak]
+    assert set(rd.RD_LAMBDAS) <= set(kodak)

@@ -44,3 +44,22 @@ bsds_links() {
   done
   for f in "$bsds/test"/*.jpg; do ln -s "$f" "$1/test/$(basename "$f")"; done
 }
+
+# photo_entropy_models RUN: a photo run's static code distribution (a random 64x64 crop of each
+# of the 1200 training links), its context model (20 minutes on one thread, the training
+# photos' whole code maps and their mirror images) and its metrics on BSDS500 test
+photo_entropy_models() {
+  vqvae fit-entropy "$1" $(limit 1200) --quiet
+  vqvae train-context "$1" --images "$1/data" --threads 1 $(length 20) --quiet
+  vqvae eval "$1" $(limit 24) --json
+}
+
+# photo_sibling RUN FROM CODES RATE_WEIGHT SEED MINUTES: a photo model of CODES codes trained on
+# RUN/data (bsds_links) for MINUTES, warm-started from run or shipped model FROM (its encoder and
+# decoder; its codebook too when the sizes match), at photo's settings otherwise and lr 5e-4
+photo_sibling() {
+  vqvae train --dataset "$1/data" --out "$1" --overwrite --codebook-size "$3" --code-dim 64 \
+    --downsample 4 --hidden 128 --rate-weight "$4" --random-crop 64 --batch-size 32 --lr 5e-4 \
+    --eval-subset 24 --device cpu --seed "$5" --init-from "$2" --epochs 1000 \
+    --data-loading memory --quiet $(length "$6")
+}

@@ -11,11 +11,6 @@ PHOTO=${2:-src/vqvae/pretrained/photo}
 bsds_links "$RUN/data"
 # 1. photo's encoder and decoder (copied: same sizes) with a new codebook of 1024 codes
 #    (k-means initialised on the first batch), at half photo's first learning rate
-vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite --codebook-size 1024 --code-dim 64 \
-  --downsample 4 --hidden 128 --rate-weight 0.02 --random-crop 64 --batch-size 32 --lr 5e-4 \
-  --eval-subset 24 --device cpu --seed 3 --init-from "$PHOTO" --epochs 1000 \
-  --data-loading memory --quiet $(length 62)
+photo_sibling "$RUN" "$PHOTO" 1024 0.02 3 62
 # 2. its static code distribution and its context model, as for photo; metrics on BSDS500 test
-vqvae fit-entropy "$RUN" $(limit 1200) --quiet
-vqvae train-context "$RUN" --images "$RUN/data" --threads 1 $(length 20) --quiet
-vqvae eval "$RUN" $(limit 24) --json
+photo_entropy_models "$RUN"

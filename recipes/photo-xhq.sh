@@ -11,11 +11,6 @@ PHOTO_HQ=${2:-src/vqvae/pretrained/photo-hq}
 bsds_links "$RUN/data"
 # 1. photo-hq's encoder and decoder (copied: same sizes) with a new codebook of 2048 codes
 #    (k-means initialised on the first batch) and a lower rate weight
-vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite --codebook-size 2048 --code-dim 64 \
-  --downsample 4 --hidden 128 --rate-weight 0.015 --random-crop 64 --batch-size 32 --lr 5e-4 \
-  --eval-subset 24 --device cpu --seed 4 --init-from "$PHOTO_HQ" --epochs 1000 \
-  --data-loading memory --quiet $(length 60)
+photo_sibling "$RUN" "$PHOTO_HQ" 2048 0.015 4 60
 # 2. its static code distribution and its context model, as for photo; metrics on BSDS500 test
-vqvae fit-entropy "$RUN" $(limit 1200) --quiet
-vqvae train-context "$RUN" --images "$RUN/data" --threads 1 $(length 20) --quiet
-vqvae eval "$RUN" $(limit 24) --json
+photo_entropy_models "$RUN"

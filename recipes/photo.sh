@@ -27,6 +27,4 @@ vqvae train --dataset "$RUN/data" --out "$RUN" --overwrite "${SETTINGS[@]}" --se
 #    links, and its context model (4 passes of a small conv net per photo: a photo codes in
 #    about a second each way), trained on the whole training photos' code maps and their
 #    mirror images; its metrics on BSDS500 test
-vqvae fit-entropy "$RUN" $(limit 1200) --quiet
-vqvae train-context "$RUN" --images "$RUN/data" --threads 1 $(length 20) --quiet
-vqvae eval "$RUN" $(limit 24) --json
+photo_entropy_models "$RUN"

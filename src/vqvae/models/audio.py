@@ -341,19 +341,17 @@ class AudioVQVAE(VQVAE):
         target = x if target is None else target
         z_e = self.encode_latents(x)
         q = self._quantize(z_e)
-        losses = {}
-        if self.config.phase_weight:  # the istft decoder (the config checks)
-            log_magnitude, phase = self.decoder.spectrum(q.z_q)
-            x_hat = self.decoder.samples(log_magnitude, phase)[..., : x.shape[-1]]
-            phase_error = phase_loss(phase, target, self.decoder.frame_hop, self.decoder.window)
-            losses["phase"] = phase_error.detach()
+        phase = {}  # "phase": its loss, when the config weighs one (istft decoder only)
+        if self.config.phase_weight:
+            log_magnitude, predicted = self.decoder.spectrum(q.z_q)
+            x_hat = self.decoder.samples(log_magnitude, predicted)[..., : x.shape[-1]]
+            decoder = self.decoder
+            phase["phase"] = phase_loss(predicted, target, decoder.frame_hop, decoder.window)
         else:
             x_hat = self.decode_latents(q.z_q)[..., : x.shape[-1]]
         stft = multi_resolution_stft_loss(x_hat, target)
         l1 = F.l1_loss(x_hat.float(), target.float())
-        reconstruction = stft + L1_WEIGHT * l1
-        if self.config.phase_weight:
-            reconstruction = reconstruction + self.config.phase_weight * phase_error
+        reconstruction = stft + L1_WEIGHT * l1 + self.config.phase_weight * phase.get("phase", 0.0)
         return VQVAEOutput(
             x_hat=x_hat,
             z_e=z_e,
@@ -368,7 +366,7 @@ class AudioVQVAE(VQVAE):
                 "quantizer": q.loss,
                 "codebook": q.codebook_loss,
                 "commitment": q.commitment_loss,
-                **losses,
+                **{name: value.detach() for name, value in phase.items()},
             },
             perplexity=q.perplexity,
         )

@@ -14,6 +14,7 @@ from vqvae.codec.container import FormatError
 from vqvae.data import load_image
 from vqvae.errors import CheckpointError
 from vqvae.priors import PriorConfig, TransformerPrior, load_prior, save_prior
+from vqvae.priors.context import ContextConfig, ContextModel, load_context, save_context
 from vqvae.train.decoder import carry_over, with_decoder_sizes
 
 DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
@@ -28,12 +29,14 @@ def _code_state(model: VQVAE) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
-    """A tiny trained run with a static code distribution and a (untrained) prior."""
+    """A tiny trained run with a static code distribution, a (untrained) prior and context model."""
     run = tmp_path_factory.mktemp("decoder") / "source"
     assert main(["train", "--out", str(run), "--epochs", "1", *TINY]) == 0
     assert main(["fit-entropy", str(run), "--limit", "128"]) == 0
     prior = TransformerPrior(PriorConfig(codebook_size=16, height=7, width=7, n_layer=1, n_embd=16))
     save_prior(prior, run)
+    torch.manual_seed(0)
+    save_context(ContextModel(ContextConfig(codebook_size=16, embed_dim=4, channels=8)), run)
     return run
 
 
@@ -93,6 +96,18 @@ def test_entropy_models_carry_over(source, bigger):
         decompress(data, str(source))
 
 
+def test_context_model_carries_over(source, bigger):
+    context, original = load_context(bigger), load_context(source)  # stamped with the new weights
+    for key, tensor in original.state_dict().items():
+        assert torch.equal(context.state_dict()[key], tensor)
+    image = load_image(DIGITS[0])
+    ours, theirs = load(str(bigger), entropy="context"), load(str(source), entropy="context")
+    assert ours.entropy_model.name == "context"
+    data = compress(str(bigger), image, entropy_model=ours.entropy_model)
+    assert compress(str(source), image, entropy_model=theirs.entropy_model)[13:-4] == data[13:-4]
+    assert decompress(data, str(bigger)).size == (28, 28)
+
+
 def test_resume_keeps_codes_frozen(source, tmp_path):
     out = tmp_path / "resumed"
     argv = ["train-decoder", str(source), "--out", str(out), "--no-progress", "--epochs", "5"]
@@ -120,17 +135,19 @@ def test_bad_input_one_line_exit_2(source, bigger, tmp_path, capsys):
     assert not (tmp_path / "y").exists()
 
 
-def test_stale_prior_is_not_carried_over(source, bigger, tmp_path):
+def test_stale_models_are_not_carried_over(source, bigger, tmp_path):
     stale, target = tmp_path / "stale", tmp_path / "target"
     shutil.copytree(source, stale)
     shutil.copytree(bigger, target)
-    shutil.rmtree(target / "prior")
-    config = json.loads((stale / "prior" / "config.json").read_text())
-    config["vqvae_fingerprint"] = "0" * 16
-    (stale / "prior" / "config.json").write_text(json.dumps(config))
+    for folder in ("prior", "context"):
+        shutil.rmtree(target / folder)
+        config = json.loads((stale / folder / "config.json").read_text())
+        config["vqvae_fingerprint"] = "0" * 16
+        (stale / folder / "config.json").write_text(json.dumps(config))
     copied = carry_over(stale, target)
     assert copied[0] == "entropy.json" and copied[1].startswith("not prior")
-    assert not (target / "prior").exists()
+    assert copied[2].startswith("not context")
+    assert not (target / "prior").exists() and not (target / "context").exists()
     other = VQVAE.from_pretrained(bigger)
     with torch.no_grad():
         other.encoder.net[0].weight[0, 0, 0, 0] += 1e-3

@@ -5,7 +5,7 @@ quantizer in eval mode: no EMA updates, no restarts), so every image gets exactl
 source run gives it. Only the decoder learns: the source's, continued, when the sizes are the
 same, or a new one of another size (an asymmetric autoencoder: a bigger decoder buys PSNR at
 the same bits). Because the codes do not change, the source's probability models
-(``entropy.json``, the prior) stay valid for the new run and are carried over.
+(``entropy.json``, the prior, the context model) stay valid for the new run and are carried over.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from ..config import VQVAEConfig
 from ..entropy.tables import StaticEntropyModel
 from ..errors import CheckpointError
 from ..models import VQVAE
-from ..priors import PRIOR_DIR, has_prior, weights_fingerprint
+from ..priors import PRIOR_DIR, weights_fingerprint
+from ..priors.context import CONTEXT_DIR
 
 ENTROPY_FILE = StaticEntropyModel.FILE  # the static code distribution of ``vqvae fit-entropy``
+STAMPED_DIRS = {PRIOR_DIR: "prior", CONTEXT_DIR: "context"}
+"""Probability models over the codes, stamped with the weights they model: folder -> kind."""
 
 
 def frozen_modules(model: VQVAE) -> tuple[torch.nn.Module, ...]:
@@ -93,8 +96,9 @@ def hold_codes(model: VQVAE) -> None:
 def carry_over(source_run: str | Path, run_dir: str | Path) -> list[str]:
     """Copy the source's probability models into ``run_dir`` once its codes are checked equal.
 
-    The prior is stamped with the new weights' fingerprint (it models the same codes); a prior
-    that was stale for the source is left behind. Returns what was (not) copied, for a message.
+    The prior and the context model are stamped with the new weights' fingerprint (they model
+    the same codes); one that was stale for the source is left behind. Returns what was (not)
+    copied, for a message.
     """
     source_run, run_dir = Path(source_run), Path(run_dir)
     source, model = VQVAE.from_pretrained(source_run), VQVAE.from_pretrained(run_dir)
@@ -110,16 +114,19 @@ def carry_over(source_run: str | Path, run_dir: str | Path) -> list[str]:
             run_dir / ENTROPY_FILE, (source_run / ENTROPY_FILE).read_bytes()
         )
         copied.append(ENTROPY_FILE)
-    if has_prior(source_run):
-        config = checkpoint.read_run_config(source_run / PRIOR_DIR, kind="prior")
+    for name in STAMPED_DIRS:
+        if not (source_run / name / checkpoint.CONFIG_FILE).is_file():
+            continue
+        config = checkpoint.read_run_config(source_run / name, kind=STAMPED_DIRS[name])
         if config.get("vqvae_fingerprint") != weights_fingerprint(source_run):
-            return [*copied, f"not {PRIOR_DIR} (trained for other weights than {source_run}'s)"]
-        folder = run_dir / PRIOR_DIR
+            copied.append(f"not {name} (trained for other weights than {source_run}'s)")
+            continue
+        folder = run_dir / name
         if folder.exists():
             shutil.rmtree(folder)
-        weights = (source_run / PRIOR_DIR / checkpoint.WEIGHTS_FILE).read_bytes()
+        weights = (source_run / name / checkpoint.WEIGHTS_FILE).read_bytes()
         checkpoint.atomic_write_bytes(folder / checkpoint.WEIGHTS_FILE, weights)
         config["vqvae_fingerprint"] = weights_fingerprint(run_dir)
         checkpoint.write_json(folder / checkpoint.CONFIG_FILE, config)
-        copied.append(PRIOR_DIR)
+        copied.append(name)
     return copied

@@ -17,9 +17,8 @@ from vqvae.codec import (
     read_header,
 )
 from vqvae.entropy import StaticEntropyModel
-from vqvae.errors import CheckpointError
+from vqvae.errors import CheckpointError, VQVAEError
 from vqvae.priors.context import (
-    NUM_GROUPS,
     ContextConfig,
     ContextModel,
     group_map,
@@ -33,18 +32,41 @@ K = 16
 DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
 
 
-def _model(seed: int = 0) -> ContextModel:
+def _model(seed: int = 0, levels: int = 1) -> ContextModel:
     torch.manual_seed(seed)
-    return ContextModel(ContextConfig(codebook_size=K, embed_dim=4, channels=8, layers=2)).eval()
+    config = ContextConfig(codebook_size=K, embed_dim=4, channels=8, layers=2, levels=levels)
+    return ContextModel(config).eval()
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 4), (7, 5)])
-def test_groups_tile_every_2x2_block_and_the_schedule_covers_the_map_once(shape):
-    groups = group_map(*shape)
+def test_group_map_by_hand():
+    assert group_map(2, 2).tolist() == [[0, 2], [3, 1]]
+    assert group_map(4, 5, levels=2).tolist() == [
+        [0, 5, 2, 5, 0],
+        [6, 4, 6, 4, 6],
+        [3, 5, 1, 5, 3],
+        [6, 4, 6, 4, 6],
+    ]
+
+
+def test_one_level_config_keeps_its_old_dict():
+    old = {"codebook_size": K, "embed_dim": 4, "channels": 8, "layers": 2}
+    assert ContextConfig.from_dict(old).to_dict() == old  # the coding fingerprint's input
+    two = ContextConfig.from_dict({**old, "levels": 2})
+    assert two.num_groups == 7 and two.to_dict() == {**old, "levels": 2}
+    with pytest.raises(ValueError, match="levels"):
+        ContextConfig(codebook_size=K, levels=0)
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 4), (7, 5), (9, 12)])
+def test_groups_tile_every_block_and_the_schedule_covers_the_map_once(shape, levels):
+    groups = group_map(*shape, levels)
     assert groups[0, 0] == 0
-    if shape[0] > 1 and shape[1] > 1:
-        assert sorted(groups[:2, :2].reshape(-1).tolist()) == list(range(NUM_GROUPS))
-    blocks = ContextEntropyModel(_model()).schedule(shape)
+    side = 2**levels
+    if shape[0] >= side and shape[1] >= side:
+        count = 3 * levels + 1
+        assert sorted(set(groups[:side, :side].reshape(-1).tolist())) == list(range(count))
+    blocks = ContextEntropyModel(_model(levels=levels)).schedule(shape)
     together = np.concatenate(blocks)
     assert sorted(together.tolist()) == list(range(shape[0] * shape[1]))
     for block in blocks:  # one group a block, in group order
@@ -54,30 +76,39 @@ def test_groups_tile_every_2x2_block_and_the_schedule_covers_the_map_once(shape)
     )
 
 
-@pytest.mark.parametrize("group", range(NUM_GROUPS))
-def test_a_group_reads_only_the_groups_before_it(group):
-    model = _model()
+@pytest.mark.parametrize(
+    ("levels", "group"), [(1, g) for g in range(4)] + [(2, g) for g in range(7)]
+)
+def test_a_group_reads_only_the_groups_before_it(levels, group):
+    model = _model(levels=levels)
     gen = torch.Generator().manual_seed(1)
     codes = torch.randint(K, (2, 6, 7), generator=gen)
     other = codes.clone()
-    later = group_map(6, 7) >= group
+    groups = group_map(6, 7, levels)
+    later = groups >= group
     other[:, later] = torch.randint(K, (2, int(later.sum())), generator=gen)
     with torch.no_grad():
         assert torch.equal(model(codes, group), model(other, group))
         if group > 0:  # and the earlier ones do matter
             changed = codes.clone()
-            changed[:, group_map(6, 7) < group] = (changed[:, group_map(6, 7) < group] + 1) % K
+            changed[:, groups < group] = (changed[:, groups < group] + 1) % K
             assert not torch.equal(model(codes, group), model(changed, group))
 
 
+@pytest.mark.parametrize("levels", [1, 2])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (6, 7), (9, 4)])
-def test_tables_are_the_same_block_by_block_as_in_one_call(shape):
+def test_tables_are_the_same_block_by_block_as_in_one_call(shape, levels):
     codes = torch.randint(K, shape, generator=torch.Generator().manual_seed(2))
-    check_consistency(ContextEntropyModel(_model()), codes, ContextEntropyModel(_model()))
+    ours, again = (
+        ContextEntropyModel(_model(levels=levels)),
+        ContextEntropyModel(_model(levels=levels)),
+    )
+    check_consistency(ours, codes, again)
 
 
-def test_nll_bits_is_the_sum_over_groups_of_the_cross_entropy():
-    model = _model()
+@pytest.mark.parametrize("levels", [1, 2])
+def test_nll_bits_is_the_sum_over_groups_of_the_cross_entropy(levels):
+    model = _model(levels=levels)
     codes = torch.randint(K, (3, 5, 6), generator=torch.Generator().manual_seed(3))
     entropy = ContextEntropyModel(model)
     for m in range(3):
@@ -158,9 +189,10 @@ def test_train_context_cli_on_a_folder_then_compress_uses_it(tmp_path, capsys):
     run = _tiny_run_dir(tmp_path)
     argv = ["train-context", str(run), "--images", str(Path(DIGITS[0]).parent)]
     argv += ["--max-steps", "3", "--channels", "8", "--layers", "1", "--embed-dim", "4"]
-    assert main([*argv, "--json", "--quiet"]) == 0
+    assert main([*argv, "--levels", "2", "--json", "--quiet"]) == 0
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert '"bits_per_code"' in out
+    assert load_context(run).config.levels == 2
     assert main(["compress", "--model", str(run), DIGITS[0], "-o", str(tmp_path / "d.vqz")]) == 0
     assert read_header((tmp_path / "d.vqz").read_bytes()).entropy_name == "context"
     assert main(["decompress", "--model", str(run), str(tmp_path / "d.vqz"), "-o",
@@ -171,3 +203,17 @@ def test_train_context_refuses_what_is_not_a_run_dir(tmp_path, capsys):
     assert main(["train-context", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("vqvae: error:") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("levels", ["0", "5", "x"])
+def test_train_context_refuses_bad_levels(tmp_path, capsys, levels):
+    assert main(["train-context", str(_tiny_run_dir(tmp_path)), "--levels", levels]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--levels" in err and len(err.splitlines()) == 1
+
+
+def test_too_small_maps_for_the_levels_are_a_clear_error(tmp_path):
+    maps = [np.zeros((3, 3), dtype=np.uint16)] * 4
+    config = ContextConfig(codebook_size=K, embed_dim=4, channels=8, layers=1, levels=2)
+    with pytest.raises(VQVAEError, match="at least 4 codes a side"):
+        train_context(config, ContextTrainConfig(max_steps=1), maps, maps, _tiny_run_dir(tmp_path))

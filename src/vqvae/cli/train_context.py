@@ -12,7 +12,7 @@ from ..data.datasets import canonical_name, image_folder
 from ..data.folder import list_images
 from ..device import resolve_device
 from ..errors import DataError, VQVAEError
-from ..priors.context import ContextConfig
+from ..priors.context import MAX_LEVELS, ContextConfig
 from ..runs import Run
 from ..train.context import ContextTrainConfig, image_code_maps, train_context
 from .common import DEVICES, RUN_DIR_HELP, int_range
@@ -25,8 +25,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train-context",
         help="train the fast context model over a run's codes",
-        description="Train the context model (codes in four interleaved groups, each predicted "
-        "in one pass from the groups before it) over a run's code maps and save it to "
+        description="Train the context model (codes in interleaved groups, four by default, each "
+        "predicted in one pass from the groups before it) over a run's code maps and save it to "
         "RUN_DIR/context; the codec then uses it (`--entropy-model context`, the default "
         "where a run has no transformer prior). Image folders are coded whole (and mirrored); "
         "named datasets use the run's cached code maps.",
@@ -77,6 +77,14 @@ def register(subparsers) -> None:
         default=ContextConfig.embed_dim,
         help="size of a code's embedding",
     )
+    m.add_argument(
+        "--levels",
+        type=int_range(1, MAX_LEVELS),
+        default=ContextConfig.levels,
+        help="coding order: 1 (default) four groups by row and column parity; L: anchors "
+        "every 2^L codes first, then three groups per halving of their spacing (3L + 1 "
+        "groups, 3L + 1 network passes a map)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(run=run)
 
@@ -109,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             embed_dim=args.embed_dim,
             channels=args.channels,
             layers=args.layers,
+            levels=args.levels,
         )
     except ValueError as exc:
         raise VQVAEError(str(exc)) from None

@@ -1,16 +1,20 @@
-"""A fast context model over code maps: four interleaved groups, each coded in one pass.
+"""A fast context model over code maps: interleaved groups, each coded in one pass.
 
-The positions of a code map split into four groups by row and column parity, coded in this
-order::
+The positions of a code map split into groups by row and column parity, coded in this order
+(``levels=1``, the default)::
 
     group 0: (even row, even col)   nothing known: a learned distribution per position kind
     group 1: (odd row,  odd col)    its 4 diagonal neighbours (group 0) known
     group 2: (even row, odd col)    groups 0-1 known: all 4 direct neighbours
     group 3: (odd row,  even col)   groups 0-2 known: every neighbour
 
+With ``levels=L`` the same split applies again to group 0, L times: the anchors (row and
+column multiples of 2^L) come first, then the three groups that halve the spacing, down to
+spacing 1 (3L + 1 groups), so that fewer codes are coded with nothing known.
+
 A small convolutional network sees the known codes (embedded; unknown positions get an
 "unknown" embedding) and a known-mask, and predicts every code of the next group at once, so a
-map takes four network passes whatever its size (the idea of checkerboard / multi-pass
+map takes 3L + 1 network passes whatever its size (the idea of checkerboard / multi-pass
 context models in learned image compression, e.g. He et al. 2021), where an autoregressive
 prior takes one pass per position. Saved as ``RUN_DIR/context/`` (config.json +
 model.safetensors), stamped with the VQ-VAE weights it was trained for.
@@ -32,8 +36,8 @@ from ..errors import CheckpointError
 from .io import save_prior_folder, weights_fingerprint
 
 CONTEXT_DIR = "context"
-NUM_GROUPS = 4
-_PARITY = ((0, 0), (1, 1), (0, 1), (1, 0))  # (row % 2, col % 2) of groups 0..3
+MAX_LEVELS = 4
+_HALVING = ((1, 1), (0, 1), (1, 0))  # (row, col) offsets, in half spacings, of a level's groups
 
 
 @dataclass(frozen=True)
@@ -44,26 +48,45 @@ class ContextConfig:
     embed_dim: int = 32
     channels: int = 64
     layers: int = 4
+    levels: int = 1
 
     def __post_init__(self) -> None:
         if self.codebook_size < 2 or self.embed_dim < 1 or self.channels < 1 or self.layers < 1:
             raise ValueError(f"bad context model sizes: {self}")
+        if not 1 <= self.levels <= MAX_LEVELS:
+            raise ValueError(f"context levels must be 1 to {MAX_LEVELS}, got {self.levels}")
+
+    @property
+    def num_groups(self) -> int:
+        return 3 * self.levels + 1
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The sizes; ``levels`` only when not 1 (so a one-level model keeps the dict, and the
+        coding fingerprint, it had before levels existed)."""
+        d = asdict(self)
+        if self.levels == 1:
+            del d["levels"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ContextConfig:
-        return cls(**{k: int(d[k]) for k in ("codebook_size", "embed_dim", "channels", "layers")})
+        sizes = {k: int(d[k]) for k in ("codebook_size", "embed_dim", "channels", "layers")}
+        return cls(**sizes, levels=int(d.get("levels", 1)))
 
 
-def group_map(height: int, width: int) -> torch.Tensor:
-    """(H, W) int64: the group (0-3) of each position."""
-    rows = torch.arange(height).remainder(2).view(-1, 1)
-    cols = torch.arange(width).remainder(2).view(1, -1)
-    groups = torch.empty(height, width, dtype=torch.int64)
-    for g, (r, c) in enumerate(_PARITY):
-        groups[(rows == r) & (cols == c)] = g
+def group_map(height: int, width: int, levels: int = 1) -> torch.Tensor:
+    """(H, W) int64: the group (0 to 3 x levels) of each position, in coding order."""
+    rows, cols = torch.arange(height).view(-1, 1), torch.arange(width).view(1, -1)
+    spacing = 2**levels
+    groups = torch.zeros(height, width, dtype=torch.int64)  # group 0: the anchors
+    g = 1
+    while spacing > 1:
+        half = spacing // 2
+        on_grid = (rows % half == 0) & (cols % half == 0)
+        for r, c in _HALVING:
+            groups[on_grid & (rows % spacing == r * half) & (cols % spacing == c * half)] = g
+            g += 1
+        spacing = half
     return groups
 
 
@@ -75,7 +98,7 @@ class ContextModel(nn.Module):
         self.config = config
         c = config.channels
         self.embed = nn.Embedding(config.codebook_size + 1, config.embed_dim)  # last: unknown
-        self.group_embed = nn.Embedding(NUM_GROUPS, c)
+        self.group_embed = nn.Embedding(config.num_groups, c)
         self.inp = nn.Conv2d(config.embed_dim + 1, c, 3, padding=1)
         self.convs = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for _ in range(config.layers))
         self.out = nn.Linear(c, config.codebook_size)
@@ -84,7 +107,7 @@ class ContextModel(nn.Module):
         """Logits (B, n, K) of the n positions of ``group`` (raster order) of maps ``codes``
         (B, H, W); only the codes of groups before ``group`` are read."""
         b, h, w = codes.shape
-        groups = group_map(h, w).to(codes.device)
+        groups = group_map(h, w, self.config.levels).to(codes.device)
         known = groups < group
         unknown = torch.full_like(codes, self.config.codebook_size)
         x = self.embed(torch.where(known, codes, unknown))  # (B, H, W, E)
@@ -98,11 +121,11 @@ class ContextModel(nn.Module):
         return self.out(feats)
 
     def nll_bits(self, codes: torch.Tensor) -> torch.Tensor:
-        """(B,) bits of each map under the model: all four groups."""
+        """(B,) bits of each map under the model: all its groups."""
         total = codes.new_zeros(codes.shape[0], dtype=torch.float32)
         flat = codes.reshape(codes.shape[0], -1)
-        groups = group_map(*codes.shape[1:]).to(codes.device).view(-1)
-        for g in range(NUM_GROUPS):
+        groups = group_map(*codes.shape[1:], self.config.levels).to(codes.device).view(-1)
+        for g in range(self.config.num_groups):
             if not bool((groups == g).any()):
                 continue
             logits = self.forward(codes, g)

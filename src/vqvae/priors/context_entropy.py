@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..entropy.tables import ProbabilityModel, network_fingerprint
-from .context import NUM_GROUPS, ContextModel, group_map, has_context, load_context
+from .context import ContextModel, group_map, has_context, load_context
 
 CODING_THREADS = 1
 CODING_PATH = b"context-groups-v1"
@@ -54,8 +54,10 @@ class ContextEntropyModel(ProbabilityModel):
         return self._fingerprint
 
     def schedule(self, shape: tuple[int, int]) -> list[np.ndarray]:
-        groups = group_map(int(shape[0]), int(shape[1])).view(-1).numpy()
-        blocks = [np.flatnonzero(groups == g).astype(np.int64) for g in range(NUM_GROUPS)]
+        levels = self.model.config.levels
+        groups = group_map(int(shape[0]), int(shape[1]), levels).view(-1).numpy()
+        count = self.model.config.num_groups
+        blocks = [np.flatnonzero(groups == g).astype(np.int64) for g in range(count)]
         return [b for b in blocks if len(b)]
 
     @torch.no_grad()
@@ -69,9 +71,9 @@ class ContextEntropyModel(ProbabilityModel):
         if self._cache_shape != (h, w):
             self._cache, self._cache_shape = {}, (h, w)
         positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-        groups = group_map(h, w).view(-1)
+        groups = group_map(h, w, self.model.config.levels).view(-1)
         rank = torch.empty(h * w, dtype=torch.int64)  # position -> its place within its group
-        for g in range(NUM_GROUPS):
+        for g in range(self.model.config.num_groups):
             members = groups == g
             rank[members] = torch.arange(int(members.sum()))
         pos = torch.from_numpy(positions)

@@ -2,7 +2,7 @@
 
 Code maps come whole (a photo's map, any size) or as a fixed-size array (a named dataset's
 cached codes); each step takes random crops of ``crop`` x ``crop`` codes from a batch of maps
-and trains one group (groups in turn), AdamW with warm-up and cosine decay over the steps or
+and trains one group (the groups in turn), AdamW with warm-up and cosine decay over the steps or
 the time budget, whichever runs out first. Saved into ``RUN_DIR/context`` at the end, with the
 held-out bits per code beside the static (unigram) model's.
 """
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..data.folder import load_image
 from ..errors import VQVAEError
-from ..priors.context import NUM_GROUPS, ContextConfig, ContextModel, group_map, save_context
+from ..priors.context import ContextConfig, ContextModel, group_map, save_context
 from ..progress import Progress, track
 from .prior import scheduled_lr
 
@@ -117,8 +117,11 @@ def train_context(
         min(config.crop, min(m.shape[0] for m in train_maps)),
         min(config.crop, min(m.shape[1] for m in train_maps)),
     )
-    if min(size) < 2:
-        raise VQVAEError(f"code maps of {size[0]}x{size[1]} are too small for a context model")
+    if min(size) < 2**model_config.levels:
+        raise VQVAEError(
+            f"code maps of {size[0]}x{size[1]} are too small for a context model of "
+            f"{model_config.levels} level(s) (at least {2**model_config.levels} codes a side)"
+        )
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     device = torch.device(device)
@@ -128,7 +131,8 @@ def train_context(
     )
     budget = config.max_minutes * 60 if config.max_minutes else math.inf
     started, step, running = time.perf_counter(), 0, []
-    members = [(group_map(*size) == g).view(-1).to(device) for g in range(NUM_GROUPS)]
+    groups = group_map(*size, model_config.levels).view(-1).to(device)
+    members = [groups == g for g in range(model_config.num_groups)]
     model.train()
     with Progress(100, "training the context model", "%") as bar:
         while True:
@@ -141,7 +145,7 @@ def train_context(
                 group["lr"] = lr
             rows = torch.randint(len(train_maps), (config.batch_size,), generator=gen)
             codes = _crops(train_maps, rows, size, gen).to(device)
-            g = step % NUM_GROUPS
+            g = step % model_config.num_groups
             logits = model(codes, g)  # (B, n, K)
             target = codes.reshape(len(codes), -1)[:, members[g]]
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))

@@ -3,7 +3,8 @@
     torchrun --nproc_per_node=N tests/ddp_worker.py DUMP_DIR EARLY_STEP train ...
 
 writes DUMP_DIR/rank{RANK}_step{EARLY_STEP}.pt right after optimizer step EARLY_STEP and
-DUMP_DIR/rank{RANK}.pt at the end, each {"state": model.state_dict(), "rng": CPU RNG state}.
+DUMP_DIR/rank{RANK}.pt at the end, each {"state": model.state_dict(), "rng": CPU RNG state}
+(and "discriminator": its state_dict, in adversarial training).
 """
 
 import os
@@ -14,21 +15,36 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import vqvae.train.loop as loop
+from vqvae import VQVAE
 from vqvae.cli import main
 
 models = []
+adversaries = []
 steps = [0]
 
 
-class RecordingVQVAE(loop.VQVAE):
+def recording_vqvae(*args, **kwargs):
+    """``VQVAE(...)`` (an image or an audio model), remembered."""
+    model = VQVAE(*args, **kwargs)
+    models.append(model)
+    return model
+
+
+class RecordingAdversary(loop.Adversary):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        models.append(self)
+        adversaries.append(self)
+
+
+def _copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
 def dump(path: Path) -> None:
-    state = {k: v.detach().cpu().clone() for k, v in models[-1].state_dict().items()}
-    torch.save({"state": state, "rng": torch.get_rng_state()}, path)
+    record = {"state": _copy(models[-1]), "rng": torch.get_rng_state()}
+    if adversaries:
+        record["discriminator"] = _copy(adversaries[-1].discriminator)
+    torch.save(record, path)
 
 
 if __name__ == "__main__":
@@ -40,7 +56,8 @@ if __name__ == "__main__":
         if steps[0] == early:
             dump(out / f"rank{rank}_step{early}.pt")
 
-    loop.VQVAE = RecordingVQVAE
+    loop.VQVAE = recording_vqvae
+    loop.Adversary = RecordingAdversary
     register_optimizer_step_post_hook(after_step)
     code = main(sys.argv[3:])
     dump(out / f"rank{rank}.pt")

@@ -112,6 +112,35 @@ def test_two_ranks_match_one_process_on_the_same_global_batch(two_ranks, tmp_pat
         torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-5, msg=key)
 
 
+def test_adversarial_audio_ranks_keep_one_discriminator(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("test", 1)):
+        (tmp_path / "wav" / split).mkdir(parents=True)
+        for i in range(n):
+            x = np.sin(2 * np.pi * rng.uniform(100, 200) * np.arange(2400) / 8000) * 0.3
+            sf.write(str(tmp_path / "wav" / split / f"{i}.wav"), x.astype(np.float32), 8000)
+    audio = [
+        "--dataset", str(tmp_path / "wav"), "--hidden", "4", "--res-blocks", "1",
+        "--codebook-size", "16", "--code-dim", "8", "--num-stages", "2", "--strides", "2,5",
+        "--batch-size", "4", "--random-crop", "400", "--seed", "0", "--device", "cpu",
+        "--no-progress", "--adversarial-weight", "0.1", "--max-steps", "3",
+    ]  # fmt: skip
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        str(WORKER), str(tmp_path), "1", "train", "--out", str(tmp_path / "run"), *audio,
+    ]  # fmt: skip
+    code, stdout, stderr = _torchrun(cmd, timeout=180)
+    assert code == 0, stdout[-2000:] + stderr[-2000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    for part in ("state", "discriminator"):
+        assert r0[part].keys() == r1[part].keys()
+        for key in r0[part]:
+            assert torch.equal(r0[part][key], r1[part][key]), (part, key)
+
+
 def test_sampler_shards_tile_the_global_batch():
     whole = DistributedBatchSampler(100, 32, seed=5)
     halves = [DistributedBatchSampler(100, 32, seed=5, rank=r, world_size=2) for r in (0, 1)]

@@ -578,8 +578,36 @@ class InitConfig:
 
 
 @dataclass(frozen=True)
+class LossConfig:
+    """Extra training losses (audio: adversarial training, ``vqvae.train.adversarial``).
+
+    Args:
+        adversarial_weight: weight of the hinge loss of fooling a multi-scale STFT
+            discriminator trained beside the model (0: no discriminator).
+        feature_weight: weight of feature matching on that discriminator's feature maps
+            (None: ``adversarial_weight``).
+    """
+
+    adversarial_weight: float = 0.0
+    feature_weight: float | None = None
+
+    def __post_init__(self) -> None:
+        check_real("--adversarial-weight", self.adversarial_weight, 0.0, 1000.0)
+        object.__setattr__(self, "adversarial_weight", float(self.adversarial_weight))
+        if self.feature_weight is None:
+            object.__setattr__(self, "feature_weight", self.adversarial_weight)
+        check_real("--feature-weight", self.feature_weight, 0.0, 1000.0)
+        object.__setattr__(self, "feature_weight", float(self.feature_weight))
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether a discriminator trains beside the model."""
+        return self.adversarial_weight > 0 or self.feature_weight > 0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run, by concern: data, schedule, initialisation.
+    """Settings of one training run, by concern: data, schedule, initialisation, losses.
 
     Saved in config.json under "train" as one flat object (``to_dict`` / ``from_dict``), so
     run dirs keep their layout; ``TrainConfig.of(epochs=2, dataset="cifar10")`` builds one
@@ -589,8 +617,10 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    losses: LossConfig = field(default_factory=LossConfig)
 
-    _PARTS = ("data", "schedule", "init")
+    _PARTS = ("data", "schedule", "init", "losses")
+    _KINDS = (DataConfig, ScheduleConfig, InitConfig, LossConfig)
 
     def to_dict(self) -> dict[str, Any]:
         flat: dict[str, Any] = {}
@@ -605,7 +635,7 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ValueError(f"the training settings must be an object, got {data!r}")
         parts = {}
-        for part, kind in zip(cls._PARTS, (DataConfig, ScheduleConfig, InitConfig), strict=True):
+        for part, kind in zip(cls._PARTS, cls._KINDS, strict=True):
             names = {f.name for f in dataclasses.fields(kind)}
             parts[part] = kind(**{k: v for k, v in data.items() if k in names})
         return cls(**parts)
@@ -622,11 +652,7 @@ class TrainConfig:
     @staticmethod
     def field_names() -> list[str]:
         """Every flat field name, in order."""
-        return [
-            f.name
-            for kind in (DataConfig, ScheduleConfig, InitConfig)
-            for f in dataclasses.fields(kind)
-        ]
+        return [f.name for kind in TrainConfig._KINDS for f in dataclasses.fields(kind)]
 
     def replace(self, **flat: Any) -> TrainConfig:
         return self.of(**{**self.to_dict(), **flat})

@@ -140,6 +140,20 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         "(instantaneous phase, group delay, phase advance; default 0: none)",
     )
     m.add_argument(
+        "--adversarial-weight",
+        type=float,
+        default=None,
+        help="audio: train a multi-scale STFT discriminator beside the model and add this "
+        "weight x the hinge loss of fooling it (default 0: none)",
+    )
+    m.add_argument(
+        "--feature-weight",
+        type=float,
+        default=None,
+        help="audio: weight of feature matching on that discriminator's feature maps "
+        "(default: --adversarial-weight)",
+    )
+    m.add_argument(
         "--commitment-weight",
         type=float,
         default=0.25,
@@ -340,6 +354,10 @@ def _audio_fields(args: argparse.Namespace) -> dict:
             raise ValueError("--audio-decoder is a setting of audio models (audio data)")
         if getattr(args, "phase_weight", 0.0):
             raise ValueError("--phase-weight is a setting of audio models (audio data)")
+        for flag in ("adversarial_weight", "feature_weight"):
+            if getattr(args, flag, None):
+                name = flag.replace("_", "-")
+                raise ValueError(f"--{name} is a setting of audio models (audio data)")
         return {}
     try:
         strides = tuple(int(v) for v in str(args.strides).split(","))

@@ -48,6 +48,8 @@ from ..models import VQVAE, is_audio
 from ..models.assignment import context_assignment, load_assignment
 from ..progress import Progress
 from . import decoder, distributed, rundir, warm_start
+from .adversarial import STATE_KEYS as ADVERSARY_STATE_KEYS
+from .adversarial import Adversary
 from .batches import InMemoryBatches, StreamedBatches, batch_source, load_splits, rank_warn
 from .sampler import DistributedBatchSampler, epoch_permutation
 from .sampler import batch_generator as _batch_generator
@@ -201,6 +203,7 @@ def _prepare(
         [p for p in model.parameters() if p.requires_grad], lr=config.schedule.lr
     )
     loop = Loop(config, run_dir, model, optimizer, source, train_set, test_set, device, log)
+    loop.adversary = _adversary(config, model, device)
     if state is not None:
         loop.restore(state)
         log(f"resuming {run_dir} at epoch {loop.epoch + 1}, step {loop.step}")
@@ -215,6 +218,16 @@ def _prepare(
             f"{source.local_batch_size} of {source.batch_size} images each per step"
         )
     return loop
+
+
+def _adversary(config: TrainConfig, model: VQVAE, device: torch.device) -> Adversary | None:
+    """The discriminator of adversarial training (audio models only), or None."""
+    if not config.losses.adversarial:
+        return None
+    if not is_audio(model):
+        raise TrainingError("--adversarial-weight and --feature-weight train audio models only")
+    wrap = (lambda m: _wrap_ddp(m, device)) if dist.world_size() > 1 else None
+    return Adversary(config.losses, config.schedule.lr, device, wrap)
 
 
 def prepare_model(
@@ -329,6 +342,7 @@ class Loop:
     batch: int = 0  # the next batch of the current epoch
     elapsed: float = 0.0  # training seconds, over every invocation of the run
     elapsed_before: float = 0.0  # of that, before this invocation (--max-minutes is per call)
+    adversary: Adversary | None = None  # the discriminator of adversarial training
 
     def __post_init__(self) -> None:
         self.main = dist.is_main_process()
@@ -394,6 +408,9 @@ class Loop:
                     bar.set_postfix(**self.postfix(out, loss, x))
                 if writer is not None:
                     writer.add_scalar("train/loss", float(loss), self.step)
+                    for key in ("adversarial", "feature", "discriminator"):
+                        if key in out.losses:
+                            writer.add_scalar(f"train/{key}", float(out.losses[key]), self.step)
                     writer.add_scalar("train/perplexity", float(out.perplexity), self.step)
                 # Ranks measure time and see signals separately; stop together when any must.
                 must_stop = stop_requested() or self.elapsed >= self.deadline
@@ -421,7 +438,12 @@ class Loop:
         )
         with autocast_for(self.device):
             out = self.ddp(x_in, target=x)
-        loss = out.loss.detach().float()
+            total = out.loss
+            if self.adversary is not None:
+                extra = self.adversary.generator_losses(out.x_hat, x)
+                total = total + self.adversary.weighted(extra)
+                out.losses.update({k: v.detach() for k, v in extra.items()})
+        loss = total.detach().float()
         if dist.world_size() > 1:  # every rank must see the same verdict
             loss = dist.all_reduce_sum_(loss.clone()) / dist.world_size()
         if not torch.isfinite(loss):
@@ -430,13 +452,16 @@ class Loop:
                 f"the last good checkpoint in {self.run_dir} is kept"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        total.backward()
         schedule = self.config.schedule
+        lr = schedule.lr
         if schedule.lr_schedule != "constant":
             lr = scheduled_lr(schedule, self.step, self.total_steps, self.elapsed, self.deadline)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
         self.optimizer.step()
+        if self.adversary is not None:  # then the discriminator, on this step's output
+            out.losses["discriminator"] = self.adversary.step(out.x_hat, x, lr)
         self.step += 1
         return out, loss, x
 
@@ -463,7 +488,12 @@ class Loop:
     def quality(self, out, x: torch.Tensor) -> dict[str, str]:
         """The progress bar's reconstruction figure: PSNR (images) or the STFT loss (audio)."""
         if is_audio(self.model):
-            return {"stft": f"{float(out.losses['stft']):.3f}"}
+            adversarial = {
+                name: f"{float(out.losses[key]):.3f}"
+                for name, key in (("adv", "adversarial"), ("disc", "discriminator"))
+                if key in out.losses
+            }
+            return {"stft": f"{float(out.losses['stft']):.3f}", **adversarial}
         return {"psnr": f"{float(metrics.psnr(x, out.x_hat.detach().float()).mean()):.2f}"}
 
     def evaluate(self, writer) -> None:
@@ -507,6 +537,7 @@ class Loop:
                 "batch_size": self.source.batch_size,
                 "world_size": dist.world_size(),
                 "elapsed": self.elapsed,
+                **(self.adversary.state_dict() if self.adversary is not None else {}),
             },
         )
         self.save_model()
@@ -520,9 +551,13 @@ class Loop:
         """Model, optimizer, RNG states and position from ``train_state.pt``."""
         path = self.run_dir / checkpoint.TRAIN_STATE_FILE
         _check_state(state, path)
+        if self.adversary is not None and not all(k in state for k in ADVERSARY_STATE_KEYS):
+            raise CheckpointError(f"{path}: damaged training state (no discriminator)")
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            if self.adversary is not None:
+                self.adversary.load_state_dict(state)
         except (RuntimeError, ValueError, KeyError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CheckpointError(f"{path}: does not match the run's model ({first})") from None

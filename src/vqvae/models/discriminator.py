@@ -1,0 +1,91 @@
+"""A multi-scale STFT discriminator and the adversarial losses of audio training.
+
+As in neural audio codecs (EnCodec, Defossez et al. 2022; DAC, Kumar et al. 2023), the
+discriminator judges complex spectrograms at several resolutions: each scale stacks 2-D
+convolutions over (real, imaginary) STFT planes, strided along frequency and dilated along
+time, and returns a map of logits and its intermediate feature maps. The decoder is trained
+to fool it (hinge loss) and to match its features on the real signal (feature matching,
+relative L1): both reward detail that a spectral distance averages away.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+DEFAULT_FFTS = (128, 256, 512)
+"""STFT sizes of the scales: 16, 32 and 64 ms windows at 8 kHz."""
+SLOPE = 0.2  # of the leaky ReLUs
+
+
+class STFTDiscriminator(nn.Module):
+    """One scale: x (B, 1, T) -> STFT (Hann window of n_fft, hop n_fft / 4) as 2 planes ->
+    convolutions -> (logits (B, 1, frames, bins'), [feature maps])."""
+
+    def __init__(self, n_fft: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4)):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, n_fft // 4
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        convs = [weight_norm(nn.Conv2d(2, channels, (3, 9), padding=(1, 4)))]
+        for d in dilations:  # time is dim 2, frequency dim 3
+            convs.append(
+                weight_norm(
+                    nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(d, 4), dilation=(d, 1))
+                )
+            )
+        convs.append(weight_norm(nn.Conv2d(channels, channels, 3, padding=1)))
+        self.convs = nn.ModuleList(convs)
+        self.out = weight_norm(nn.Conv2d(channels, 1, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x = x.reshape(x.shape[0], -1).float()
+        spec = torch.stft(
+            x, self.n_fft, self.hop, self.n_fft, self.window, True, "constant", return_complex=True
+        )  # (B, bins, frames), centred frames (zero padding: any length)
+        h = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # (B, 2, frames, bins)
+        features = []
+        for conv in self.convs:
+            h = F.leaky_relu(conv(h), SLOPE)
+            features.append(h)
+        return self.out(h), features
+
+
+class MultiScaleSTFTDiscriminator(nn.Module):
+    """One ``STFTDiscriminator`` per STFT size; returns a list of (logits, features)."""
+
+    def __init__(self, ffts: tuple[int, ...] = DEFAULT_FFTS, channels: int = 32) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList(STFTDiscriminator(n, channels) for n in ffts)
+
+    def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+        return [scale(x) for scale in self.scales]
+
+
+Judgement = list[tuple[torch.Tensor, list[torch.Tensor]]]
+
+
+def discriminator_loss(real: Judgement, fake: Judgement) -> torch.Tensor:
+    """Hinge loss of the discriminator, mean over scales: relu(1 - D(x)) + relu(1 + D(x^))."""
+    total = sum(
+        F.relu(1 - r).mean() + F.relu(1 + f).mean()
+        for (r, _), (f, _) in zip(real, fake, strict=True)
+    )
+    return total / len(real)
+
+
+def generator_loss(fake: Judgement) -> torch.Tensor:
+    """Hinge loss of the generator, mean over scales: relu(1 - D(x^))."""
+    return sum(F.relu(1 - f).mean() for f, _ in fake) / len(fake)
+
+
+def feature_matching_loss(real: Judgement, fake: Judgement, eps: float = 1e-8) -> torch.Tensor:
+    """Mean over scales and layers of |f(x) - f(x^)|.mean() / |f(x)|.mean(): 0 when the
+    discriminator sees the same features; the real features are constants (no gradient)."""
+    terms = [
+        (r.detach() - f).abs().mean() / r.detach().abs().mean().clamp_min(eps)
+        for (_, real_features), (_, fake_features) in zip(real, fake, strict=True)
+        for r, f in zip(real_features, fake_features, strict=True)
+    ]
+    return sum(terms) / len(terms)

@@ -17,6 +17,8 @@ from torch.nn.utils.parametrizations import weight_norm
 
 DEFAULT_FFTS = (128, 256, 512)
 """STFT sizes of the scales: 16, 32 and 64 ms windows at 8 kHz."""
+CHANNELS = 16
+"""Feature maps per convolution (EnCodec: 32; 16 keeps a CPU step about twice a plain one)."""
 SLOPE = 0.2  # of the leaky ReLUs
 
 
@@ -24,7 +26,7 @@ class STFTDiscriminator(nn.Module):
     """One scale: x (B, 1, T) -> STFT (Hann window of n_fft, hop n_fft / 4) as 2 planes ->
     convolutions -> (logits (B, 1, frames, bins'), [feature maps])."""
 
-    def __init__(self, n_fft: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4)):
+    def __init__(self, n_fft: int, channels: int = CHANNELS, dilations: tuple[int, ...] = (1, 2, 4)):
         super().__init__()
         self.n_fft, self.hop = n_fft, n_fft // 4
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
@@ -55,7 +57,7 @@ class STFTDiscriminator(nn.Module):
 class MultiScaleSTFTDiscriminator(nn.Module):
     """One ``STFTDiscriminator`` per STFT size; returns a list of (logits, features)."""
 
-    def __init__(self, ffts: tuple[int, ...] = DEFAULT_FFTS, channels: int = 32) -> None:
+    def __init__(self, ffts: tuple[int, ...] = DEFAULT_FFTS, channels: int = CHANNELS) -> None:
         super().__init__()
         self.scales = nn.ModuleList(STFTDiscriminator(n, channels) for n in ffts)
 

@@ -49,7 +49,9 @@ class Adversary:
         (which gets no gradient from them, so it runs unwrapped: nothing to synchronise)."""
         self.discriminator.requires_grad_(False)
         try:
-            real, fake = _judged(self.discriminator, x, x_hat)
+            with torch.no_grad():  # the real signal's features are targets: no graph
+                real = self.discriminator(x.float())
+            fake = self.discriminator(x_hat.float())
         finally:
             self.discriminator.requires_grad_(True)
         return {"adversarial": generator_loss(fake), "feature": feature_matching_loss(real, fake)}

@@ -45,12 +45,14 @@ bsds_links() {
   for f in "$bsds/test"/*.jpg; do ln -s "$f" "$1/test/$(basename "$f")"; done
 }
 
-# photo_entropy_models RUN: a photo run's static code distribution (a random 64x64 crop of each
-# of the 1200 training links), its context model (20 minutes on one thread, the training
-# photos' whole code maps and their mirror images) and its metrics on BSDS500 test
+# photo_entropy_models RUN [MINUTES [LEVELS]]: a photo run's static code distribution (a random
+# 64x64 crop of each of the 1200 training links), its context model (MINUTES, default 20, on one
+# thread, the training photos' whole code maps and their mirror images; --levels LEVELS, default
+# 1) and its metrics on BSDS500 test
 photo_entropy_models() {
   vqvae fit-entropy "$1" $(limit 1200) --quiet
-  vqvae train-context "$1" --images "$1/data" --threads 1 $(length 20) --quiet
+  vqvae train-context "$1" --images "$1/data" --threads 1 --levels "${3:-1}" \
+    $(length "${2:-20}") --quiet
   vqvae eval "$1" $(limit 24) --json
 }
 

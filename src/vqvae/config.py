@@ -619,8 +619,8 @@ class TrainConfig:
     init: InitConfig = field(default_factory=InitConfig)
     losses: LossConfig = field(default_factory=LossConfig)
 
-    _PARTS = ("data", "schedule", "init", "losses")
-    _KINDS = (DataConfig, ScheduleConfig, InitConfig, LossConfig)
+    _PARTS = {"data": DataConfig, "schedule": ScheduleConfig, "init": InitConfig,
+              "losses": LossConfig}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         flat: dict[str, Any] = {}
@@ -635,7 +635,7 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ValueError(f"the training settings must be an object, got {data!r}")
         parts = {}
-        for part, kind in zip(cls._PARTS, cls._KINDS, strict=True):
+        for part, kind in cls._PARTS.items():
             names = {f.name for f in dataclasses.fields(kind)}
             parts[part] = kind(**{k: v for k, v in data.items() if k in names})
         return cls(**parts)
@@ -652,7 +652,7 @@ class TrainConfig:
     @staticmethod
     def field_names() -> list[str]:
         """Every flat field name, in order."""
-        return [f.name for kind in TrainConfig._KINDS for f in dataclasses.fields(kind)]
+        return [f.name for kind in TrainConfig._PARTS.values() for f in dataclasses.fields(kind)]
 
     def replace(self, **flat: Any) -> TrainConfig:
         return self.of(**{**self.to_dict(), **flat})

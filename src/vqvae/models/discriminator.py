@@ -26,7 +26,9 @@ class STFTDiscriminator(nn.Module):
     """One scale: x (B, 1, T) -> STFT (Hann window of n_fft, hop n_fft / 4) as 2 planes ->
     convolutions -> (logits (B, 1, frames, bins'), [feature maps])."""
 
-    def __init__(self, n_fft: int, channels: int = CHANNELS, dilations: tuple[int, ...] = (1, 2, 4)):
+    def __init__(
+        self, n_fft: int, channels: int = CHANNELS, dilations: tuple[int, ...] = (1, 2, 4)
+    ):
         super().__init__()
         self.n_fft, self.hop = n_fft, n_fft // 4
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)

@@ -77,14 +77,12 @@ class Adversary:
 
     def state_dict(self) -> dict[str, Any]:
         """What ``train_state.pt`` keeps of it (``STATE_KEYS``)."""
-        return {
-            "discriminator": self.discriminator.state_dict(),
-            "discriminator_optimizer": self.optimizer.state_dict(),
-        }
+        parts = (self.discriminator, self.optimizer)
+        return {key: part.state_dict() for key, part in zip(STATE_KEYS, parts, strict=True)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.optimizer.load_state_dict(state["discriminator_optimizer"])
+        for key, part in zip(STATE_KEYS, (self.discriminator, self.optimizer), strict=True):
+            part.load_state_dict(state[key])
 
 
 def _judged(module, x: torch.Tensor, x_hat: torch.Tensor):

@@ -114,10 +114,10 @@ def carry_over(source_run: str | Path, run_dir: str | Path) -> list[str]:
             run_dir / ENTROPY_FILE, (source_run / ENTROPY_FILE).read_bytes()
         )
         copied.append(ENTROPY_FILE)
-    for name in STAMPED_DIRS:
+    for name, kind in STAMPED_DIRS.items():
         if not (source_run / name / checkpoint.CONFIG_FILE).is_file():
             continue
-        config = checkpoint.read_run_config(source_run / name, kind=STAMPED_DIRS[name])
+        config = checkpoint.read_run_config(source_run / name, kind=kind)
         if config.get("vqvae_fingerprint") != weights_fingerprint(source_run):
             copied.append(f"not {name} (trained for other weights than {source_run}'s)")
             continue

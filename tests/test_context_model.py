@@ -217,3 +217,57 @@ def test_too_small_maps_for_the_levels_are_a_clear_error(tmp_path):
     config = ContextConfig(codebook_size=K, embed_dim=4, channels=8, layers=1, levels=2)
     with pytest.raises(VQVAEError, match="at least 4 codes a side"):
         train_context(config, ContextTrainConfig(max_steps=1), maps, maps, _tiny_run_dir(tmp_path))
+
+
+def test_training_continues_from_the_model_it_is_given(tmp_path):
+    """With a vanishing learning rate the continued model is the one given, and the steps add."""
+    maps = [np.random.default_rng(i).integers(0, K, (8, 8)).astype(np.uint16) for i in range(4)]
+    init = _model(seed=3).train()
+    before = {k: v.clone() for k, v in init.state_dict().items()}
+    schedule = ContextTrainConfig(max_steps=2, batch_size=2, crop=8, lr=1e-12, warmup_steps=1)
+    run = _tiny_run_dir(tmp_path)
+    result = train_context(
+        init.config, schedule, maps, maps, run, log=lambda _: None, init=init, init_steps=7
+    )
+    assert result["steps"] == 2 and result["total_steps"] == 9
+    after = load_context(run).state_dict()
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, rtol=0, atol=1e-9)
+    with pytest.raises(VQVAEError, match="other sizes"):
+        bigger = ContextConfig(codebook_size=K, embed_dim=4, channels=16, layers=2)
+        train_context(bigger, schedule, maps, maps, run, log=lambda _: None, init=init)
+
+
+def test_train_context_cli_continues_a_context_model(tmp_path, capsys):
+    run = _tiny_run_dir(tmp_path)
+    folder = str(Path(DIGITS[0]).parent)
+    first = ["train-context", str(run), "--images", folder, "--max-steps", "3", "--channels", "8"]
+    assert main([*first, "--layers", "1", "--embed-dim", "4", "--levels", "2", "--quiet"]) == 0
+    again = ["train-context", str(run), "--images", folder, "--max-steps", "2", "--quiet"]
+    assert main([*again, "--init-from", str(run), "--json"]) == 0  # the sizes come with it
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert '"total_steps": 5' in out
+    assert load_context(run).config == ContextConfig(K, embed_dim=4, channels=8, layers=1, levels=2)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--channels", "16"], "sizes"),  # not the source's sizes
+        (["--init-from", "nothing-here"], "not a run directory"),
+        (["--init-from", "OTHER"], "other VQ-VAE weights"),
+        (["--init-from", "BARE"], "no context model"),
+    ],
+)
+def test_train_context_init_from_errors_are_one_line(run, tmp_path, capsys, extra, message):
+    target = _tiny_run_dir(tmp_path)  # the same weights as `run` (seed 0)
+    torch.manual_seed(5)
+    VQVAE(load(run).model.config).eval().save_pretrained(tmp_path / "other")
+    names = {"OTHER": str(tmp_path / "other"), "BARE": str(target)}
+    extra = [names.get(a, a) for a in extra]
+    if "--init-from" not in extra:
+        extra += ["--init-from", str(run)]
+    argv = ["train-context", str(target), "--images", str(Path(DIGITS[0]).parent), *extra]
+    assert main([*argv, "--max-steps", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -8,14 +8,20 @@ from pathlib import Path
 
 import torch
 
+from .. import pretrained
+from ..checkpoint import read_run_config
 from ..data.datasets import canonical_name, image_folder
 from ..data.folder import list_images
 from ..device import resolve_device
 from ..errors import DataError, VQVAEError
-from ..priors.context import MAX_LEVELS, ContextConfig
+from ..priors.context import CONTEXT_DIR, MAX_LEVELS, ContextConfig, ContextModel, load_context
+from ..priors.io import weights_fingerprint
 from ..runs import Run
 from ..train.context import ContextTrainConfig, image_code_maps, train_context
 from .common import DEVICES, RUN_DIR_HELP, int_range
+
+SIZES = ("embed_dim", "channels", "layers", "levels")
+"""The context model's size flags (``--embed-dim`` ...), None where not given."""
 
 HELD_OUT = 24
 """Held-out images (or code maps) the result is measured on."""
@@ -66,24 +72,38 @@ def register(subparsers) -> None:
     )
     m = p.add_argument_group("context model")
     m.add_argument(
-        "--channels", type=int_range(1), default=ContextConfig.channels, help="conv width"
+        "--channels",
+        type=int_range(1),
+        default=None,
+        help=f"conv width (default {ContextConfig.channels})",
     )
     m.add_argument(
-        "--layers", type=int_range(1), default=ContextConfig.layers, help="residual 3x3 convs"
+        "--layers",
+        type=int_range(1),
+        default=None,
+        help=f"residual 3x3 convs (default {ContextConfig.layers})",
     )
     m.add_argument(
         "--embed-dim",
         type=int_range(1),
-        default=ContextConfig.embed_dim,
-        help="size of a code's embedding",
+        default=None,
+        help=f"size of a code's embedding (default {ContextConfig.embed_dim})",
     )
     m.add_argument(
         "--levels",
         type=int_range(1, MAX_LEVELS),
-        default=ContextConfig.levels,
+        default=None,
         help="coding order: 1 (default) four groups by row and column parity; L: anchors "
         "every 2^L codes first, then three groups per halving of their spacing (3L + 1 "
         "groups, 3L + 1 network passes a map)",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue training the context model of this run dir or shipped model (the "
+        "same VQ-VAE weights; its sizes, which the size flags may only repeat); the learning "
+        "rate schedule starts again",
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(run=run)
@@ -110,21 +130,50 @@ def run(args: argparse.Namespace) -> int:
     model = run.model
     if model.quantizer.num_stages > 1 or getattr(model.config, "modality", "image") != "image":
         raise VQVAEError(f"{args.run_dir}: the context model codes single-stage image code maps")
-    train_maps, test_maps = _maps(run, args.images, args.limit)
+    init, init_steps = _init(args, run) if args.init_from else (None, 0)
+    sizes = {k: getattr(args, k) for k in SIZES}
+    if init is not None:
+        given = {k: v for k, v in sizes.items() if v is not None}
+        source = {k: getattr(init.config, k) for k in SIZES}
+        if any(source[k] != v for k, v in given.items()):
+            raise VQVAEError(
+                f"{args.init_from}: its context model has sizes {source}, not the ones given"
+            )
+        sizes = source
     try:
         config = ContextConfig(
             codebook_size=model.quantizer.codebook_size,
-            embed_dim=args.embed_dim,
-            channels=args.channels,
-            layers=args.layers,
-            levels=args.levels,
+            **{k: getattr(ContextConfig, k) if v is None else v for k, v in sizes.items()},
         )
     except ValueError as exc:
         raise VQVAEError(str(exc)) from None
-    result = train_context(config, schedule, train_maps, test_maps, args.run_dir, device=device)
+    train_maps, test_maps = _maps(run, args.images, args.limit)
+    result = train_context(
+        config,
+        schedule,
+        train_maps,
+        test_maps,
+        args.run_dir,
+        device=device,
+        init=init,
+        init_steps=init_steps,
+    )
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def _init(args: argparse.Namespace, run: Run) -> tuple[ContextModel, int]:
+    """The context model ``--init-from`` names, and the steps it was trained for."""
+    source = pretrained.resolve(args.init_from)
+    if weights_fingerprint(source) != weights_fingerprint(run.path):
+        raise VQVAEError(
+            f"{args.init_from}: other VQ-VAE weights than {args.run_dir} (its context model "
+            "predicts other codes)"
+        )
+    model = load_context(source)
+    stamp = read_run_config(source / CONTEXT_DIR, kind="context")
+    return model.train(), int(stamp.get("total_steps", stamp.get("step", 0)))
 
 
 def _maps(run: Run, images: str | None, limit: int | None):

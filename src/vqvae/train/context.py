@@ -103,9 +103,13 @@ def train_context(
     run_dir: str | Path,
     log: Callable[[str], None] = print,
     device: torch.device | str = "cpu",
+    init: ContextModel | None = None,
+    init_steps: int = 0,
 ) -> dict[str, float]:
     """Train a context model on ``train_maps`` (uint16 (h, w) arrays) and save it into
-    ``run_dir/context``.
+    ``run_dir/context``; ``init``, when given, is the model to continue from (of
+    ``model_config``'s sizes; ``init_steps``: the steps it was trained for, recorded in the
+    total).
 
     Returns:
         {"bits_per_code": held-out bits per code, "static_bits_per_code": the unigram's on the
@@ -125,7 +129,9 @@ def train_context(
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     device = torch.device(device)
-    model = ContextModel(model_config).to(device)
+    if init is not None and init.config != model_config:
+        raise VQVAEError(f"the context model to continue has other sizes: {init.config}")
+    model = (init if init is not None else ContextModel(model_config)).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay
     )
@@ -174,6 +180,7 @@ def train_context(
         extra={
             "train": asdict(config),
             "step": step,
+            "total_steps": init_steps + step,
             "bits_per_code": bits,
             "static_bits_per_code": static,
         },
@@ -182,5 +189,6 @@ def train_context(
         "bits_per_code": bits,
         "static_bits_per_code": static,
         "steps": step,
+        "total_steps": init_steps + step,
         "minutes": minutes,
     }

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped `photo-lo` model (src/vqvae/pretrained/photo-lo), the low-rate sibling
 # of `photo` (the same 512 codes, trained with twice its rate weight so that encoder and decoder
-# adapt to cheaper codes), from ../shared/data/bsds500: about 2 h on a 2-core CPU (55 minutes
-# of training on one thread, warm-started from `photo`, and a 60-minute context model of two
-# levels).
+# adapt to cheaper codes), from ../shared/data/bsds500: about 6 h on a 2-core CPU, every step
+# on one thread (55 minutes of training warm-started from `photo`, a two-level context model
+# trained 60 + 90 + 80 minutes, and 80 minutes of its decoder alone on the frozen codes).
 #   bash recipes/photo-lo.sh [RUN_DIR] [PHOTO]     (then: python recipes/ship.py RUN_DIR photo-lo)
 # PHOTO is the warm start: the shipped photo model (default) or a run of recipes/photo.sh.
+# Steps 1-3 write RUN_DIR-codes (the codes and their entropy models), step 4 RUN_DIR.
 source "$(dirname "$0")/common.sh"
 RUN=${1:-runs/recipe-photo-lo}
 PHOTO=${2:-src/vqvae/pretrained/photo}
-bsds_links "$RUN/data"
+CODES=$RUN-codes
+bsds_links "$CODES/data"
 # 1. photo's encoder, codebook and decoder (copied), rate weight 0.06 (photo: 0.03)
-photo_sibling "$RUN" "$PHOTO" 512 0.06 5 55
+photo_sibling "$CODES" "$PHOTO" 512 0.06 5 55
 # 2. its static code distribution, as for photo; its context model with anchors every 4 codes
 # coded first (--levels 2), trained for 60 minutes; metrics on BSDS500 test
-photo_entropy_models "$RUN" 60 2
+photo_entropy_models "$CODES" 60 2
+# 3. the context model continued twice (a fresh schedule each time, its sizes kept)
+vqvae train-context "$CODES" --images "$CODES/data" --threads 1 --init-from "$CODES" \
+  --lr 1e-3 $(length 90) --quiet
+vqvae train-context "$CODES" --images "$CODES/data" --threads 1 --init-from "$CODES" \
+  --lr 7e-4 $(length 80) --quiet
+# 4. the decoder continued alone on the frozen codes (the entropy models carried over; a rerun
+# replaces RUN_DIR)
+rm -rf "$RUN"
+OMP_NUM_THREADS=1 vqvae train-decoder "$CODES" --out "$RUN" --dataset "$CODES/data" \
+  --lr 2e-4 --device cpu --quiet $(length 80)
+vqvae eval "$RUN" $(limit 24) --json

@@ -2,12 +2,14 @@
 # Rebuilds the shipped `photo-lo` model (src/vqvae/pretrained/photo-lo), the low-rate sibling
 # of `photo` (the same 512 codes, trained with twice its rate weight so that encoder and decoder
 # adapt to cheaper codes), from ../shared/data/bsds500: about 6 h on a 2-core CPU, every step
-# on one thread (55 minutes of training warm-started from `photo`, a two-level context model
-# trained 60 + 90 + 80 minutes, and 80 minutes of its decoder alone on the frozen codes).
+# on one thread (OMP_NUM_THREADS=1 is set here): 55 minutes of training warm-started from
+# `photo`, a two-level context model trained 60 + 90 + 80 minutes, and 80 minutes of its
+# decoder alone on the frozen codes.
 #   bash recipes/photo-lo.sh [RUN_DIR] [PHOTO]     (then: python recipes/ship.py RUN_DIR photo-lo)
 # PHOTO is the warm start: the shipped photo model (default) or a run of recipes/photo.sh.
 # Steps 1-3 write RUN_DIR-codes (the codes and their entropy models), step 4 RUN_DIR.
 source "$(dirname "$0")/common.sh"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 RUN=${1:-runs/recipe-photo-lo}
 PHOTO=${2:-src/vqvae/pretrained/photo}
 CODES=$RUN-codes
@@ -18,13 +20,15 @@ photo_sibling "$CODES" "$PHOTO" 512 0.06 5 55
 # coded first (--levels 2), trained for 60 minutes; metrics on BSDS500 test
 photo_entropy_models "$CODES" 60 2
 # 3. the context model continued twice (a fresh schedule each time, its sizes kept)
-vqvae train-context "$CODES" --images "$CODES/data" --threads 1 --init-from "$CODES" \
-  --lr 1e-3 $(length 90) --quiet
-vqvae train-context "$CODES" --images "$CODES/data" --threads 1 --init-from "$CODES" \
-  --lr 7e-4 $(length 80) --quiet
+continue_context() {  # LR MINUTES
+  vqvae train-context "$CODES" --images "$CODES/data" --threads 1 --init-from "$CODES" \
+    --lr "$1" $(length "$2") --quiet
+}
+continue_context 1e-3 90
+continue_context 7e-4 80
 # 4. the decoder continued alone on the frozen codes (the entropy models carried over; a rerun
 # replaces RUN_DIR)
 rm -rf "$RUN"
-OMP_NUM_THREADS=1 vqvae train-decoder "$CODES" --out "$RUN" --dataset "$CODES/data" \
-  --lr 2e-4 --device cpu --quiet $(length 80)
+vqvae train-decoder "$CODES" --out "$RUN" --dataset "$CODES/data" --lr 2e-4 --device cpu \
+  --quiet $(length 80)
 vqvae eval "$RUN" $(limit 24) --json

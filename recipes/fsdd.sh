@@ -11,13 +11,16 @@ RUN=${1:-runs/recipe-fsdd}
 #    blocks of 256 channels at 100 frames/s), 0.5 s segments, batch 16
 vqvae train --dataset fsdd --data-dir "$DATA" --out "$RUN-stage1" --overwrite --seed 0 \
   $(length 58) --eval-subset 40 --quiet
-# 2. warm-started from stage 1 (everything copied), a fresh cosine schedule at half the
-#    learning rate, and the phase loss on the decoder's STFT phase added to the training loss
-vqvae train --dataset fsdd --data-dir "$DATA" --out "$RUN-stage2" --overwrite --seed 1 --lr 5e-4 \
-  --init-from "$RUN-stage1" --phase-weight 0.1 $(length 45) --eval-subset 40 --quiet
+# continue_training OUT FROM SEED LR MINUTES: everything copied from FROM, a fresh cosine
+# schedule, and the phase loss on the decoder's STFT phase added to the training loss
+continue_training() {
+  vqvae train --dataset fsdd --data-dir "$DATA" --out "$1" --overwrite --seed "$3" --lr "$4" \
+    --init-from "$2" --phase-weight 0.1 $(length "$5") --eval-subset 40 --quiet
+}
+# 2. warm-started from stage 1 at half the learning rate, with the phase loss
+continue_training "$RUN-stage2" "$RUN-stage1" 1 5e-4 45
 # 3. the same loss for longer: the model is far from converged (each step still lifts PESQ)
-vqvae train --dataset fsdd --data-dir "$DATA" --out "$RUN" --overwrite --seed 2 --lr 6e-4 \
-  --init-from "$RUN-stage2" --phase-weight 0.1 $(length 70) --eval-subset 40 --quiet
+continue_training "$RUN" "$RUN-stage2" 2 6e-4 70
 # 4. its static code distribution (per stage; the first 900 training clips, digits 0-3) for the
 #    entropy coder, then the test split
 vqvae fit-entropy "$RUN" $(limit 900) --quiet

@@ -143,3 +143,52 @@ def test_cosine_schedule_follows_steps_or_time():
     )
     with pytest.raises(ValueError, match="lr-schedule"):
         TrainConfig.of(lr_schedule="linear")
+
+
+def test_warmup_ramps_the_learning_rate_then_hands_over_to_the_schedule():
+    import math
+
+    from vqvae.config import TrainConfig
+    from vqvae.train.loop import scheduled_lr
+
+    constant = TrainConfig.of(lr=0.01, lr_schedule="constant", warmup_steps=4)
+    assert [scheduled_lr(constant.schedule, s, 100, 0.0, math.inf) for s in range(5)] == (
+        pytest.approx([0.0025, 0.005, 0.0075, 0.01, 0.01])
+    )
+    cosine = TrainConfig.of(lr=0.01, lr_schedule="cosine", warmup_steps=10)
+    assert scheduled_lr(cosine.schedule, 4, 100, 0.0, math.inf) == pytest.approx(
+        0.5 * 0.01 * 0.5 * (1 + math.cos(math.pi * 0.04))
+    )
+    assert scheduled_lr(cosine.schedule, 50, 100, 0.0, math.inf) == pytest.approx(0.005)
+    for bad in ({"warmup_steps": -1}, {"clip_grad": 0.0}, {"clip_grad": float("nan")}):
+        with pytest.raises(ValueError, match="warmup-steps|clip-grad"):
+            TrainConfig.of(**bad)
+
+
+def test_clip_grad_bounds_the_gradient_norm_each_step_sees(tmp_path, monkeypatch):
+    from vqvae.config import TrainConfig
+    from vqvae.train import train
+
+    norms: list[float] = []
+    adam_step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    model = VQVAEConfig(
+        hidden_channels=8, res_channels=4, num_res_blocks=1,
+        quantizer=QuantizerConfig(codebook_size=16, code_dim=4),
+    )  # fmt: skip
+    settings = dict(
+        dataset="mnist", train_subset=32, eval_subset=8, batch_size=16, max_steps=2, seed=0,
+        device="cpu", checkpoint_every=0,
+    )  # fmt: skip
+    train(model, TrainConfig.of(**settings), tmp_path / "free", progress=False, log=print)
+    assert min(norms) > 0.01  # unclipped, the gradients are larger than the clip below
+    norms.clear()
+    clipped = TrainConfig.of(**settings, clip_grad=0.01)
+    train(model, clipped, tmp_path / "clipped", progress=False, log=print)
+    assert len(norms) == 2 and max(norms) <= 0.01 * (1 + 1e-5)

@@ -502,6 +502,11 @@ class ScheduleConfig:
         lr: Adam learning rate (the peak, with a schedule).
         lr_schedule: "constant", or "cosine": decay to zero over the run, measured by steps
             (--epochs / --max-steps) or by training time (--max-minutes), whichever ends first.
+        warmup_steps: the learning rate rises linearly from lr/warmup_steps to lr over the
+            first this many steps (0: none), before the schedule; it steadies a warm start,
+            whose fresh Adam state would otherwise take full-size steps at once.
+        clip_grad: clip the global gradient norm to this value before each step (None: no
+            clipping).
         seed: seeds initialisation, shuffling, crops and code restarts.
         device: "auto", "cpu", "cuda" or "mps".
         checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
@@ -519,6 +524,8 @@ class ScheduleConfig:
     device: str = "auto"
     checkpoint_every: int = 500
     compile: bool = False
+    warmup_steps: int = 0
+    clip_grad: float | None = None
 
     def __post_init__(self) -> None:
         check_int("--epochs", self.epochs, 1, _MAX_INT)
@@ -531,6 +538,11 @@ class ScheduleConfig:
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}")
         check_int("--seed", self.seed, 0, 2**63 - 1)
+        check_int("--warmup-steps", self.warmup_steps, 0, _MAX_INT)
+        if self.clip_grad is not None:
+            check_real("--clip-grad", self.clip_grad, 0.0)
+            if not self.clip_grad > 0:
+                raise ValueError(f"--clip-grad must be > 0, got {self.clip_grad}")
         _check_type("device", self.device, str)
         check_int("--checkpoint-every", self.checkpoint_every, 0, _MAX_INT)
         if self.max_minutes is not None:

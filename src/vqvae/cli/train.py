@@ -223,6 +223,21 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
         help="cosine (default): decay to zero over the steps or --max-minutes; constant",
     )
     g.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="raise the learning rate linearly over the first N steps (default 0; steadies "
+        "an --init-from warm start)",
+    )
+    g.add_argument(
+        "--clip-grad",
+        type=float,
+        default=None,
+        metavar="NORM",
+        help="clip the gradient norm to NORM before each step (default: no clipping)",
+    )
+    g.add_argument(
         "--seed", type=int, default=None, help="seeds initialisation, shuffling, crops, restarts"
     )
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")

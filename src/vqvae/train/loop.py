@@ -314,14 +314,16 @@ def scheduled_lr(
 
     Cosine: lr * (1 + cos(pi * progress)) / 2, where progress is the larger of the fraction of
     steps done and the fraction of the time budget used (so a --max-minutes run still ends at
-    a learning rate near zero).
+    a learning rate near zero). Under ``schedule.warmup_steps`` = W the first W steps
+    scale that by (step + 1) / W.
     """
+    warm = min(1.0, (step + 1) / schedule.warmup_steps) if schedule.warmup_steps else 1.0
     if schedule.lr_schedule == "constant":
-        return schedule.lr
+        return schedule.lr * warm
     progress = step / total_steps if total_steps < math.inf else 0.0
     if deadline < math.inf:
         progress = max(progress, elapsed / deadline)
-    return schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return warm * schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 @dataclass
@@ -455,10 +457,12 @@ class Loop:
         total.backward()
         schedule = self.config.schedule
         lr = schedule.lr
-        if schedule.lr_schedule != "constant":
+        if schedule.lr_schedule != "constant" or schedule.warmup_steps:
             lr = scheduled_lr(schedule, self.step, self.total_steps, self.elapsed, self.deadline)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+        if schedule.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), schedule.clip_grad)
         self.optimizer.step()
         if self.adversary is not None:  # then the discriminator, on this step's output
             out.losses["discriminator"] = self.adversary.step(out.x_hat, x, lr)

@@ -456,11 +456,9 @@ class Loop:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         schedule = self.config.schedule
-        lr = schedule.lr
-        if schedule.lr_schedule != "constant" or schedule.warmup_steps:
-            lr = scheduled_lr(schedule, self.step, self.total_steps, self.elapsed, self.deadline)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+        lr = scheduled_lr(schedule, self.step, self.total_steps, self.elapsed, self.deadline)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         if schedule.clip_grad is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), schedule.clip_grad)
         self.optimizer.step()

@@ -1,6 +1,7 @@
 """Speech coding on the FSDD test split: ours (residual stages kept) against Codec2 and Opus.
 
-    python benchmarks/speech.py [--model fsdd|RUN_DIR] [--stages 1,2,3,4,6,8] [--data-dir DIR]
+    python benchmarks/speech.py [--model fsdd|RUN_DIR] [--stages 1,2,3,4,6,8]
+        [--refined-stages 2,3,6] [--refine-steps 50] [--data-dir DIR]
 
 Test split: FSDD recordings with index 0-4 (300 clips, 6 speakers). Each speaker's test clips
 (digit by digit, in order) are joined end to end and cut at clip boundaries into files of
@@ -9,6 +10,9 @@ about 10 s (so headers amortise, as in a real recording); every codec codes thos
 - ours: the .vqz bytes ``vqvae.codec.compress_audio(..., stages=k)`` writes (each sound
   encoded once, its first k stages packed with ``pack_audio``: the same bytes) ->
   ``decompress_audio``, one row per kept stage count k (``vqvae compress --bitrate`` picks k);
+  and for the ``--refined-stages`` counts a second row, "k stages, refined", whose codes are
+  chosen by analysis by synthesis (``compress_audio(..., refine_steps=N)``, ``vqvae compress
+  --refine-steps N``: the same decoder, a slower encoder);
 - Codec2 (``c2enc`` / ``c2dec`` at 1200, 2400 and 3200 bit/s; raw 16-bit 8 kHz in and out;
   headerless frames, so the file rate is the mode's rate);
 - Opus (``opusenc --bitrate 6, 8, 10, 12`` on the 8 kHz WAV, ``opusdec --rate 8000``): the
@@ -46,7 +50,7 @@ import torch
 from torch import nn
 
 from vqvae import audio_metrics
-from vqvae.codec import decompress_audio, encode_audio_indices, pack_audio
+from vqvae.codec import compress_audio, decompress_audio, encode_audio_indices, pack_audio
 from vqvae.codec.audio import load_audio
 from vqvae.data.audio import load_audio_dataset
 from vqvae.progress import Progress
@@ -312,12 +316,12 @@ def evaluate(name, setting, code, files, singles, net) -> dict:
 
 def print_table(results: dict[str, list[dict]], clean_accuracy: float) -> None:
     print(f"\nFSDD test split, files of ~{FILE_SECONDS:g} s; clean accuracy {clean_accuracy:.3f}")
-    print(f"{'codec':8} {'setting':>10} {'kbit/s':>7} {'file':>7} {'PESQ-NB':>8} {'STOI':>6} "
+    print(f"{'codec':8} {'setting':>18} {'kbit/s':>7} {'file':>7} {'PESQ-NB':>8} {'STOI':>6} "
           f"{'acc':>6} | {'clip kbit/s':>11} {'clip PESQ':>9}")  # fmt: skip
     for codec, rows in results.items():
         for r in rows:
             print(
-                f"{codec:8} {r['setting']:>10} {r['kbps']:7.3f} {r['kbps_file']:7.3f} "
+                f"{codec:8} {r['setting']:>18} {r['kbps']:7.3f} {r['kbps_file']:7.3f} "
                 f"{r['pesq']:8.3f} {r['stoi']:6.3f} {r['accuracy']:6.3f} | "
                 f"{r['kbps_clip']:11.3f} {r['pesq_clip']:9.3f}"
             )
@@ -330,6 +334,17 @@ def main(argv: list[str] | None = None) -> int:
         "--stages",
         default=None,
         help="comma-separated residual stage counts to keep (default 1..S, the model's)",
+    )
+    p.add_argument(
+        "--refined-stages",
+        default="2,3,6",
+        help="stage counts also coded with refined codes (--refine-steps; '' for none)",
+    )
+    p.add_argument(
+        "--refine-steps",
+        type=int,
+        default=50,
+        help="analysis-by-synthesis steps of the refined rows (default 50)",
     )
     p.add_argument(
         "--data-dir",
@@ -360,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     stages = (
         [int(s) for s in args.stages.split(",")] if args.stages else range(1, model.num_stages + 1)
     )
+    refined = [int(s) for s in args.refined_stages.split(",") if s.strip()]
     test = load_audio_dataset("fsdd", "test", args.data_dir)
     train = load_audio_dataset("fsdd", "train", args.data_dir)
     files = test_files(test)
@@ -396,7 +412,16 @@ def main(argv: list[str] | None = None) -> int:
 
             return code
 
+        def ours_refined(k):
+            def code(x):
+                data = compress_audio(codec, x, stages=k, refine_steps=args.refine_steps)
+                y, _ = decompress_audio(data, codec)
+                return fit_length(y, len(x)), len(data), len(data)
+
+            return code
+
         jobs = [("ours", f"{k} stages", ours(k)) for k in stages]
+        jobs += [("ours", f"{k} stages, refined", ours_refined(k)) for k in refined]
         jobs += [("codec2", str(m), lambda x, m=m: codec2(x, m, work)) for m in CODEC2_MODES]
         jobs += [("opus", f"{b}k", lambda x, b=b: opus(x, b, work)) for b in OPUS_KBPS]
         bar = Progress(len(jobs), "coding the test set", "setting")

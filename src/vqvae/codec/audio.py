@@ -28,6 +28,7 @@ from ..errors import DataError
 from ..limits import MAX_AUDIO_SECONDS, check_audio_seconds
 from . import container, entropy
 from .api import WRITER_HINT, Codec, _resolve, load, load_for, model_fingerprint
+from .audio_refine import refine_codes
 from .container import AudioHeader, FormatError
 from .entropy import EntropyModel
 
@@ -114,11 +115,12 @@ def encode_audio_indices(
     bitrate: float | None = None,
     stages: int | None = None,
     max_seconds: float | None = MAX_AUDIO_SECONDS,
+    refine_steps: int = 0,
 ) -> torch.Tensor:
     """The code map ``compress_audio`` (same arguments) writes: int64 (k, L)."""
     model, _ = _audio_model(model, None)
     x = _samples(audio, sample_rate, model, max_seconds)
-    return _encode(model, x, _stages(model, bitrate, stages))
+    return _encode(model, x, _stages(model, bitrate, stages), refine_steps)
 
 
 def _stages(model, bitrate: float | None, stages: int | None) -> int:
@@ -135,13 +137,18 @@ def _stages(model, bitrate: float | None, stages: int | None) -> int:
     return stages
 
 
-@torch.no_grad()
-def _encode(model, x: np.ndarray, stages: int) -> torch.Tensor:
+def _refine_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise DataError(f"refine_steps must be an integer >= 0, got {steps!r}")
+    return steps
+
+
+def _encode(model, x: np.ndarray, stages: int, refine_steps: int = 0) -> torch.Tensor:
+    """The first ``stages`` stages' codes (k, L) of samples x: the encoder's nearest codes,
+    or after ``refine_steps`` steps of analysis by synthesis (``audio_refine``)."""
     device = next(model.parameters()).device
-    indices = model.encode(torch.from_numpy(x).to(device)[None, None])  # (1, S, L) or (1, L)
-    if indices.dim() == 2:  # a single-codebook quantizer
-        indices = indices[:, None]
-    return indices[0, :stages].cpu().long()
+    samples = torch.from_numpy(x).to(device)[None, None]
+    return refine_codes(model, samples, stages, _refine_steps(refine_steps))
 
 
 def compress_audio(
@@ -152,6 +159,7 @@ def compress_audio(
     stages: int | None = None,
     entropy_model: EntropyModel | None = None,
     max_seconds: float | None = MAX_AUDIO_SECONDS,
+    refine_steps: int = 0,
 ) -> bytes:
     """Compress a mono waveform into ``.vqz`` bytes (format version 3).
 
@@ -168,6 +176,10 @@ def compress_audio(
         entropy_model: overrides the codec's own probability model (a bare VQVAE without
             one is coded with uniform tables).
         max_seconds: refuse longer audio (None: no limit).
+        refine_steps: choose the codes by analysis by synthesis, this many steps of a
+            search for the codes whose decoded sound is closest to the input
+            (``vqvae.codec.audio_refine``: better quality at the same rate, encoding about
+            as slow as real time per 50 steps on one core); 0: the encoder's nearest codes.
 
     Returns:
         The file's bytes.
@@ -178,7 +190,7 @@ def compress_audio(
     """
     model, entropy_model = _audio_model(model, entropy_model)
     x = _samples(audio, sample_rate, model, max_seconds)
-    indices = _encode(model, x, _stages(model, bitrate, stages))  # (k, L)
+    indices = _encode(model, x, _stages(model, bitrate, stages), refine_steps)  # (k, L)
     return pack_audio(model, indices, len(x), entropy_model)
 
 

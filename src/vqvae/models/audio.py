@@ -239,6 +239,12 @@ def multi_resolution_stft_loss(
     return total / len(resolutions)
 
 
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The training's waveform loss of a reconstruction: multi-resolution STFT +
+    ``L1_WEIGHT`` x waveform L1; x, x_hat (B, 1, T) or (B, T)."""
+    return multi_resolution_stft_loss(x_hat, x) + L1_WEIGHT * F.l1_loss(x_hat.float(), x.float())
+
+
 def _anti_wrapped(x: torch.Tensor) -> torch.Tensor:
     """|x| after wrapping to [-pi, pi]: the distance between two angles x apart."""
     return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()

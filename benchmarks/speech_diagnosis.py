@@ -1,19 +1,25 @@
 """Where an audio model loses speech quality: its codes, its magnitudes or its phase.
 
     python benchmarks/speech_diagnosis.py [--model fsdd|RUN_DIR] [--clips 60] [--stages 1,3,8]
+        [--refine-steps 50]
 
 On FSDD test clips (every n-th of the 300, ``--clips`` of them) it scores PESQ-NB of:
 
 - ``stages k``: the model's decode of its first k residual stages (what the codec sends);
 - ``unquantized``: the decoder fed the encoder's continuous latents (no codebook at all): the
   ceiling of the autoencoder itself, whatever the bitrate;
+- ``stages S, refined``: every stage, the codes chosen by analysis by synthesis
+  (``vqvae.codec.audio_refine``, ``--refine-steps``): how far better codes, which the encoder
+  does not find, lift the same decoder;
 - ``decoded magnitude, true phase`` / ``true magnitude, decoded phase``: the STFT (256-sample
   Hann window, hop 64) of the decode of all stages with its phase or its magnitude replaced
   by the original's, then inverted: how much each half of the spectrum costs.
 
-If ``unquantized`` is no better than the most stages, more bits cannot help and the encoder /
-decoder (their size, training, loss) is what limits quality; the two swaps tell whether the
-decoder's magnitudes or its phases are the larger loss. Prints a table and one final JSON
+If ``unquantized`` is no better than the most stages, more bits of the encoder's codes cannot
+help and the encoder / decoder (their size, training, loss) is what limits quality; if the
+refined codes score above ``unquantized``, the encoder is part of that limit (its single pass
+misses latents the decoder would render better); the two swaps tell whether the decoder's
+magnitudes or its phases are the larger loss. Prints a table and one final JSON
 line ``{"model", "clips", "pesq": {row: mean PESQ-NB}}``.
 """
 
@@ -29,6 +35,7 @@ import numpy as np
 import torch
 
 from vqvae import VQVAE, audio_metrics
+from vqvae.codec.audio_refine import refine_codes
 from vqvae.data.audio import load_audio_dataset
 from vqvae.models.audio import is_audio
 from vqvae.progress import track
@@ -53,8 +60,11 @@ def swap(magnitude_of: np.ndarray, phase_of: np.ndarray) -> np.ndarray:
     return istft(torch.polar(a.abs(), torch.angle(b)), len(magnitude_of))
 
 
-def diagnose(model, clips: list[np.ndarray], stages: list[int]) -> dict[str, float]:
-    """Mean PESQ-NB of each row (see the module doc) over ``clips`` (float32 arrays)."""
+def diagnose(
+    model, clips: list[np.ndarray], stages: list[int], refine_steps: int = 0
+) -> dict[str, float]:
+    """Mean PESQ-NB of each row (see the module doc) over ``clips`` (float32 arrays); the
+    refined row when ``refine_steps`` > 0."""
     scores: dict[str, list[float]] = {}
 
     def score(row: str, x: np.ndarray, y: torch.Tensor | np.ndarray) -> None:
@@ -69,6 +79,9 @@ def diagnose(model, clips: list[np.ndarray], stages: list[int]) -> dict[str, flo
             for k in stages:
                 score(f"stages {k}", x, model.decode(indices, stages=k))
             score("unquantized", x, model.decode_latents(model.encode_latents(t)))
+            if refine_steps:
+                refined = refine_codes(model, t, model.num_stages, refine_steps)
+                score(f"stages {model.num_stages}, refined", x, model.decode(refined[None]))
             full = model.decode(indices).reshape(-1)[: len(x)].clamp(-1, 1).numpy()
             score("decoded magnitude, true phase", x, swap(full, x))
             score("true magnitude, decoded phase", x, swap(x, full))
@@ -85,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
         help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
     )
+    p.add_argument(
+        "--refine-steps",
+        type=int,
+        default=50,
+        help="analysis-by-synthesis steps of the refined row (default 50; 0: no such row)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     model = VQVAE.from_pretrained(args.model).eval()
@@ -96,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     test = load_audio_dataset("fsdd", "test", args.data_dir)
     step = max(1, len(test) // max(1, args.clips))
     clips = [test.clip(i).reshape(-1).numpy() for i in range(0, len(test), step)][: args.clips]
-    pesq = diagnose(model, clips, stages)
+    pesq = diagnose(model, clips, stages, args.refine_steps)
     print(f"\n{args.model} on {len(clips)} FSDD test clips")
     for row, value in pesq.items():
         print(f"{row:32} PESQ-NB {value:.3f}")

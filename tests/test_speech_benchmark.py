@@ -84,9 +84,9 @@ def test_diagnosis_swaps_are_exact_and_every_row_is_scored():
             audio_decoder="istft",
         )  # fmt: skip
     ).eval()
-    pesq = diagnosis.diagnose(model, [x, _tone(0.6)], [1, 2])
+    pesq = diagnosis.diagnose(model, [x, _tone(0.6)], [1, 2], refine_steps=3)
     assert list(pesq) == [
-        "stages 1", "stages 2", "unquantized",
+        "stages 1", "stages 2", "unquantized", "stages 2, refined",
         "decoded magnitude, true phase", "true magnitude, decoded phase",
     ]  # fmt: skip
     assert all(1.0 <= v <= 4.6 for v in pesq.values())

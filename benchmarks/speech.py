@@ -1,7 +1,7 @@
 """Speech coding on the FSDD test split: ours (residual stages kept) against Codec2 and Opus.
 
     python benchmarks/speech.py [--model fsdd|RUN_DIR] [--stages 1,2,3,4,6,8]
-        [--refined-stages 2,3,6] [--refine-steps 50] [--data-dir DIR]
+        [--refined-stages 2,3,4,5] [--refine-steps 50] [--data-dir DIR]
 
 Test split: FSDD recordings with index 0-4 (300 clips, 6 speakers). Each speaker's test clips
 (digit by digit, in order) are joined end to end and cut at clip boundaries into files of
@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from vqvae import audio_metrics
 from vqvae.codec import compress_audio, decompress_audio, encode_audio_indices, pack_audio
 from vqvae.codec.audio import load_audio
 from vqvae.data.audio import load_audio_dataset
-from vqvae.progress import Progress
+from vqvae.progress import Progress, is_quiet, set_quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 8000
@@ -107,6 +108,17 @@ def test_files(dataset, seconds: float = FILE_SECONDS) -> list[SpeechFile]:
             digits = [int(dataset.labels[i]) for i in group]
             files.append(SpeechFile(f"{speaker}-{n}", np.concatenate(parts), bounds, digits))
     return files
+
+
+@contextmanager
+def silenced_progress():
+    """The library's progress displays off for a while (each refined sound would show one)."""
+    quiet = is_quiet()
+    set_quiet(True)
+    try:
+        yield
+    finally:
+        set_quiet(quiet)
 
 
 def fit_length(y: np.ndarray, n: int) -> np.ndarray:
@@ -337,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--refined-stages",
-        default="2,3,6",
+        default="2,3,4,5",
         help="stage counts also coded with refined codes (--refine-steps; '' for none)",
     )
     p.add_argument(
@@ -414,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def ours_refined(k):
             def code(x):
-                data = compress_audio(codec, x, stages=k, refine_steps=args.refine_steps)
+                with silenced_progress():  # the table's own bar shows the progress
+                    data = compress_audio(codec, x, stages=k, refine_steps=args.refine_steps)
                 y, _ = decompress_audio(data, codec)
                 return fit_length(y, len(x)), len(data), len(data)
 

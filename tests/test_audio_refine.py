@@ -68,12 +68,16 @@ def test_refined_files_decode_like_any_other_and_are_deterministic(model):
     assert rate == RATE and np.array_equal(y, decode_stages(model, refined, len(x)))
 
 
-def test_the_search_leaves_the_model_untouched(model):
+@pytest.mark.parametrize("training", [False, True])
+def test_the_search_leaves_the_model_untouched(training):
+    model = tiny_audio_model(seed=1).train(training)  # a model left in training mode too
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    encode_audio_indices(model, speech_like(1200), stages=4, refine_steps=5)
+    x = voiced_noisy(1200)
+    refined = encode_audio_indices(model, x, stages=4, refine_steps=5)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
-    assert not model.training
+    assert model.training == training
+    assert torch.equal(refined, encode_audio_indices(model.eval(), x, stages=4, refine_steps=5))
 
 
 def test_long_sounds_are_refined_window_by_window(model, monkeypatch):

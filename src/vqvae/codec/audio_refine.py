@@ -58,7 +58,7 @@ def refine_codes(
     """Codes of a sound chosen by analysis by synthesis (see the module docstring).
 
     Args:
-        model: an audio VQVAE in eval mode.
+        model: an audio VQVAE (run in eval mode: no quantizer dropout, no codebook updates).
         x: the sound (1, 1, T) at the model's rate, on the model's device.
         stages: how many residual stages to choose (1..S).
         steps: Adam steps per window (0: the encoder's own codes).
@@ -67,6 +67,15 @@ def refine_codes(
     Returns:
         (k, L) int64 codes on the CPU, L = ceil(T / hop).
     """
+    training = model.training
+    model.eval()
+    try:
+        return _search(model, x, stages, steps, lr)
+    finally:
+        model.train(training)
+
+
+def _search(model, x: torch.Tensor, stages: int, steps: int, lr: float) -> torch.Tensor:
     with torch.no_grad():
         z = model.encode_latents(x)  # (1, D, L)
         indices, z_q = _codes(model, z, stages)

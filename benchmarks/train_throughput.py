@@ -33,7 +33,7 @@ from vqvae import checkpoint
 from vqvae.config import QuantizerConfig, TrainConfig, VQVAEConfig
 from vqvae.data import load_dataset
 from vqvae.device import autocast_for, resolve_device
-from vqvae.models.encoders import build_encoder_decoder
+from vqvae.models.build import build_encoder_decoder
 from vqvae.train import loop as train_loop
 from vqvae.train import train
 

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from vqvae.cli import main
-from vqvae.models import VQVAE, AudioVQVAE
+from vqvae.models import VQVAE
 
 TINY = [
     "--hidden", "4", "--res-blocks", "1", "--codebook-size", "16", "--code-dim", "8",
@@ -43,7 +43,7 @@ def test_train_writes_an_audio_run(audio_run):
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["modality"] == "audio" and config["model"]["sample_rate"] == 8000
     assert config["model"]["strides"] == [2, 5] and config["model"]["quantizer"]["kind"] == "rvq"
-    assert isinstance(VQVAE.from_pretrained(run), AudioVQVAE)
+    assert VQVAE.from_pretrained(run).modality == "audio"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"snr", "pesq", "stoi", "lsd", "bits_per_second"} <= set(records[-1])
 

@@ -20,6 +20,7 @@ from vqvae.codec import (
     decompress,
     decompress_audio,
     decompress_audio_indices,
+    decompress_image,
     encode_audio_indices,
     pack_audio,
     read_header,
@@ -157,7 +158,11 @@ def test_images_and_sounds_do_not_mix(model, tmp_path):
         compress_audio(image_model, speech_like())
     sound = compress_audio(model, speech_like())
     with pytest.raises(FormatError, match="audio file"):
-        decompress(sound, model)
+        decompress_image(sound, model)
+    samples, rate = decompress(sound, model)  # the one entry point reads the header's kind
+    assert rate == RATE and samples.shape == (len(speech_like()),)
+    with pytest.raises(FormatError, match="another model"):
+        decompress(sound, image_model)
     picture = compress(image_model, torch.zeros(1, 8, 8, dtype=torch.uint8))
     with pytest.raises(FormatError, match="image file"):
         decompress_audio(picture, model)
@@ -287,10 +292,10 @@ def test_cli_without_a_model_uses_the_speech_model(capsys, monkeypatch, run_dir,
     """No model: compress picks pretrained.for_audio() for a .wav, decompress the shipped model
     of the file's fingerprint (both pointed at the test's run here)."""
     from vqvae import pretrained
-    from vqvae.codec import api
+    from vqvae.codec import loading
 
     monkeypatch.setattr(pretrained, "for_audio", lambda: str(run_dir))
-    monkeypatch.setattr(api, "shipped_models_for", lambda fingerprint: [str(run_dir)])
+    monkeypatch.setattr(loading, "shipped_models_for", lambda fingerprint: [str(run_dir)])
     wav, vqz, out = tmp_path / "a.wav", tmp_path / "a.vqz", tmp_path / "b.wav"
     write_audio(wav, speech_like(), RATE)
     assert main(["compress", str(wav), "-o", str(vqz)]) == 0

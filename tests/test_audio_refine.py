@@ -12,7 +12,7 @@ from vqvae.codec import audio_refine, compress_audio, decompress_audio, encode_a
 from vqvae.codec.audio import decode_stages
 from vqvae.data.audio import write_audio
 from vqvae.errors import DataError
-from vqvae.models.audio import reconstruction_loss
+from vqvae.models.losses import waveform_loss
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def voiced_noisy(samples: int, seed: int = 0) -> np.ndarray:
 def decoded_loss(model, x: np.ndarray, indices: torch.Tensor) -> float:
     """The training loss of the sound that ``indices`` (k, L) decode to, against x."""
     y = decode_stages(model, indices, len(x))
-    return float(reconstruction_loss(torch.from_numpy(y), torch.from_numpy(x)))
+    return float(waveform_loss(torch.from_numpy(y), torch.from_numpy(x)))
 
 
 @pytest.mark.parametrize("k", [1, 2, 4])

@@ -224,7 +224,7 @@ def test_same_bytes_and_pixels_whatever_the_thread_count():
 
 
 def test_fingerprint_ignores_training_only_statistics():
-    from vqvae.codec.api import model_fingerprint
+    from vqvae.codec import model_fingerprint
 
     model = tiny_model(1, seed=0)
     before = model_fingerprint(model)

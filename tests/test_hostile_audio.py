@@ -15,7 +15,7 @@ from hypothesis import given
 
 from vqvae.cli import main
 from vqvae.codec import Codec, FormatError, compress_audio, decompress_audio
-from vqvae.codec.api import model_fingerprint
+from vqvae.codec import model_fingerprint
 from vqvae.codec.container import MAGIC
 from vqvae.entropy.stages import StageEntropyModel
 

@@ -54,7 +54,7 @@ def _second_shipped_model(tmp_path, monkeypatch) -> str:
     """A scratch package root with mnist and a retrained copy of it, "mnist-b"."""
     from safetensors.torch import load_file, save_file
 
-    from vqvae.codec import api
+    from vqvae.codec import loading
 
     root = tmp_path / "pretrained"
     shutil.copytree(pretrained.ROOT / "mnist", root / "mnist")
@@ -66,16 +66,16 @@ def _second_shipped_model(tmp_path, monkeypatch) -> str:
     (root / "zoo.json").write_text(json.dumps({"mnist": entry, "mnist-b": entry}))
     monkeypatch.setattr(pretrained, "ROOT", root)
     monkeypatch.setattr(pretrained, "CATALOGUE", root / "zoo.json")
-    monkeypatch.setattr(api, "PRETRAINED_MNIST", root / "mnist")
+    monkeypatch.setattr(loading, "PRETRAINED_MNIST", root / "mnist")
     pretrained.catalogue.cache_clear()
-    api._shipped_fingerprint.cache_clear()
+    loading._shipped_fingerprint.cache_clear()
     return "mnist-b"
 
 
 def test_compress_by_name_and_decompress_finds_the_model_by_fingerprint(
     tmp_path, monkeypatch, capsys
 ):
-    from vqvae.codec import api
+    from vqvae.codec import loading, read_header
 
     name = _second_shipped_model(tmp_path, monkeypatch)
     try:
@@ -84,12 +84,12 @@ def test_compress_by_name_and_decompress_finds_the_model_by_fingerprint(
         assert main(["compress", "--model", name, digit, "-o", str(out)]) == 0
         assert main(["decompress", str(out), "-o", str(tmp_path / "b.png")]) == 0  # no --model
         assert main(["compress", digit, "-o", str(tmp_path / "a.vqz")]) == 0  # fits: mnist
-        header = api.read_header((tmp_path / "a.vqz").read_bytes())
-        assert api.shipped_models_for(header.model_fingerprint) == ["mnist"]
-        assert api.shipped_models_for(api.read_header(out.read_bytes()).model_fingerprint) == [name]
+        header = read_header((tmp_path / "a.vqz").read_bytes())
+        assert loading.shipped_models_for(header.model_fingerprint) == ["mnist"]
+        assert loading.shipped_models_for(read_header(out.read_bytes()).model_fingerprint) == [name]
     finally:
         pretrained.catalogue.cache_clear()
-        api._shipped_fingerprint.cache_clear()
+        loading._shipped_fingerprint.cache_clear()
 
 
 def test_the_fitting_model_of_an_image():
@@ -101,7 +101,7 @@ def test_the_fitting_model_of_an_image():
 def test_models_sharing_a_vqvae_decode_with_the_one_that_has_the_files_coder(tmp_path, monkeypatch):
     """ "mnist" and a copy with a prior share a fingerprint: a prior-coded file decodes with
     no --model, through the copy that has the prior."""
-    from vqvae.codec import api
+    from vqvae.codec import loading, read_header
     from vqvae.priors import PriorConfig, TransformerPrior, save_prior
 
     _second_shipped_model(tmp_path, monkeypatch)
@@ -114,11 +114,11 @@ def test_models_sharing_a_vqvae_decode_with_the_one_that_has_the_files_coder(tmp
         digit = str(sorted((Path(__file__).parents[1] / "examples" / "digits").glob("*"))[0])
         out = tmp_path / "p.vqz"
         assert main(["compress", "--model", "mnist-b", digit, "-o", str(out)]) == 0
-        assert api.read_header(out.read_bytes()).entropy_name == "prior"
+        assert read_header(out.read_bytes()).entropy_name == "prior"
         assert main(["decompress", str(out), "-o", str(tmp_path / "p.png")]) == 0
     finally:
         pretrained.catalogue.cache_clear()
-        api._shipped_fingerprint.cache_clear()
+        loading._shipped_fingerprint.cache_clear()
 
 
 def test_a_shipped_models_codes_are_cached_outside_the_package(tmp_path, monkeypatch):
@@ -134,7 +134,7 @@ def test_the_photo_model_loads_by_name_and_codes_a_colour_image(tmp_path):
     from PIL import Image
 
     from vqvae import codec
-    from vqvae.codec import api
+    from vqvae.codec import loading, read_header
 
     assert "photo" in pretrained.names()
     model = VQVAE.from_pretrained("photo")
@@ -145,9 +145,9 @@ def test_the_photo_model_loads_by_name_and_codes_a_colour_image(tmp_path):
     image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))).permute(2, 0, 1)
     out = tmp_path / "x.vqz"
     assert main(["compress", str(path), "-o", str(out)]) == 0  # no --model: fits photo
-    header = api.read_header(out.read_bytes())
+    header = read_header(out.read_bytes())
     assert header.entropy_name == "context"
-    assert api.shipped_models_for(header.model_fingerprint) == ["photo"]
+    assert loading.shipped_models_for(header.model_fingerprint) == ["photo"]
     back = tmp_path / "y.png"
     assert main(["decompress", str(out), "-o", str(back)]) == 0  # no --model
     y = torch.from_numpy(np.asarray(Image.open(back).convert("RGB"))).permute(2, 0, 1)

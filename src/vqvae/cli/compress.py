@@ -9,14 +9,13 @@ from pathlib import Path
 from PIL import Image
 
 from .. import pretrained
-from ..audio_metrics import bits_per_second
 from ..checkpoint import CONFIG_FILE, atomic_write_bytes
-from ..codec import compress, compress_audio, load, read_audio_header
-from ..codec.audio import is_audio_model
+from ..codec import AudioHeader, compress, load, read_header
 from ..data.audio import AUDIO_EXTENSIONS
 from ..data.folder import infer_channels
 from ..device import resolve_device
 from ..errors import CheckpointError, VQVAEError
+from ..metrics import bits_per_second
 from .common import (
     add_max_pixels,
     add_max_seconds,
@@ -137,12 +136,33 @@ def _fitting_model(path: str) -> str:
     return pretrained.for_image(channels, height, width)
 
 
+def _options(args: argparse.Namespace) -> dict:
+    """The coding options the user set (the codec refuses those of the other modality)."""
+    options = {
+        "rd_lambda": args.rd_lambda,
+        "tile": args.tile,
+        "bitrate": args.bitrate,
+        "refine_steps": args.refine_steps or None,
+    }
+    chosen = {name: value for name, value in options.items() if value is not None}
+    return {**chosen, "max_pixels": args.max_pixels, "max_seconds": args.max_seconds}
+
+
+def _rate(blob: bytes) -> str:
+    """What one file costs: bits per second of a sound."""
+    header = read_header(blob)
+    if not isinstance(header, AudioHeader):
+        return ""
+    bps = bits_per_second(len(blob), header.samples, header.sample_rate)
+    return f" ({header.seconds:.2f} s, {header.stages} stage(s), {bps:.0f} bit/s)"
+
+
 def run(args: argparse.Namespace) -> int:
-    run_dir, images = split_run_dir(args.inputs)
-    if not images:
+    run_dir, inputs = split_run_dir(args.inputs)
+    if not inputs:
         raise VQVAEError("no files given")
-    if args.output is not None and len(images) > 1:
-        raise VQVAEError(f"-o takes one file, got {len(images)}; use --out-dir")
+    if args.output is not None and len(inputs) > 1:
+        raise VQVAEError(f"-o takes one file, got {len(inputs)}; use --out-dir")
     if args.rd_lambda is not None and not 0 <= args.rd_lambda < float("inf"):
         raise VQVAEError(f"--rd-lambda must be a finite number >= 0, got {args.rd_lambda}")
     if args.model is not None and run_dir is not None:
@@ -156,41 +176,16 @@ def run(args: argparse.Namespace) -> int:
             codecs[name] = load(name, args.entropy, device)
         return codecs[name]
 
-    def compress_one(path: str) -> bytes:
-        codec = codec_for(path)
-        if is_audio_model(codec.model):
-            for flag, value in (("--tile", args.tile), ("--rd-lambda", args.rd_lambda)):
-                if value is not None:
-                    raise VQVAEError(f"{flag} applies to images; {path} is coded as speech")
-            return compress_audio(
-                codec,
-                path,
-                bitrate=args.bitrate,
-                max_seconds=args.max_seconds,
-                refine_steps=args.refine_steps,
-            )
-        if is_audio_file(path):
-            raise VQVAEError(f"{path}: a sound file, and this is an image model")
-        for flag, value in (("--bitrate", args.bitrate), ("--refine-steps", args.refine_steps)):
-            if value:
-                raise VQVAEError(f"{flag} applies to speech; {path} is coded as an image")
-        return compress(
-            codec, path, rd_lambda=args.rd_lambda, tile=args.tile, max_pixels=args.max_pixels
-        )
-
-    blobs = [compress_one(path) for path in images]  # everything first: fail before writing
+    options = _options(args)
+    blobs = [compress(codec_for(path), path, **options) for path in inputs]  # fail before writing
     if args.output is not None:
         targets = [Path(args.output)]
     else:
-        targets = [Path(args.out_dir) / f"{stem}.vqz" for stem in unique_stems(images)]
+        targets = [Path(args.out_dir) / f"{stem}.vqz" for stem in unique_stems(inputs)]
     for target, blob in zip(targets, blobs, strict=True):
         atomic_write_bytes(target, blob)
     total = sum(len(b) for b in blobs)
     where = targets[0] if len(targets) == 1 else args.out_dir
-    rate = ""
-    if len(blobs) == 1 and blobs[0][4:5] == b"\x03":  # one sound: say what it costs
-        header = read_audio_header(blobs[0])
-        bps = bits_per_second(total, header.samples, header.sample_rate)
-        rate = f" ({header.seconds:.2f} s, {header.stages} stage(s), {bps:.0f} bit/s)"
+    rate = _rate(blobs[0]) if len(blobs) == 1 else ""
     print(f"wrote {len(blobs)} file(s), {total} bytes, to {where}{rate}")
     return 0

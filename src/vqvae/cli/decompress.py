@@ -5,19 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..codec import (
-    AudioHeader,
-    FormatError,
-    decompress,
-    decompress_audio,
-    load_for,
-    read_header,
-)
+from ..codec import AudioHeader, Header, decompress, load_for, read_header
+from ..codec.stream import check_size
 from ..data import save_image
 from ..data.audio import write_audio
 from ..device import resolve_device
 from ..errors import DataError, VQVAEError
-from ..limits import check_audio_seconds
 from .common import add_max_pixels, add_max_seconds, unique_stems
 
 
@@ -57,47 +50,58 @@ def _read(path: str) -> bytes:
         raise DataError(f"{path}: is a folder, not a .vqz file") from None
 
 
+# What each kind of stream decodes to: the output's suffix and how it is written.
+SUFFIX = {Header: ".png", AudioHeader: ".wav"}
+WHAT = {Header: "image", AudioHeader: "sound"}
+
+
+def _write(target: Path, item) -> None:
+    """Write a decoded image (PIL) or sound ``(samples, rate)``."""
+    if isinstance(item, tuple):
+        write_audio(target, *item)
+    else:
+        save_image(_to_tensor(item), target)
+
+
+def _decode_one(path: str, args: argparse.Namespace, codecs: dict, device):
+    """(header kind, decoded item) of one file; errors name the file."""
+    data = _read(path)
+    try:
+        header = read_header(data)
+        check_size(header, args.max_pixels, args.max_seconds)  # before any model is loaded
+        suffix = SUFFIX[type(header)]
+        if args.output is not None and Path(args.output).suffix.lower() != suffix:
+            if suffix == ".wav":
+                raise DataError(f"speech decodes to a WAV file: -o {args.output} is not .wav")
+        key = (header.model_fingerprint, header.entropy_name)
+        if key not in codecs:
+            codecs[key] = load_for(header, args.model, device)
+        limits = {"max_pixels": args.max_pixels, "max_seconds": args.max_seconds}
+        return type(header), decompress(data, codecs[key], **limits)
+    except VQVAEError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.output is not None and len(args.files) > 1:
         raise VQVAEError(f"-o takes one file, got {len(args.files)}; use --out-dir")
     device = resolve_device(args.device)
-    codecs = {}
-    decoded = []  # PIL images, or (samples, rate) of sounds
-    for path in args.files:  # decode everything first: no output file on any error
-        data = _read(path)
-        try:
-            header = read_header(data)
-            if isinstance(header, AudioHeader):  # the length it claims, before any model
-                check_audio_seconds(
-                    header.samples, header.sample_rate, args.max_seconds, "the audio", FormatError
-                )
-            key = (header.model_fingerprint, header.entropy_name)
-            if key not in codecs:
-                codecs[key] = load_for(header, args.model, device)
-            if isinstance(header, AudioHeader):
-                if args.output is not None and Path(args.output).suffix.lower() != ".wav":
-                    raise DataError(f"speech decodes to a WAV file: -o {args.output} is not .wav")
-                decoded.append(decompress_audio(data, codecs[key], max_seconds=args.max_seconds))
-            else:
-                decoded.append(decompress(data, codecs[key], max_pixels=args.max_pixels))
-        except VQVAEError as exc:
-            raise type(exc)(f"{path}: {exc}") from None
+    codecs: dict = {}
+    # decode everything first: no output file on any error
+    decoded = [_decode_one(path, args, codecs, device) for path in args.files]
     if args.output is not None:
         targets = [Path(args.output)]
     else:
+        stems = unique_stems(args.files)
         targets = [
-            Path(args.out_dir) / f"{stem}{'.wav' if isinstance(item, tuple) else '.png'}"
-            for stem, item in zip(unique_stems(args.files), decoded, strict=True)
+            Path(args.out_dir) / f"{s}{SUFFIX[kind]}"
+            for s, (kind, _) in zip(stems, decoded, strict=True)
         ]
-    for target, item in zip(targets, decoded, strict=True):
-        if isinstance(item, tuple):
-            write_audio(target, *item)
-        else:
-            save_image(_to_tensor(item), target)
+    for target, (_, item) in zip(targets, decoded, strict=True):
+        _write(target, item)
     where = targets[0] if len(targets) == 1 else args.out_dir
-    sounds = sum(isinstance(item, tuple) for item in decoded)
-    kinds = [f"{len(decoded) - sounds} image(s)"] * (sounds < len(decoded))
-    kinds += [f"{sounds} sound(s)"] * (sounds > 0)
+    counts = {kind: sum(k is kind for k, _ in decoded) for kind in SUFFIX}
+    kinds = [f"{n} {WHAT[kind]}(s)" for kind, n in counts.items() if n]
     print(f"wrote {' and '.join(kinds)} to {where}")
     return 0
 

@@ -1,24 +1,20 @@
-"""``compress`` / ``decompress``: images to ``.vqz`` bytes and back.
+"""One codec for every modality: ``compress(model, signal) -> bytes`` and
+``decompress(data) -> image | (samples, rate)``.
 
 ::
 
-    image (H, W, C) --pad to a multiple of f (edge)--> encoder -> quantizer -> indices (H', W')
-        [multi-stage quantizers: (S, H', W'), stacked into an (S * H', W') map]
-        --entropy model tables + range coder--> payload --container--> header | payload | crc32
+    signal --model.signal.kind--> image: codec.image (PNG, JPEG, arrays; any size, in bands)
+                                  audio: codec.audio (WAV, FLAC, samples; stages by bitrate)
+    bytes --header kind--> the same two, after one stream check (``stream.read_stream``)
 
-    bytes --parse + checks (magic, version, crc, model fingerprint, entropy model)-->
-        payload --range decoder + the same tables--> indices --decoder--> crop to (H, W) -> image
-
-Round trips are exact at the index level; pixels are the model's reconstruction.
+Options that apply to one modality only (``tile``, ``rd_lambda``, ``max_pixels`` for images;
+``bitrate``, ``stages``, ``refine_steps``, ``sample_rate``, ``max_seconds`` for speech) are
+refused, in one line, for the other.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,419 +22,143 @@ import torch
 from PIL import Image
 
 from .. import pretrained
-from ..data.folder import _to_8bit, infer_channels, load_image
 from ..errors import DataError
-from ..limits import MAX_PIXELS, check_max_pixels, check_pixels
-from ..models import VQVAE
-from . import container, entropy, tiling
-from .container import AudioHeader, FormatError, Header
-from .entropy import EntropyModel, entropy_model_names, load_entropy_model
-from .rdo import choose_codes
+from ..limits import MAX_AUDIO_SECONDS, MAX_PIXELS
+from . import audio, image
+from .container import AudioHeader, Header
+from .entropy import EntropyModel
+from .loading import Codec, load, resolve
+from .stream import read_header, read_stream
 
-PRETRAINED_MNIST = Path(__file__).resolve().parents[1] / "pretrained" / "mnist"
-# What to do about a file written with a run dir and decoded with another model.
-WRITER_HINT = "decode it with the run that wrote it (vqvae decompress --model RUN_DIR)"
-
-
-@dataclass
-class Codec:
-    """A VQ-VAE together with the entropy model that codes its indices.
-
-    Attributes:
-        model: the VQ-VAE, in eval mode.
-        entropy_model: the probability model over its code maps.
-        run_dir: where both came from (None if built in memory).
-    """
-
-    model: VQVAE
-    entropy_model: EntropyModel
-    run_dir: Path | None = None
+IMAGE_OPTIONS = ("rd_lambda", "tile")
+AUDIO_OPTIONS = ("sample_rate", "bitrate", "stages", "refine_steps")
+# each modality's size limit, ignored by the other (one call may code both kinds of file)
+LIMITS = {"audio": "max_pixels", "image": "max_seconds"}
+SOUND_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def load(
-    run_dir: str | os.PathLike | None = None, entropy: str | None = None, device: str = "cpu"
-) -> Codec:
-    """Load a run dir's VQ-VAE and entropy model (``run_dir=None``: the packaged MNIST model).
-
-    Args:
-        run_dir: a ``vqvae train`` run directory.
-        entropy: entropy model name ("static", "uniform", ...); None picks the best the run
-            dir has (a fitted ``entropy.json`` beats uniform).
-        device: where the VQ-VAE runs; entropy coding always runs on CPU.
-
-    Raises:
-        CheckpointError: not a run dir; FormatError: the run dir lacks ``entropy`` (the
-            message says what makes one).
-    """
-    run_dir = pretrained.resolve(run_dir) if run_dir is not None else PRETRAINED_MNIST
-    model = VQVAE.from_pretrained(run_dir, map_location=device)
-    try:
-        entropy_model = load_entropy_model(model, run_dir, entropy)
-    except KeyError as exc:
-        if _packaged(run_dir) and entropy in entropy_model_names():
-            # "run `vqvae train-prior` on the installed package" would be no help
-            raise FormatError(
-                f"the shipped model {run_dir.name!r} has no entropy model {entropy!r}"
-            ) from None
-        raise FormatError(str(exc.args[0])) from None
-    return Codec(model, entropy_model, run_dir)
+def modality_of(signal) -> str:
+    """ "audio" for a sound file path or a 1-D sample array, else "image"."""
+    if isinstance(signal, (str, os.PathLike)):
+        return "audio" if Path(signal).suffix.lower() in SOUND_SUFFIXES else "image"
+    if isinstance(signal, (np.ndarray, torch.Tensor)) and signal.ndim == 1:
+        return "audio"
+    return "image"
 
 
-def load_for(
-    header: Header, run_dir: str | os.PathLike | None = None, device: str = "cpu"
-) -> Codec:
-    """The codec that decodes a stream with this header: ``run_dir``'s VQ-VAE (None: the
-    shipped model whose fingerprint the header has, else the packaged MNIST model) with the
-    entropy model the header names.
-
-    Raises:
-        CheckpointError: not a run dir; FormatError: the run dir lacks that entropy model (the
-            message names the run to pass when it is the packaged model's).
-    """
-    if run_dir is None:  # the shipped models of that fingerprint, the first with its coder
-        for name in shipped_models_for(header.model_fingerprint):
-            try:
-                return load(name, header.entropy_name, device)
-            except FormatError:
-                continue
-    try:
-        return load(run_dir, header.entropy_name, device)
-    except FormatError as exc:
-        if not _packaged(run_dir) or header.entropy_name not in entropy_model_names():
-            raise
-        raise FormatError(f"{exc}: {WRITER_HINT}") from None
+def _model_for(model, signal):
+    """The model to code ``signal`` with: as given, or (None) the shipped one for its
+    modality (the speech model for sound, the packaged MNIST model for images)."""
+    if model is None and modality_of(signal) == "audio":
+        return load(pretrained.for_audio())
+    return model
 
 
-def _packaged(run_dir: str | os.PathLike | None) -> bool:
-    return run_dir is None or Path(run_dir).resolve().parent == pretrained.ROOT
+def _refuse(options: dict, names: tuple[str, ...], modality: str) -> None:
+    for name in names:
+        value = options.get(name)
+        if value is not None and value is not False and value != 0:
+            other = "speech" if modality == "image" else "images"
+            coded = "an image" if modality == "image" else "speech"
+            flag = "--" + name.replace("_", "-")
+            raise DataError(f"{flag} applies to {other}; the input is coded as {coded}")
 
 
-def shipped_models_for(fingerprint: bytes) -> list[str]:
-    """The names of the shipped models with this model fingerprint (several can share one
-    VQ-VAE, e.g. with and without a prior)."""
-    return [name for name in pretrained.names() if _shipped_fingerprint(name) == fingerprint]
-
-
-@functools.cache
-def _shipped_fingerprint(name: str) -> bytes:
-    return model_fingerprint(VQVAE.from_pretrained(name))
-
-
-# State tensors that only steer training (dead-code detection): not part of a model's identity.
-TRAINING_ONLY = frozenset({"recent_usage"})
-
-
-def model_fingerprint(model: VQVAE) -> bytes:
-    """8-byte sha256 prefix of the model's config (canonical JSON) and every state tensor.
-
-    Training-only statistics that coding never reads (``TRAINING_ONLY``) are left out, so
-    adding one does not orphan files written before.
-    """
-    h = hashlib.sha256()
-    h.update(json.dumps(model.config.to_dict(), sort_keys=True).encode())
-    for key, tensor in sorted(model.state_dict().items()):
-        if key.rsplit(".", 1)[-1] in TRAINING_ONLY:
-            continue
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.digest()[:8]
-
-
-def _resolve(model, entropy_model: EntropyModel | None) -> tuple[VQVAE, EntropyModel | None]:
-    """(VQVAE, entropy model) of what ``compress`` / ``decompress`` were given."""
-    if model is None or isinstance(model, (str, os.PathLike)):
-        model = load(model)
-    if isinstance(model, Codec):
-        return model.model, entropy_model or model.entropy_model
-    if not isinstance(model, VQVAE):
-        raise TypeError(f"model must be a VQVAE, a Codec or a run dir, got {type(model).__name__}")
-    return model, entropy_model
-
-
-def _image_to_uint8(image, max_pixels: int | None = None) -> torch.Tensor:
-    """PIL image / path / (C, H, W) tensor / (H, W[, C]) array -> uint8 (C, H, W), C in (1, 3).
-
-    An image over ``max_pixels`` is a DataError (a file's size is read from its header).
-    """
-    check_max_pixels(max_pixels)
-    if isinstance(image, (str, os.PathLike)):
-        return load_image(image, max_pixels=max_pixels)
-    size = getattr(image, "size", None) if isinstance(image, Image.Image) else None
-    if size is None and isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
-        dims = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
-        size = (int(dims[1]), int(dims[0]))
-    if size is not None:
-        check_pixels(*size, max_pixels, "the image", DataError)
-    if isinstance(image, Image.Image):
-        img = _to_8bit(image, infer_channels(image.mode))
-        a = np.asarray(img, dtype=np.uint8)
-        a = a[:, :, None] if a.ndim == 2 else a
-        return torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()
-    if isinstance(image, np.ndarray):
-        a = image[:, :, None] if image.ndim == 2 else image
-        image = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
-    if isinstance(image, torch.Tensor):
-        x = image.detach().cpu()
-        if x.ndim == 2:
-            x = x[None]
-        if x.ndim != 3 or x.shape[0] not in (1, 3):
-            raise DataError(
-                f"expected an image tensor (C, H, W) with C 1 or 3, got {tuple(x.shape)}"
-            )
-        if x.dtype != torch.uint8:
-            x = x.float().clamp(0, 1).mul(255).round().to(torch.uint8)
-        return x.contiguous()
-    raise TypeError(f"cannot compress a {type(image).__name__}")
-
-
-def compress(
-    model,
-    image,
-    entropy_model: EntropyModel | None = None,
-    rd_lambda: float | None = None,
-    tile: int | None = None,
-    max_pixels: int | None = MAX_PIXELS,
-) -> bytes:
-    """Compress one image into ``.vqz`` bytes.
+def compress(model, signal, entropy_model: EntropyModel | None = None, **options) -> bytes:
+    """Compress an image or a sound into ``.vqz`` bytes with the model's modality.
 
     Args:
         model: a ``VQVAE`` (coded with ``entropy_model``, or uniform codes if None), a
-            ``Codec``, a run-dir path, or None for the packaged MNIST model.
-        image: a PIL image, an image file path, a (C, H, W) tensor (uint8, or float in
-            [0, 1]) or an (H, W[, C]) uint8 array; any size, grayscale or RGB. A grayscale
-            image given to an RGB model is coded as RGB and decoded back to grayscale.
+            ``Codec``, a run dir or shipped model name, or None: the shipped speech model for
+            a sound file or 1-D samples, else the packaged MNIST model.
+        signal: for an image model, a PIL image, an image file path, a (C, H, W) tensor
+            (uint8, or float in [0, 1]) or an (H, W[, C]) uint8 array; for a speech model,
+            a sound file path or mono samples (T,) in [-1, 1].
         entropy_model: overrides the codec's own probability model.
-        rd_lambda: choose codes by rate-distortion (``codec.rdo``: latent squared distance
-            + rd_lambda * bits under the coder's tables, in coding order) instead of the
-            model's own codes; larger = smaller files. Single-codebook quantizers (vq, ema,
-            cosine). None: the codes ``model.encode`` gives (its saved assignment rule, e.g.
-            a ``--rate-prior`` run's); 0: the nearest codes.
-        tile: code the image as independent square tiles of this side (pixels, a multiple
-            of the model's factor; ``codec.tiling``), e.g. a mosaic of 28x28 digits at 28.
-            None or 0: the whole image at once.
-        max_pixels: refuse an image larger than this many pixels (default
-            ``vqvae.limits.MAX_PIXELS``, 64 megapixels; a file's size is read from its header
-            before its pixels are decoded); None: no limit.
+        **options: images: ``rd_lambda``, ``tile``, ``max_pixels`` (``codec.image.
+            compress_image``); speech: ``sample_rate``, ``bitrate``, ``stages``,
+            ``max_seconds``, ``refine_steps`` (``codec.audio.compress_audio``).
 
     Returns:
         The file's bytes (header, range-coded indices, CRC-32).
 
     Raises:
-        DataError: an RGB image for a grayscale model, a size an MLP model cannot take, a
-            tile that is not a multiple of the model's factor, or an image over ``max_pixels``.
+        DataError: input the model cannot code, or an option of the other modality.
     """
-    image = _image_to_uint8(image, max_pixels)  # the size check, before any pixel is decoded
-    chosen = _choose(model, image, entropy_model, rd_lambda, tile)
-    model, entropy_model, indices = chosen.model, chosen.entropy_model, chosen.indices
-    stages = model.quantizer.num_stages
-    if stages > 1 and entropy_model.name == "prior":
-        raise ValueError(
-            f"the prior models single-stage code maps, this model has {stages} stages; "
-            "use --entropy-model static"
-        )
-    channels, height, width = chosen.image_shape
-    f = model.downsample_factor
-    header = Header(
-        model_fingerprint=model_fingerprint(model),
-        entropy_name=entropy_model.name,
-        entropy_fingerprint=entropy_model.fingerprint(),
-        width=width,
-        height=height,
-        channels=channels,
-        downsample_factor=f,
-        pad_h=(-height) % f,
-        pad_w=(-width) % f,
-        stages=stages,
-        tile=chosen.tile,
-    )
-    return container.write(header, entropy.encode(stack_stages(indices), entropy_model))
+    model, entropy_model = resolve(_model_for(model, signal), entropy_model)
+    options.pop(LIMITS[model.modality], None)
+    if model.modality == "audio":
+        _refuse(options, IMAGE_OPTIONS, "audio")
+        return audio.compress_audio(model, signal, entropy_model=entropy_model, **options)
+    _refuse(options, AUDIO_OPTIONS, "image")
+    if modality_of(signal) == "audio" and isinstance(signal, (str, os.PathLike)):
+        raise DataError(f"{signal}: a sound file, and this is an image model")
+    return image.compress_image(model, signal, entropy_model, **options)
 
 
-def encode_indices(
-    model,
-    image,
-    entropy_model: EntropyModel | None = None,
-    rd_lambda: float | None = None,
-    tile: int | None = None,
-    max_pixels: int | None = MAX_PIXELS,
-) -> torch.Tensor:
-    """The code map ``compress`` (same arguments) writes for ``image``: ([S,] H', W') int64."""
-    image = _image_to_uint8(image, max_pixels)
-    return _choose(model, image, entropy_model, rd_lambda, tile).indices
-
-
-@dataclass
-class _Choice:
-    model: VQVAE
-    entropy_model: EntropyModel
-    indices: torch.Tensor
-    image_shape: tuple[int, int, int]  # (C, H, W) as given
-    tile: int
-
-
-def _choose(model, image, entropy_model, rd_lambda, tile) -> _Choice:
-    """Resolve the codec, check the image and choose its code map (``compress``'s first half)."""
-    model, entropy_model = _resolve(model, entropy_model)
-    f = model.downsample_factor
-    if tile:
-        tiling.check_tile(tile, f)
-    if entropy_model is None:
-        entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)
-    x = _image_to_uint8(image)  # (C, H, W)
-    channels, height, width = x.shape
-    if channels != model.config.in_channels:
-        if channels == 1 and model.config.in_channels == 3:
-            x = x.expand(3, -1, -1)
-        else:
-            raise DataError(
-                f"image has {channels} channel(s), the model expects {model.config.in_channels}"
-            )
-    if entropy_model.num_symbols != model.quantizer.codebook_size:
-        raise ValueError(
-            f"entropy model has {entropy_model.num_symbols} symbols, the codebook "
-            f"{model.quantizer.codebook_size}"
-        )
-    device = next(model.parameters()).device
-    if rd_lambda is not None and not hasattr(model.quantizer, "code_distances"):
-        raise DataError(
-            f"rate-distortion code choice needs a single-codebook quantizer (vq, ema, cosine), "
-            f"this model has {model.config.quantizer.kind}"
-        )
-    tile = tiling.effective_tile(tile, height, width)
-
-    def on_tiles(fn):  # fn: images (B, C, h, w) -> (B, ..., h', w'); the map of the image
-        x_in = x.float().div(255).to(device)
-        if tile:
-            return tiling.encode_tiles(fn, x_in, tile, f)
-        return tiling.encode_bands(fn, x_in, f, model.encoder)  # a large image: in bands
-
-    def distances(batch):  # (B, C, h, w) -> (B, K, h', w')
-        return model.quantizer.code_distances(model.encode_latents(batch)).permute(0, 3, 1, 2)
-
-    try:
-        with torch.no_grad():
-            if rd_lambda is None:
-                indices = on_tiles(model.encode).cpu()  # ([S,] H', W')
-            else:
-                dist = on_tiles(distances).permute(1, 2, 0).cpu()  # (H', W', K)
-                indices = choose_codes(dist, entropy_model, rd_lambda)
-    except ValueError as exc:  # e.g. an MLP model given another size
-        raise DataError(str(exc)) from None
-    return _Choice(model, entropy_model, indices, (channels, height, width), tile)
-
-
-def stack_stages(indices: torch.Tensor) -> torch.Tensor:
-    """Code maps (H', W') or (S, H', W') -> the (S * H', W') map the payload codes.
-
-    Stage s's map occupies rows s * H' .. (s + 1) * H' - 1: stage by stage, each in raster order.
-    """
-    return indices if indices.dim() == 2 else indices.reshape(-1, indices.shape[-1])
-
-
-def read_header(data: bytes) -> Header | AudioHeader:
-    """The header of a ``.vqz`` stream (after magic, version, size and CRC checks): a
-    ``Header`` for an image, an ``AudioHeader`` for audio."""
-    return container.parse(data)[0]
+def encode_indices(model, signal, entropy_model: EntropyModel | None = None, **options):
+    """The code map ``compress`` (same arguments) writes: images ([S,] H', W'), speech
+    (k, L), int64."""
+    model, entropy_model = resolve(_model_for(model, signal), entropy_model)
+    options.pop(LIMITS[model.modality], None)
+    if model.modality == "audio":
+        _refuse(options, IMAGE_OPTIONS, "audio")
+        return audio.encode_audio_indices(model, signal, **options)
+    _refuse(options, AUDIO_OPTIONS, "image")
+    return image.encode_indices(model, signal, entropy_model, **options)
 
 
 def decompress_indices(
     data: bytes,
-    model,
+    model=None,
     entropy_model: EntropyModel | None = None,
     max_pixels: int | None = MAX_PIXELS,
-) -> tuple[Header, torch.Tensor]:
-    """Check a stream against the model and range-decode its code map (H', W') int64
-    ((S, H', W') for a model with S > 1 stages, e.g. residual or grouped VQ).
-
-    ``max_pixels``: as in ``decompress``.
+    max_seconds: float | None = MAX_AUDIO_SECONDS,
+) -> tuple[Header | AudioHeader, torch.Tensor]:
+    """Check a stream against its model and range-decode its code map: images (H', W')
+    ((S, H', W') for S > 1 stages), speech (k, L); int64.
 
     Raises:
         FormatError: a damaged stream, one written with another model, coded with an
-            entropy model that was not given, or over ``max_pixels``.
+            entropy model that was not given, or over a size limit.
     """
-    header, indices, _ = _decode(data, model, entropy_model, max_pixels)
+    header, indices, _ = read_stream(data, model, entropy_model, max_pixels, max_seconds)
     return header, indices
-
-
-def _decode(data, model, entropy_model, max_pixels) -> tuple[Header, torch.Tensor, VQVAE]:
-    check_max_pixels(max_pixels)
-    header, payload = container.parse(data)
-    if not isinstance(header, Header):
-        raise FormatError(
-            "an audio file, not an image: decode it with decompress_audio (vqvae decompress "
-            "-o OUT.wav)"
-        )
-    # the size a header claims is checked before anything of that size exists
-    check_pixels(header.width, header.height, max_pixels, "the image", FormatError)
-    name = header.entropy_name
-    if model is None or isinstance(model, (str, os.PathLike)):
-        model = load_for(header, model)  # the run dir's model of that name
-    elif isinstance(model, Codec) and entropy_model is None and model.entropy_model.name != name:
-        if model.run_dir is not None:
-            model = load_for(header, model.run_dir)  # e.g. a uniform file given a static codec
-        elif name == entropy.UniformEntropyModel.name:
-            model = Codec(model.model, entropy.UniformEntropyModel(model.entropy_model.num_symbols))
-    model, entropy_model = _resolve(model, entropy_model)
-    if header.model_fingerprint != model_fingerprint(model):
-        raise FormatError(
-            f"written with another model (fingerprint {header.model_fingerprint.hex()}, "
-            f"this model's is {model_fingerprint(model).hex()}): {WRITER_HINT}"
-        )
-    if entropy_model is None and header.entropy_name == entropy.UniformEntropyModel.name:
-        entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)
-    if entropy_model is None or entropy_model.name != header.entropy_name:
-        raise FormatError(f"coded with entropy model {header.entropy_name!r}, which was not given")
-    if entropy_model.fingerprint() != header.entropy_fingerprint:
-        raise FormatError(
-            f"coded with another {header.entropy_name!r} entropy model (fingerprint mismatch)"
-        )
-    stages = model.quantizer.num_stages
-    if header.downsample_factor != model.downsample_factor or header.stages != stages:
-        raise FormatError("header does not match the model's downsampling or stages")
-    h, w = header.code_shape
-    try:
-        indices = entropy.decode(payload, (stages * h, w), entropy_model)
-    except entropy.CodingError as exc:
-        raise FormatError(f"corrupt payload: {exc}") from None
-    except Exception as exc:  # constriction rejects impossible states with its own errors
-        raise FormatError(f"corrupt payload ({type(exc).__name__}: {exc})") from None
-    if stages > 1:
-        indices = indices.reshape(stages, h, w)
-    return header, indices, model
 
 
 @torch.no_grad()
 def decompress(
     data: bytes,
-    model,
+    model=None,
     entropy_model: EntropyModel | None = None,
     max_pixels: int | None = MAX_PIXELS,
-) -> Image.Image:
-    """Decode ``.vqz`` bytes into a PIL image ("L" or "RGB", the original size).
+    max_seconds: float | None = MAX_AUDIO_SECONDS,
+) -> Image.Image | tuple[np.ndarray, int]:
+    """Decode ``.vqz`` bytes: an image file gives a PIL image ("L" or "RGB", the original
+    size), a speech file ``(samples float32 (T,) in [-1, 1], sample rate)``.
 
     Args:
         data: the bytes ``compress`` wrote.
-        model: the same VQ-VAE / Codec / run dir (None: the packaged MNIST model).
+        model: the VQ-VAE / Codec / run dir / shipped name that wrote it; None: the shipped
+            model whose fingerprint the header carries.
         entropy_model: the probability model it was coded with, if ``model`` is a bare VQVAE.
-        max_pixels: refuse (before decoding anything) a file whose image is larger than
-            this many pixels (default ``vqvae.limits.MAX_PIXELS``, 64 megapixels; None: only
-            the format's own limit of 2**28).
+        max_pixels: refuse (before decoding anything) an image larger than this many pixels
+            (default 64 megapixels; None: only the format's own limit).
+        max_seconds: likewise for sound (default ``vqvae.limits.MAX_AUDIO_SECONDS``).
 
     Raises:
-        FormatError: a truncated, damaged, foreign or unsupported stream, a payload too
-            short for the code map its header claims, or an image over ``max_pixels``.
+        FormatError: a truncated, damaged, foreign or unsupported stream, or one over a limit.
     """
-    header, indices, model = _decode(data, model, entropy_model, max_pixels)
-    device = next(model.parameters()).device
-    indices = indices.to(device)
-    if header.tile:
-        x_hat = tiling.decode_tiles(model.decode, indices, header.tile, header.downsample_factor)
-    else:
-        x_hat = model.decode(indices[None])[0]
-    x_hat = x_hat[:, : header.height, : header.width]
-    a = x_hat.float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
-    if header.channels == 1 and img.mode != "L":
-        img = img.convert("L")
-    return img
+    if isinstance(read_header(data), AudioHeader):
+        return audio.decompress_audio(data, model, entropy_model, max_seconds)
+    return image.decompress_image(data, model, entropy_model, max_pixels)
+
+
+__all__ = [
+    "Codec",
+    "compress",
+    "decompress",
+    "decompress_indices",
+    "encode_indices",
+    "modality_of",
+]

@@ -27,16 +27,11 @@ from .. import pretrained
 from ..errors import DataError
 from ..limits import MAX_AUDIO_SECONDS, check_audio_seconds
 from . import container, entropy
-from .api import WRITER_HINT, Codec, _resolve, load, load_for, model_fingerprint
 from .audio_refine import refine_codes
 from .container import AudioHeader, FormatError
 from .entropy import EntropyModel
-
-
-def is_audio_model(model) -> bool:
-    """Whether a VQ-VAE (or its config) codes waveforms."""
-    config = getattr(model, "config", model)
-    return getattr(config, "modality", "image") == "audio"
+from .loading import Codec, load, model_fingerprint, resolve
+from .stream import NOT_AUDIO, read_stream
 
 
 def _audio_model(model, entropy_model: EntropyModel | None):
@@ -44,8 +39,8 @@ def _audio_model(model, entropy_model: EntropyModel | None):
     speech model)."""
     if model is None:
         model = pretrained.for_audio()
-    model, entropy_model = _resolve(model, entropy_model)
-    if not is_audio_model(model):
+    model, entropy_model = resolve(model, entropy_model)
+    if model.modality != "audio":
         raise DataError("this is an image model; audio needs a speech model (e.g. fsdd)")
     return model, entropy_model
 
@@ -230,7 +225,7 @@ def read_audio_header(data: bytes) -> AudioHeader:
     """The header of an audio ``.vqz`` stream (a FormatError for an image file)."""
     header = container.parse(data)[0]
     if not isinstance(header, AudioHeader):
-        raise FormatError("an image file, not audio: decode it with vqvae decompress -o OUT.png")
+        raise FormatError(NOT_AUDIO)
     return header
 
 
@@ -249,45 +244,7 @@ def decompress_audio_indices(
         FormatError: a damaged, foreign or image stream, one longer than ``max_seconds``,
             or one coded with an entropy model that was not given.
     """
-    header, payload = container.parse(data)
-    if not isinstance(header, AudioHeader):
-        raise FormatError("an image file, not audio: decode it with vqvae decompress -o OUT.png")
-    check_audio_seconds(header.samples, header.sample_rate, max_seconds, "the audio", FormatError)
-    name = header.entropy_name
-    if model is None or isinstance(model, (str, os.PathLike)):
-        model = load_for(header, model)
-    elif isinstance(model, Codec) and entropy_model is None and model.entropy_model.name != name:
-        if model.run_dir is not None:
-            model = load_for(header, model.run_dir)
-        elif name == entropy.UniformEntropyModel.name:
-            model = Codec(model.model, entropy.UniformEntropyModel(model.entropy_model.num_symbols))
-    model, entropy_model = _resolve(model, entropy_model)
-    if header.model_fingerprint != model_fingerprint(model):
-        raise FormatError(
-            f"written with another model (fingerprint {header.model_fingerprint.hex()}, "
-            f"this model's is {model_fingerprint(model).hex()}): {WRITER_HINT}"
-        )
-    if not is_audio_model(model):
-        raise FormatError("an audio file given an image model")
-    if entropy_model is None and name == entropy.UniformEntropyModel.name:
-        entropy_model = entropy.UniformEntropyModel(model.quantizer.codebook_size)
-    if entropy_model is None or entropy_model.name != name:
-        raise FormatError(f"coded with entropy model {name!r}, which was not given")
-    if entropy_model.fingerprint() != header.entropy_fingerprint:
-        raise FormatError(f"coded with another {name!r} entropy model (fingerprint mismatch)")
-    if (
-        header.sample_rate != model.sample_rate
-        or header.hop_length != model.hop_length
-        or header.stages > model.num_stages
-    ):
-        raise FormatError("header does not match the model's rate, hop length or stages")
-    try:
-        indices = entropy.decode(payload, header.code_shape, entropy_model)
-    except entropy.CodingError as exc:
-        raise FormatError(f"corrupt payload: {exc}") from None
-    except Exception as exc:  # constriction rejects impossible states with its own errors
-        raise FormatError(f"corrupt payload ({type(exc).__name__}: {exc})") from None
-    return header, indices, model
+    return read_stream(data, model, entropy_model, max_seconds=max_seconds, expect=AudioHeader)
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.audio import reconstruction_loss
+from ..models.losses import waveform_loss
 from ..progress import Progress
 
 REFINE_LR = 0.03
@@ -82,7 +82,7 @@ def _search(model, x: torch.Tensor, stages: int, steps: int, lr: float) -> torch
     if steps <= 0:
         return indices[0].cpu().long()
     frames, hop = z.shape[-1], model.hop_length
-    target = model._pad(x)  # (1, 1, L * hop)
+    target = model.signal.pad(x)  # (1, 1, L * hop)
     step = lr * float(z.std())
     windows = [(a, min(a + CHUNK_FRAMES, frames)) for a in range(0, frames, CHUNK_FRAMES)]
     bar = Progress(steps * len(windows), "refining speech codes", "step")
@@ -98,7 +98,7 @@ def _search(model, x: torch.Tensor, stages: int, steps: int, lr: float) -> torch
             with torch.enable_grad():
                 straight = latent + (quantized - latent).detach()  # the forward pass's codes
                 window = torch.cat([z_q[..., lo:a], straight, z_q[..., b:hi]], dim=-1)
-                loss = reconstruction_loss(model.decode_latents(window), wanted)
+                loss = waveform_loss(model.decode_latents(window), wanted)
                 if float(loss.detach()) < best:
                     best = float(loss.detach())
                     indices[..., a:b], z_q[..., a:b] = codes, quantized

@@ -1,4 +1,5 @@
-"""Encoders and decoders: convolutional (the paper's) and fully connected (the seed's MLP).
+"""The 2-D architectures of image models: convolutional (the paper's) and fully connected
+(the seed's MLP).
 
 Each encoder maps x (B, C, H, W) to z_e (B, D, H/f, W/f); each decoder maps z_q back.
 """
@@ -110,14 +111,3 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z_q: torch.Tensor) -> torch.Tensor:
         return self.net(z_q).view(z_q.shape[0], *self.shape)
-
-
-def build_encoder_decoder(config: VQVAEConfig) -> tuple[nn.Module, nn.Module]:
-    """The encoder and the decoder of ``config`` (the decoder with its own sizes, if set)."""
-    if config.modality == "audio":
-        from .audio import AudioEncoder, build_audio_decoder
-
-        return AudioEncoder(config), build_audio_decoder(config.decoder_config())
-    if config.arch == "mlp":
-        return MLPEncoder(config), MLPDecoder(config.decoder_config())
-    return ConvEncoder(config), ConvDecoder(config.decoder_config())

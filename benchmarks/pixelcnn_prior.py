@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vqvae.train.prior import evaluate_prior as evaluate_pixelcnn  # any module with nll_bits
-from vqvae.train.prior import scheduled_lr
+from vqvae.train.schedule import PRIOR_FLOOR, learning_rate
 
 
 def _gate(x: torch.Tensor) -> torch.Tensor:
@@ -234,7 +234,7 @@ def train_pixelcnn(
             if progress >= 1.0:
                 stop = True
                 break
-            step_lr = scheduled_lr(lr, step, warmup_steps, progress)
+            step_lr = learning_rate(lr, step, progress, warmup_steps, PRIOR_FLOOR)
             for group in optimizer.param_groups:
                 group["lr"] = step_lr
             x, y = train_codes.batch(perm[b * batch_size : (b + 1) * batch_size])

@@ -23,7 +23,7 @@ from ..data.folder import load_image
 from ..errors import VQVAEError
 from ..priors.context import ContextConfig, ContextModel, group_map, save_context
 from ..progress import Progress, track
-from .prior import scheduled_lr
+from .schedule import PRIOR_FLOOR, learning_rate, run_progress
 
 
 @dataclass(frozen=True)
@@ -142,11 +142,11 @@ def train_context(
     model.train()
     with Progress(100, "training the context model", "%") as bar:
         while True:
-            progress = max(step / config.max_steps, (time.perf_counter() - started) / budget)
+            progress = run_progress(step, config.max_steps, time.perf_counter() - started, budget)
             if progress >= 1.0:
                 break
             bar.goto(int(100 * progress))
-            lr = scheduled_lr(config.lr, step, config.warmup_steps, progress)
+            lr = learning_rate(config.lr, step, progress, config.warmup_steps, PRIOR_FLOOR)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             rows = torch.randint(len(train_maps), (config.batch_size,), generator=gen)

@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .. import checkpoint, dist, metrics
 from ..audio_evaluation import summary
-from ..config import ScheduleConfig, TrainConfig, VQVAEConfig
+from ..config import TrainConfig, VQVAEConfig
 from ..corruptions import corrupt
 from ..data import ImageDataset
 from ..data.audio import AudioDataset, is_audio_dataset, load_audio_splits
@@ -53,6 +53,7 @@ from .adversarial import Adversary
 from .batches import InMemoryBatches, StreamedBatches, batch_source, load_splits, rank_warn
 from .sampler import DistributedBatchSampler, epoch_permutation
 from .sampler import batch_generator as _batch_generator
+from .schedule import scheduled_lr
 
 METRICS_FILE = "metrics.jsonl"
 DEFAULT_STRIDES = (2, 4, 4, 5)  # an audio model's strides when none are given: hop 160
@@ -305,25 +306,6 @@ def _corrupt_input(x: torch.Tensor, config: TrainConfig, epoch: int, batch: int)
     if noise is None:
         return x
     return corrupt(x, noise, _batch_generator(config.schedule.seed + 7_777_777, epoch, batch))
-
-
-def scheduled_lr(
-    schedule: ScheduleConfig, step: int, total_steps: float, elapsed: float, deadline: float
-) -> float:
-    """The learning rate for optimizer step ``step`` (0-based) under ``schedule.lr_schedule``.
-
-    Cosine: lr * (1 + cos(pi * progress)) / 2, where progress is the larger of the fraction of
-    steps done and the fraction of the time budget used (so a --max-minutes run still ends at
-    a learning rate near zero). Under ``schedule.warmup_steps`` = W the first W steps
-    scale that by (step + 1) / W.
-    """
-    warm = min(1.0, (step + 1) / schedule.warmup_steps) if schedule.warmup_steps else 1.0
-    if schedule.lr_schedule == "constant":
-        return schedule.lr * warm
-    progress = step / total_steps if total_steps < math.inf else 0.0
-    if deadline < math.inf:
-        progress = max(progress, elapsed / deadline)
-    return warm * schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 @dataclass

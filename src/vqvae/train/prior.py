@@ -21,6 +21,7 @@ from ..data.codes import CodeDataset
 from ..errors import VQVAEError
 from ..priors import PriorConfig, TransformerPrior, save_prior
 from ..progress import Progress, track
+from .schedule import PRIOR_FLOOR, learning_rate, run_progress
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,6 @@ def _optimizer(prior: TransformerPrior, config: PriorTrainConfig) -> torch.optim
         {"params": no_decay, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
-
-
-def scheduled_lr(base: float, step: int, warmup_steps: int, progress: float) -> float:
-    """Learning rate of ``step``: linear warm-up, then cosine from ``base`` to 5% of it as
-    ``progress`` (0..1, steps or time, whichever is further) goes."""
-    warm = min(1.0, (step + 1) / warmup_steps)
-    return base * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 @torch.no_grad()
@@ -141,19 +135,21 @@ def train_prior(
     history = []
     bar = Progress(100, "training the prior", "%")  # of the steps or the time budget
     for epoch in range(train_config.epochs):
-        if max(step / planned, elapsed / budget) >= 1.0:  # the last epoch used it all up
+        if run_progress(step, planned, elapsed, budget) >= 1.0:  # the last epoch used it all up
             break
         prior.train()
         perm = torch.randperm(n, generator=gen)
         started = time.perf_counter()
         running = 0.0
         for b in range(per_epoch):
-            progress = max(step / planned, elapsed / budget)
+            progress = run_progress(step, planned, elapsed, budget)
             if progress >= 1.0:
                 stop = True
                 break
             bar.goto(int(100 * progress))
-            lr = scheduled_lr(train_config.lr, step, train_config.warmup_steps, progress)
+            lr = learning_rate(
+                train_config.lr, step, progress, train_config.warmup_steps, PRIOR_FLOOR
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = train_codes.batch(perm[b * batch_size : (b + 1) * batch_size])

@@ -20,20 +20,9 @@ def test_shapes_with_odd_sizes(f):
     assert out.indices.dtype == torch.int64
 
 
-def test_decode_of_encode_equals_forward_in_eval():
-    model = VQVAE(tiny_config(in_channels=3)).eval()
-    x = torch.rand(3, 3, 16, 20)
-    out = model(x)
-    decoded = model.decode(model.encode(x))
-    torch.testing.assert_close(decoded, out.x_hat)
-    torch.testing.assert_close(model.quantizer.embed(out.indices), out.z_q)
-
-
-def test_mlp_arch_round_trip():
+def test_mlp_arch_takes_its_size_only():
     model = VQVAE(tiny_config(arch="mlp", image_size=(28, 28))).eval()
-    x = torch.rand(2, 1, 28, 28)
-    assert model.encode(x).shape == (2, 7, 7)
-    torch.testing.assert_close(model.decode(model.encode(x)), model(x).x_hat)
+    assert model.encode(torch.rand(2, 1, 28, 28)).shape == (2, 7, 7)
     with pytest.raises(ValueError, match="28x28"):
         model(torch.rand(2, 1, 32, 32))
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio_metrics import snr
 from ..checkpoint import atomic_write_bytes
 from ..data import save_image
 from ..data.audio import read_audio, write_audio
 from ..errors import DataError
-from ..metrics import psnr
+from ..metrics import psnr, snr
 from ..models import is_audio
 from ..runs import Run
 from ..visualize import comparison_grid
@@ -48,7 +47,8 @@ def register(subparsers) -> None:
         "--stages",
         type=positive_int,
         default=None,
-        help="audio (residual VQ): decode with only the first K stages (default: all)",
+        help="residual VQ models (images or audio): decode with only the first K stages "
+        "(default: all)",
     )
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     add_max_pixels(p, "images")
@@ -85,15 +85,17 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     model, device = run.model, run.device
     if is_audio(model):
         return reconstruct_audio(model, args.images, args.out_dir, args.stages, device)
-    if args.stages is not None:
-        raise DataError("--stages is for audio models")
+    if args.stages is not None and not model.supports_stage_prefix:
+        raise DataError("--stages is for residual models (rvq); this one decodes all its codes")
+    if args.stages is not None and not 1 <= args.stages <= model.num_stages:
+        raise DataError(f"--stages must be in [1, {model.num_stages}], got {args.stages}")
     images = load_images_for(model, args.images, args.max_pixels)  # all first: fail before writing
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     originals, reconstructions, captions, scores = [], [], [], []
     with torch.no_grad():
         for stem, x in zip(unique_stems(args.images), images, strict=True):
-            x_hat = model(x.to(device)).x_hat.clamp(0, 1).cpu()
+            x_hat = model.reconstruct(x.to(device), args.stages).cpu()
             save_image(x[0], out_dir / f"{stem}_original.png")
             save_image(x_hat[0], out_dir / f"{stem}_reconstruction.png")
             scores.append(float(psnr(x, x_hat)[0]))

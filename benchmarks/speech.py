@@ -19,7 +19,7 @@ about 10 s (so headers amortise, as in a real recording); every codec codes thos
   whole .opus file's rate (``kbps_file``, Ogg pages and header packets included) and the
   payload rate (``kbps``: the audio packets only, read from the Ogg pages).
 
-Measured on the decoded files: PESQ-NB and STOI (``vqvae.audio_metrics``, means over files),
+Measured on the decoded files: PESQ-NB and STOI (``vqvae.metrics.audio``, means over files),
 and the accuracy of a small spoken-digit classifier (log-mel + CNN, trained here on the clean
 training split, index 5-49, seeded) on the decoded clips, cut back out of the decoded files at
 the original clip boundaries. Single clips are also coded one by one (the header's share of a
@@ -50,10 +50,10 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from vqvae import audio_metrics
 from vqvae.codec import compress_audio, decompress_audio, encode_audio_indices, pack_audio
 from vqvae.codec.audio import load_audio
 from vqvae.data.audio import load_audio_dataset
+from vqvae.metrics import audio as audio_metrics
 from vqvae.progress import Progress, is_quiet, set_quiet
 
 ROOT = Path(__file__).resolve().parents[1]

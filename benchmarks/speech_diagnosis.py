@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vqvae import VQVAE, audio_metrics
+from vqvae import VQVAE
 from vqvae.codec.audio_refine import refine_codes
 from vqvae.data.audio import load_audio_dataset
+from vqvae.metrics import audio as audio_metrics
 from vqvae.models.audio import is_audio
 from vqvae.progress import track
 

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import __version__, checkpoint, pretrained
+from . import checkpoint, pretrained
+from ._version import __version__
 from .errors import VQVAEError
 from .models import VQVAE, is_audio
 from .progress import Progress

@@ -12,7 +12,8 @@ from typing import NoReturn
 
 from PIL import UnidentifiedImageError
 
-from .. import __version__, progress
+from .. import progress
+from .._version import __version__
 from ..errors import VQVAEError
 from . import (
     complete,

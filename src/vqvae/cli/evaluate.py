@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..audio_evaluation import evaluate_audio
-from ..errors import VQVAEError
 from ..evaluation import evaluate
-from ..models import is_audio
 from ..runs import Run
 from .common import BATCH_SIZE, DEVICE_HELP, RUN_DIR_HELP, positive_int
 
@@ -45,15 +42,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     dataset = run.dataset(args.split, args.dataset, args.data_dir, args.limit)
-    if is_audio(run.model):
-        stages = args.stages
-        if stages is not None and not 1 <= stages <= run.model.num_stages:
-            raise VQVAEError(f"--stages must be in [1, {run.model.num_stages}], got {stages}")
-        result = evaluate_audio(run.model, dataset, run.device, stages)
-    elif args.stages is not None:
-        raise VQVAEError("--stages is for audio models")
-    else:
-        result = evaluate(run.model, dataset, args.batch_size, run.device)
+    result = evaluate(run.model, dataset, args.batch_size, run.device, args.stages)
     if args.json:
         print(json.dumps(result))
     else:

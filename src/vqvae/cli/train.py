@@ -7,10 +7,10 @@ import math
 import os
 from pathlib import Path
 
-from ..audio_evaluation import summary
 from ..checkpoint import read_run_config
 from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
 from ..errors import CheckpointError, VQVAEError
+from ..evaluation import summary
 from ..priors import load_prior
 from ..quantizers import build_quantizer, quantizer_names
 from ..train import train

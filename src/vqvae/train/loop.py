@@ -35,7 +35,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import checkpoint, dist, metrics
-from ..audio_evaluation import summary
 from ..config import TrainConfig, VQVAEConfig
 from ..corruptions import corrupt
 from ..data import ImageDataset
@@ -43,7 +42,7 @@ from ..data.audio import AudioDataset, is_audio_dataset, load_audio_splits
 from ..data.streamed import StreamedImages
 from ..device import autocast_for
 from ..errors import CheckpointError, VQVAEError
-from ..evaluation import evaluate
+from ..evaluation import evaluate, summary
 from ..models import VQVAE, is_audio
 from ..models.assignment import context_assignment, load_assignment
 from ..progress import Progress

@@ -1,4 +1,4 @@
-"""Image-quality and code-usage metrics. Images are float tensors in [0, 1], (B, C, H, W)."""
+"""Image-quality metrics. Images are float tensors in [0, 1], (B, C, H, W)."""
 
 from __future__ import annotations
 
@@ -61,28 +61,11 @@ def ssim(
     return s.flatten(1).mean(1)
 
 
-def code_statistics(counts: torch.Tensor) -> dict[str, float]:
-    """Usage of a codebook from per-code counts over a dataset.
-
-    Returns:
-        usage: fraction of codes used at least once.
-        bits_per_code: entropy of the empirical code distribution, in bits.
-        perplexity: 2 ** bits_per_code (K when every code is equally used).
-    """
-    counts = counts.double()
-    probs = counts / counts.sum().clamp_min(1)
-    nz = probs[probs > 0]
-    bits = float(-(nz * torch.log2(nz)).sum())
-    return {
-        "usage": float((counts > 0).double().mean()),
-        "bits_per_code": bits,
-        "perplexity": float(2.0**bits),
-    }
-
-
 def bits_to_bpp(bits: float, height: int, width: int) -> float:
+    """Bits per pixel of ``bits`` spent on a ``height x width`` image."""
     return bits / (height * width)
 
 
 def psnr_from_mse(value: float, data_range: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error (floored at 1e-12)."""
     return 10 * math.log10(data_range**2 / max(value, 1e-12))

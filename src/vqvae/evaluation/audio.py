@@ -1,5 +1,5 @@
 """Evaluate an audio VQ-VAE on whole clips: SNR, log-spectral distance, PESQ-NB, STOI and
-bits per second (metrics from ``vqvae.audio_metrics``)."""
+bits per second (metrics from ``vqvae.metrics.audio``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import warnings
 import numpy as np
 import torch
 
-from . import audio_metrics, metrics
-from .progress import Progress
+from ..errors import VQVAEError
+from ..metrics import audio_metrics, code_statistics
+from ..progress import Progress
 
 
 @torch.no_grad()
@@ -35,6 +36,12 @@ def evaluate_audio(
     rate = model.sample_rate
     if dataset.sample_rate != rate:
         raise ValueError(f"the data is at {dataset.sample_rate} Hz, the model codes {rate} Hz")
+    if stages is not None and (
+        isinstance(stages, bool)
+        or not isinstance(stages, int)
+        or not 1 <= stages <= model.num_stages
+    ):
+        raise VQVAEError(f"stages must be in [1, {model.num_stages}], got {stages!r}")
     stages = model.num_stages if stages is None else stages
     quantizer = model.quantizer
     counts = torch.zeros(quantizer.num_codes, dtype=torch.long)
@@ -53,7 +60,7 @@ def evaluate_audio(
         progress.update()
     progress.close()
     model.train(was_training)
-    stats = metrics.code_statistics(counts)
+    stats = code_statistics(counts)
     snrs, pesq = np.array(scores["snr"]), np.array(scores["pesq"])
     return {
         "snr": float(np.mean(np.where(np.isinf(snrs), 100.0, snrs))),
@@ -69,17 +76,7 @@ def evaluate_audio(
 
 
 def _metrics(reference: torch.Tensor, decoded: torch.Tensor, rate: int) -> dict[str, float]:
-    """``audio_metrics.audio_metrics`` (PESQ NaN on a clip under 0.25 s: FSDD has 0.14 s ones)."""
+    """``vqvae.metrics.audio_metrics`` (PESQ NaN on a clip under 0.25 s: FSDD has 0.14 s ones)."""
     with warnings.catch_warnings():  # pystoi on a clip of mostly silence: STOI 1e-5, said once
         warnings.filterwarnings("ignore", message="Not enough STFT frames")
-        return audio_metrics.audio_metrics(reference, decoded, rate)
-
-
-def summary(result: dict[str, float]) -> str:
-    """One line of the main numbers of an ``evaluate`` or ``evaluate_audio`` result."""
-    if "pesq" in result:
-        return (
-            f"snr {result['snr']:.2f} dB, pesq {result['pesq']:.2f}, stoi {result['stoi']:.3f} "
-            f"at {result['bits_per_second']:.0f} bit/s, usage {result['usage']:.2f}"
-        )
-    return f"psnr {result['psnr']:.2f} dB, nmse {result['nmse']:.4f}, usage {result['usage']:.2f}"
+        return audio_metrics(reference, decoded, rate)

@@ -2,8 +2,8 @@
 
 Signals are 1-D float arrays (numpy or torch) of samples in [-1, 1] at ``sample_rate`` Hz; the
 reference comes first, the decoded (degraded) signal second. ``pesq`` and ``pystoi`` (the
-``audio`` extra) are imported only when their metric is asked for, so ``import vqvae`` stays
-light.
+``audio`` extra) are imported only when their metric is asked for, so ``import vqvae.metrics``
+stays light.
 """
 
 from __future__ import annotations

@@ -1,24 +1,24 @@
-"""Evaluate a VQ-VAE on a dataset split: distortion and code usage."""
+"""Evaluate an image VQ-VAE on a dataset split: distortion (MSE, PSNR, SSIM) and code usage."""
 
 from __future__ import annotations
 
 import torch
 
-from . import metrics
-from .device import autocast_for
-from .models import VQVAE, is_audio
-from .progress import Progress
+from ..device import autocast_for
+from ..metrics import code_statistics, mse, psnr, ssim
+from ..models import VQVAE
+from ..progress import Progress
 
 
 @torch.no_grad()
-def evaluate(
+def evaluate_images(
     model: VQVAE,
     dataset,
     batch_size: int = 256,
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
-    """Reconstruct every image of ``dataset`` (an ``ImageDataset``) in eval mode. An audio
-    model and ``AudioDataset`` are evaluated by ``audio_evaluation.evaluate_audio``.
+    """Reconstruct every image of ``dataset`` (an ``ImageDataset`` or a streamed one) in
+    eval mode, ``batch_size`` images at a time.
 
     Returns:
         mse, nmse (MSE / variance of the data), psnr (mean per-image dB), ssim (mean),
@@ -26,10 +26,6 @@ def evaluate(
         the split's code histogram). Multi-codebook quantizers (residual, grouped) count each
         stage's codes separately (``quantizer.code_ids``), over ``quantizer.num_codes`` codes.
     """
-    if is_audio(model):  # whole clips, speech metrics
-        from .audio_evaluation import evaluate_audio
-
-        return evaluate_audio(model, dataset, device)
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -52,9 +48,9 @@ def evaluate(
         with autocast_for(device):
             out = model(x)
         x_hat = out.x_hat.float()
-        sq_err += float(metrics.mse(x, x_hat.clamp(0, 1)).sum())
-        psnr_sum += float(metrics.psnr(x, x_hat).sum())
-        ssim_sum += float(metrics.ssim(x, x_hat).sum())
+        sq_err += float(mse(x, x_hat.clamp(0, 1)).sum())
+        psnr_sum += float(psnr(x, x_hat).sum())
+        ssim_sum += float(ssim(x, x_hat).sum())
         counts += torch.bincount(quantizer.code_ids(out.indices), minlength=k)
         pix_sum += float(x.double().sum())
         pix_sq += float(x.double().pow(2).sum())
@@ -64,7 +60,7 @@ def evaluate(
     n = max(seen, 1)
     mean_mse = sq_err / n
     variance = pix_sq / n_pix - (pix_sum / n_pix) ** 2
-    stats = metrics.code_statistics(counts.cpu())
+    stats = code_statistics(counts.cpu())
     return {
         "mse": mean_mse,
         "nmse": mean_mse / max(variance, 1e-12),

@@ -1,0 +1,31 @@
+"""Metrics by modality: images (``image``: MSE, PSNR, SSIM, bits per pixel), sound
+(``audio``: SNR, log-spectral distance, PESQ-NB, STOI, bits per second), and the usage of a
+codebook, shared by both (``codes``). Every name is also here: ``vqvae.metrics.psnr``."""
+
+from .audio import (
+    PESQ_RATE,
+    audio_metrics,
+    bits_per_second,
+    log_spectral_distance,
+    pesq_nb,
+    snr,
+    stoi,
+)
+from .codes import code_statistics
+from .image import bits_to_bpp, mse, psnr, psnr_from_mse, ssim
+
+__all__ = [
+    "PESQ_RATE",
+    "audio_metrics",
+    "bits_per_second",
+    "bits_to_bpp",
+    "code_statistics",
+    "log_spectral_distance",
+    "mse",
+    "pesq_nb",
+    "psnr",
+    "psnr_from_mse",
+    "snr",
+    "ssim",
+    "stoi",
+]

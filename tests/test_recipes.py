@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vqvae.cli import build_parser, main
-from vqvae.cli.train import TIME_BUDGET_EPOCHS, _recipe_schedule
+from vqvae.train.configure import TIME_BUDGET_EPOCHS, recipe_schedule
 from vqvae.train.recipes import RECIPES, recipe_for
 
 DIGITS = str(Path(__file__).parents[1] / "examples" / "digits")
@@ -26,12 +26,12 @@ def test_recipes_by_dataset():
 
 def test_a_bare_run_takes_the_recipes_time_budget_and_any_length_replaces_it():
     mnist = RECIPES["mnist"]
-    bare = _recipe_schedule(_args(), mnist)
+    bare = recipe_schedule(_args(), mnist)
     assert bare["max_minutes"] == mnist.minutes and bare["epochs"] == TIME_BUDGET_EPOCHS
     assert bare["batch_size"] == 64 and bare["lr"] == 2e-3
-    assert "max_minutes" not in _recipe_schedule(_args("--epochs", "2"), mnist)
-    assert "max_minutes" not in _recipe_schedule(_args("--max-steps", "9"), mnist)
-    alone = _recipe_schedule(_args("--max-minutes", "1"), mnist)
+    assert "max_minutes" not in recipe_schedule(_args("--epochs", "2"), mnist)
+    assert "max_minutes" not in recipe_schedule(_args("--max-steps", "9"), mnist)
+    alone = recipe_schedule(_args("--max-minutes", "1"), mnist)
     assert alone["epochs"] == TIME_BUDGET_EPOCHS and "max_minutes" not in alone  # the flag's
 
 

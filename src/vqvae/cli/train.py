@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from pathlib import Path
 
 from ..checkpoint import read_run_config
-from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import summary
 from ..priors import load_prior
-from ..quantizers import build_quantizer, quantizer_names
+from ..quantizers import quantizer_names
 from ..train import train
-from ..train.recipes import Recipe, recipe_for
+from ..train.configure import configure, describe_plan
 from ..train.rundir import check_new_run
-
-# --max-minutes without --epochs: so many epochs that the time budget always ends the run.
-TIME_BUDGET_EPOCHS = 1000
 
 
 def register(subparsers) -> None:
@@ -77,6 +72,13 @@ def register(subparsers) -> None:
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """The "model" flags: architecture and quantizer (default None: the recipe's)."""
     m = p.add_argument_group("model")
+    _add_size_arguments(m)
+    _add_kind_arguments(m)
+    _add_quantizer_arguments(m)
+
+
+def _add_size_arguments(m) -> None:
+    """Architecture, and the sizes of encoder and decoder."""
     m.add_argument(
         "--arch",
         choices=["conv", "mlp"],
@@ -111,6 +113,10 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--decoder-hidden", type=int, default=None, help="default: --hidden")
     m.add_argument("--decoder-res-channels", type=int, default=None, help="default: --res-channels")
     m.add_argument("--decoder-res-blocks", type=int, default=None, help="default: --res-blocks")
+
+
+def _add_kind_arguments(m) -> None:
+    """The quantizer's kind, and the settings of audio models."""
     m.add_argument(
         "--quantizer",
         choices=quantizer_names(),
@@ -153,6 +159,10 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         help="audio: weight of feature matching on that discriminator's feature maps "
         "(default: --adversarial-weight)",
     )
+
+
+def _add_quantizer_arguments(m) -> None:
+    """The quantizer's settings, common and kind-specific."""
     m.add_argument(
         "--commitment-weight",
         type=float,
@@ -285,139 +295,6 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-_TRAIN_FIELDS = TrainConfig.field_names()
-
-
-def train_config_from(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
-    """Explicit flags over ``base`` (saved settings) over the defaults."""
-    base = dict(base or {})
-    for name in _TRAIN_FIELDS:
-        value = getattr(args, name, None)
-        if value is not None:
-            base[name] = value
-    return TrainConfig.from_dict(base)
-
-
-def _quantizer_options(args: argparse.Namespace) -> dict:
-    """Kind-specific flags -> ``QuantizerConfig.options`` (only those given)."""
-    options: dict = {}
-    if args.levels is not None:
-        try:
-            options["levels"] = [int(v) for v in args.levels.split(",")]
-        except ValueError:
-            raise ValueError(
-                f"--levels must be comma-separated integers, got {args.levels!r}"
-            ) from None
-    flags = {
-        "num_stages": args.num_stages,
-        "dropout": args.quantizer_dropout,
-        "groups": args.groups,
-        "stage_kind": args.stage_kind,
-        "lookup_dim": args.lookup_dim,
-        "restart_decay": args.restart_decay,
-        "rate_weight": args.rate_weight,
-    }
-    options.update({k: v for k, v in flags.items() if v is not None})
-    if args.rotation_trick:
-        options["rotation_trick"] = True
-    if args.entropy_weight:
-        options["entropy_weight"] = args.entropy_weight
-    return options
-
-
-def _model_config(args: argparse.Namespace, recipe: Recipe) -> VQVAEConfig:
-    """The model flags given, then the recipe's (filled into ``args``)."""
-    codebook_size = args.codebook_size
-    for name, value in recipe.model.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    args.quantizer = args.quantizer or "ema"
-    options = _quantizer_options(args)
-    if codebook_size is None:
-        levels = options.get("levels")
-        codebook_size = math.prod(levels) if levels else args.codebook_size
-    args.codebook_size = codebook_size
-    quantizer = QuantizerConfig(
-        kind=args.quantizer,
-        codebook_size=codebook_size,
-        code_dim=args.code_dim,
-        commitment_weight=args.commitment_weight,
-        decay=args.decay,
-        kmeans_init=not args.no_kmeans_init,
-        dead_code_threshold=args.dead_code_threshold,
-        options=options,
-    )
-    build_quantizer(quantizer)  # kind-specific checks now, as a one-line CLI error
-    return VQVAEConfig(
-        arch=args.arch,
-        hidden_channels=args.hidden,
-        res_channels=args.res_channels,
-        num_res_blocks=args.res_blocks,
-        downsample_factor=args.downsample,
-        quantizer=quantizer,
-        decoder_hidden_channels=args.decoder_hidden,
-        decoder_res_channels=args.decoder_res_channels,
-        decoder_res_blocks=args.decoder_res_blocks,
-        **_audio_fields(args),
-    )
-
-
-def _audio_fields(args: argparse.Namespace) -> dict:
-    """--strides as a config field (the rest of an audio model's fields come from its data)."""
-    if args.strides is None:
-        if getattr(args, "audio_decoder", None) is not None:
-            raise ValueError("--audio-decoder is a setting of audio models (audio data)")
-        if getattr(args, "phase_weight", 0.0):
-            raise ValueError("--phase-weight is a setting of audio models (audio data)")
-        for flag in ("adversarial_weight", "feature_weight"):
-            if getattr(args, flag, None):
-                name = flag.replace("_", "-")
-                raise ValueError(f"--{name} is a setting of audio models (audio data)")
-        return {}
-    try:
-        strides = tuple(int(v) for v in str(args.strides).split(","))
-    except ValueError:
-        raise ValueError(
-            f"--strides must be comma-separated integers, got {args.strides!r}"
-        ) from None
-    decoder = getattr(args, "audio_decoder", None)
-    fields = {
-        "modality": "audio",
-        "sample_rate": 8000,
-        "strides": strides,
-        "audio_decoder": decoder,
-    }
-    return {**fields, "phase_weight": getattr(args, "phase_weight", 0.0)}
-
-
-def _recipe_schedule(args: argparse.Namespace, recipe: Recipe) -> dict:
-    """The recipe's training settings, with its time budget when no run length is given."""
-    base = dict(recipe.train)
-    if all(v is None for v in (args.epochs, args.max_steps, args.max_minutes)):
-        base.update(max_minutes=recipe.minutes, epochs=TIME_BUDGET_EPOCHS)
-    elif args.max_minutes is not None and args.epochs is None:
-        base["epochs"] = TIME_BUDGET_EPOCHS  # --max-minutes alone: the time budget decides
-    return base
-
-
-def _plan(config: TrainConfig, recipe: Recipe, args: argparse.Namespace) -> str:
-    """One line saying what will be trained and for how long, before it starts."""
-    s = config.schedule
-    if s.max_minutes:
-        length = f"{s.max_minutes:g} min"
-        if s.epochs != TIME_BUDGET_EPOCHS:
-            length += f" or {s.epochs} epochs, whichever ends first"
-    elif s.max_steps:
-        length = f"up to {s.max_steps} steps"
-    else:
-        length = f"{s.epochs} epochs"
-    model = f"{args.hidden} channels, {args.codebook_size} codes of dimension {args.code_dim}"
-    return (
-        f"training on {config.data.dataset} ({model}, batch {s.batch_size}; settings not given "
-        f"are the {recipe.name} recipe's) for {length}, into {args.out}"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise VQVAEError("--resume and --overwrite exclude each other")
@@ -433,14 +310,11 @@ def run(args: argparse.Namespace) -> int:
         if args.rate_prior is not None:
             load_prior(args.rate_prior)  # has a prior for its weights, or a one-line error
             args.rate_prior = os.path.abspath(args.rate_prior)
-        recipe = recipe_for(saved.get("dataset") if args.resume else args.dataset)
-        base = saved if args.resume else _recipe_schedule(args, recipe)
-        train_config = train_config_from(args, base)
-        model_config = _model_config(args, recipe)
+        recipe, train_config, model_config = configure(args, saved)
     except ValueError as exc:  # config validation
         raise VQVAEError(str(exc)) from None
     if not args.resume and os.environ.get("RANK", "0") == "0":  # rank 0 of torchrun speaks
-        print(_plan(train_config, recipe, args), flush=True)
+        print(describe_plan(train_config, recipe, args), flush=True)
     result = train(
         model_config,
         train_config,

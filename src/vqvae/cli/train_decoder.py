@@ -10,8 +10,9 @@ from ..checkpoint import read_run_config
 from ..config import VQVAEConfig
 from ..errors import VQVAEError
 from ..train import train
+from ..train.configure import train_config_from
 from ..train.decoder import carry_over, with_decoder_sizes
-from .train import add_schedule_arguments, train_config_from
+from .train import add_schedule_arguments
 
 
 def register(subparsers) -> None:

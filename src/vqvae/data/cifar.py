@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqvae.data.folder import _DECODE_ERRORS
 from vqvae.errors import DataError
+from vqvae.media.image import DECODE_ERRORS
 
 PICKLE_DIR = "cifar-10-batches-py"
 PICKLE_FILES = {
@@ -103,7 +103,7 @@ def _decode_mosaic(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             m = np.asarray(img.convert("RGB"))  # (rows*32, cols*32, 3)
-    except _DECODE_ERRORS as e:
+    except DECODE_ERRORS as e:
         raise DataError(f"cannot read CIFAR-10 mosaic {path}: {e}") from e
     h, w, _ = m.shape
     if h % _TILE or w % _TILE:

@@ -1,31 +1,40 @@
-"""Folders of image files: listing, decoding to uint8 tensors, and atomic saving."""
+"""Folders of image files: listing them and loading them into one uint8 tensor.
+
+Reading and writing one image file is ``vqvae.media.image``; its names are also here, as
+before (``load_image``, ``save_image``, ``infer_channels``, ...).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import secrets
-import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 from vqvae.data import transforms
 from vqvae.errors import DataError
-from vqvae.limits import MAX_PIXELS, check_max_pixels, check_pixels
+from vqvae.media.image import (
+    DECODE_ERRORS,
+    IMAGE_EXTENSIONS,
+    infer_channels,
+    load_image,
+    open_image,
+    save_image,
+    to_8bit,
+)
 
-IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
+# the old private names, for modules not yet moved to vqvae.media
+_DECODE_ERRORS, _open, _to_8bit = DECODE_ERRORS, open_image, to_8bit
 
-# Everything Pillow may raise on a corrupt or unsupported file (UnidentifiedImageError is an
-# OSError; truncated streams give OSError/SyntaxError/EOFError; huge images raise
-# DecompressionBombError).
-_DECODE_ERRORS = (OSError, SyntaxError, EOFError, ValueError, Image.DecompressionBombError)
-_SAVE_OPTIONS = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}}
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "infer_channels",
+    "list_images",
+    "load_folder",
+    "load_image",
+    "save_image",
+]
 
 
 def _workers() -> int:
@@ -64,93 +73,6 @@ def list_images(folder: str | Path) -> list[Path]:
     if not found:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
     return [path for _, path in sorted(found)]
-
-
-def infer_channels(mode: str) -> int:
-    """1 for grayscale Pillow modes ('1', 'L', 'I', 'I;16', 'F', 'LA'), else 3."""
-    return 1 if Image.getmodebase(mode) == "L" else 3
-
-
-def _to_8bit(img: Image.Image, channels: int) -> Image.Image:
-    if img.mode.startswith("I;16"):
-        # Pillow's I;16 -> L conversion clips at 255; scale 16-bit values instead.
-        a = np.asarray(img, dtype=np.float64) / 257.0
-        img = Image.fromarray(np.round(a).astype(np.uint8), mode="L")
-    return img.convert("L" if channels == 1 else "RGB")
-
-
-_PILLOW_LIMIT = threading.Lock()
-
-
-def _open(path: Path, max_pixels: int | None) -> Image.Image:
-    """``Image.open`` (the header only) with our pixel limit in place of Pillow's own.
-
-    Pillow warns about images over ``Image.MAX_IMAGE_PIXELS`` and refuses those over twice
-    that; ``load_image`` checks ``max_pixels`` itself, so the warning is silenced, and an
-    image that Pillow refuses but ``max_pixels`` allows is opened with Pillow's limit lifted.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            return Image.open(path)
-        except Image.DecompressionBombError as exc:
-            pillow_max = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-            if max_pixels is not None and max_pixels <= pillow_max:
-                found = re.search(r"\((\d+) pixels\)", str(exc))
-                size = f"{found.group(1)} pixels" if found else f"over {pillow_max} pixels"
-                raise DataError(
-                    f"{path} is {size}, over the limit of {max_pixels} "
-                    "(raise it with --max-pixels N)"
-                ) from None
-            with _PILLOW_LIMIT:  # the user asked for more than Pillow allows
-                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-                try:
-                    return Image.open(path)
-                finally:
-                    Image.MAX_IMAGE_PIXELS = saved
-
-
-def load_image(
-    path: str | Path, channels: int | None = None, max_pixels: int | None = MAX_PIXELS
-) -> torch.Tensor:
-    """Decode one image file (EXIF orientation applied, alpha dropped).
-
-    Args:
-        path: a png/jpg/jpeg/webp/bmp (or any Pillow-readable) file.
-        channels: 1 (grayscale), 3 (RGB), or None to keep the file's kind (grayscale modes
-            '1', 'L', 'I', ... give 1, everything else 3).
-        max_pixels: refuse an image larger than this many pixels (width x height), checked
-            from the file's header before any pixel is decoded; None: no limit.
-
-    Returns:
-        uint8 tensor (C, H, W).
-
-    Raises:
-        DataError: the file is missing, is not a readable image or is over ``max_pixels``.
-    """
-    path = Path(path)
-    if channels not in (None, 1, 3):
-        raise DataError(f"channels must be 1, 3 or None, got {channels!r}")
-    check_max_pixels(max_pixels)
-    try:
-        with _open(path, max_pixels) as img:
-            check_pixels(*img.size, max_pixels, str(path), DataError)
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            c = channels if channels is not None else infer_channels(img.mode)
-            img = _to_8bit(img, c)
-    except DataError:
-        raise
-    except FileNotFoundError as e:
-        raise DataError(f"image file not found: {path}") from e
-    except IsADirectoryError as e:
-        raise DataError(f"{path} is a folder, not an image file") from e
-    except _DECODE_ERRORS as e:
-        reason = "not a readable image" if isinstance(e, Image.UnidentifiedImageError) else e
-        raise DataError(f"cannot read image {path}: {reason}".replace("\n", " ")) from e
-    a = np.asarray(img, dtype=np.uint8)
-    a = a[:, :, None] if a.ndim == 2 else a
-    return torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()
 
 
 def _load_one(
@@ -225,42 +147,3 @@ def load_folder(
                 f"random_crop {h}x{w} does not fit the {height}x{width} images in {folder}"
             )
     return torch.stack(images)
-
-
-def save_image(x: torch.Tensor, path: str | Path) -> None:
-    """Write an image file atomically (temporary file in the same folder, then ``os.replace``).
-
-    The format follows the extension; WebP is written lossless, JPEG at quality 95.
-    Missing parent folders are created.
-
-    Args:
-        x: float (C, H, W) or (H, W) in [0, 1] (clamped), C = 1 or 3; uint8 is taken as is.
-        path: destination file, e.g. ``out/recon.png``.
-
-    Raises:
-        DataError: unknown extension or the file cannot be written.
-    """
-    path = Path(path)
-    x = x.detach().cpu()
-    if x.ndim == 2:
-        x = x.unsqueeze(0)
-    if x.ndim != 3 or x.shape[0] not in (1, 3):
-        raise ValueError(f"save_image expects (C, H, W) with C in (1, 3), got {tuple(x.shape)}")
-    if x.dtype != torch.uint8:
-        x = x.float().clamp(0, 1).mul(255).round().to(torch.uint8)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"cannot save {path}: unknown image extension {path.suffix!r}")
-    a = x.permute(1, 2, 0).numpy()
-    img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as f:
-            img.save(f, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-        os.replace(tmp, path)
-    except (OSError, ValueError) as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else e  # not the temp name
-        raise DataError(f"cannot write image {path}: {reason}") from e

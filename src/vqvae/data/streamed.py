@@ -31,15 +31,15 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from vqvae.data import transforms
 from vqvae.data.datasets import ImageDataset, canonical_name, image_folder, load_dataset
-from vqvae.data.folder import (
-    _DECODE_ERRORS,
-    IMAGE_EXTENSIONS,
-    _open,
-    _to_8bit,
-    infer_channels,
-)
 from vqvae.errors import DataError
 from vqvae.limits import MAX_PIXELS, check_pixels
+from vqvae.media.image import (
+    DECODE_ERRORS,
+    IMAGE_EXTENSIONS,
+    infer_channels,
+    open_image,
+    to_8bit,
+)
 
 STREAM_ABOVE_BYTES = 256 << 20
 """``--data-loading auto`` streams a folder whose decoded images would take more than this."""
@@ -131,14 +131,14 @@ def decode_image(
     """
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
-        with _open(source, max_pixels) as img:
+        with open_image(source, max_pixels) as img:
             check_pixels(*img.size, max_pixels, "image", DataError)
             img.load()
             img = ImageOps.exif_transpose(img)
-            img = _to_8bit(img, channels or infer_channels(img.mode))
+            img = to_8bit(img, channels or infer_channels(img.mode))
     except DataError:
         raise
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         if isinstance(exc, UnidentifiedImageError):  # its message repeats the file name
             raise DataError("not a readable image") from None
         reason = str(exc).split("\n")[0] or type(exc).__name__

@@ -38,7 +38,7 @@ from vqvae import VQVAE
 from vqvae.codec.audio_refine import refine_codes
 from vqvae.data.audio import load_audio_dataset
 from vqvae.metrics import audio as audio_metrics
-from vqvae.models.audio import is_audio
+from vqvae.models import is_audio
 from vqvae.progress import track
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,7 @@ import soundfile as sf
 from hypothesis import given
 
 from vqvae.cli import main
-from vqvae.codec import Codec, FormatError, compress_audio, decompress_audio
-from vqvae.codec import model_fingerprint
+from vqvae.codec import Codec, FormatError, compress_audio, decompress_audio, model_fingerprint
 from vqvae.codec.container import MAGIC
 from vqvae.entropy.stages import StageEntropyModel
 

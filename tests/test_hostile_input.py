@@ -19,9 +19,16 @@ from PIL import Image
 
 from vqvae import checkpoint
 from vqvae.cli import main
-from vqvae.codec import PRETRAINED_MNIST, Codec, FormatError, compress, decompress, load
+from vqvae.codec import (
+    PRETRAINED_MNIST,
+    Codec,
+    FormatError,
+    compress,
+    decompress,
+    load,
+    model_fingerprint,
+)
 from vqvae.codec import entropy as entropy_coding
-from vqvae.codec import model_fingerprint
 from vqvae.codec.container import MAGIC
 from vqvae.config import VQVAEConfig
 from vqvae.data import load_image

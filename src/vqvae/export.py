@@ -95,7 +95,7 @@ class _EncoderGraph(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         f = self.f
         pad_h, pad_w = (f - images.shape[2] % f) % f, (f - images.shape[3] % f) % f
-        x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")  # as VQVAE._pad
+        x = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")  # as ImageSignal.pad
         z_e = self.encoder(x - 0.5)  # (B, D, h, w)
         b, d, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)

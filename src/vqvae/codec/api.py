@@ -24,6 +24,7 @@ from PIL import Image
 from .. import pretrained
 from ..errors import DataError
 from ..limits import MAX_AUDIO_SECONDS, MAX_PIXELS
+from ..media.audio import AUDIO_EXTENSIONS
 from . import audio, image
 from .container import AudioHeader, Header
 from .entropy import EntropyModel
@@ -34,13 +35,12 @@ IMAGE_OPTIONS = ("rd_lambda", "tile")
 AUDIO_OPTIONS = ("sample_rate", "bitrate", "stages", "refine_steps")
 # each modality's size limit, ignored by the other (one call may code both kinds of file)
 LIMITS = {"audio": "max_pixels", "image": "max_seconds"}
-SOUND_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def modality_of(signal) -> str:
     """ "audio" for a sound file path or a 1-D sample array, else "image"."""
     if isinstance(signal, (str, os.PathLike)):
-        return "audio" if Path(signal).suffix.lower() in SOUND_SUFFIXES else "image"
+        return "audio" if Path(signal).suffix.lower() in AUDIO_EXTENSIONS else "image"
     if isinstance(signal, (np.ndarray, torch.Tensor)) and signal.ndim == 1:
         return "audio"
     return "image"

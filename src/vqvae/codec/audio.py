@@ -26,6 +26,7 @@ import torch
 from .. import pretrained
 from ..errors import DataError
 from ..limits import MAX_AUDIO_SECONDS, check_audio_seconds
+from ..media.audio import read_audio, resample
 from . import container, entropy
 from .audio_refine import refine_codes
 from .container import AudioHeader, FormatError
@@ -67,8 +68,6 @@ def stages_for_bitrate(model, bitrate: float) -> int:
 def _samples(audio, sample_rate: int | None, model, max_seconds: float | None) -> np.ndarray:
     """A path / (T,) array or tensor at ``sample_rate`` (None: the model's) -> float32 (T,) at
     the model's rate, in [-1, 1]."""
-    from ..data.audio import read_audio, resample
-
     if isinstance(audio, (str, os.PathLike)):
         return read_audio(audio, model.sample_rate, max_seconds)[0]
     if isinstance(audio, torch.Tensor):

@@ -58,7 +58,7 @@ class ArgumentParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="vqvae",
-        description="Vector-quantized autoencoders for images.",
+        description="Vector-quantized autoencoders for images and speech.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vqvae {__version__}")

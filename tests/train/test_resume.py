@@ -21,7 +21,7 @@ from vqvae.data import ImageDataset
 from vqvae.errors import CheckpointError
 from vqvae.train import TrainingError, train
 
-SRC = Path(__file__).parents[1] / "src"
+SRC = Path(__file__).parents[2] / "src"
 # 96 images / 16 per step = 6 steps an epoch, 12 in all; random crops, k-means init and code
 # restarts (which draw from the global RNG) from the first step, a checkpoint every 2 steps.
 TINY = [

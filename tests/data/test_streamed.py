@@ -35,7 +35,7 @@ from vqvae.train.batches import (
 )
 from vqvae.train.sampler import DistributedBatchSampler, batch_generator
 
-SRC = Path(__file__).parents[1] / "src"
+SRC = Path(__file__).parents[2] / "src"
 MODEL = VQVAEConfig(
     hidden_channels=8,
     res_channels=4,

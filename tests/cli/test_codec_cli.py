@@ -13,7 +13,7 @@ from vqvae import VQVAE, QuantizerConfig, VQVAEConfig
 from vqvae.cli import main
 from vqvae.codec import PRETRAINED_MNIST, read_header
 
-DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*.png"))
 
 
 def _tiny_run(path: Path, seed: int) -> Path:

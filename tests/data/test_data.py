@@ -25,7 +25,7 @@ from vqvae.data.idx import read_idx_images, read_idx_labels
 from vqvae.data.transforms import random_crop, resize
 from vqvae.errors import DataError
 
-DATA = Path(os.environ.get("VQVAE_TEST_DATA", Path(__file__).parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("VQVAE_TEST_DATA", Path(__file__).parents[3] / "shared" / "data"))
 needs_shared = pytest.mark.skipif(
     not (DATA / "cifar10").is_dir() or not (DATA / "fashion-mnist").is_dir(),
     reason=f"shared test data not found at {DATA} (set VQVAE_TEST_DATA)",

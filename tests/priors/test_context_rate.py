@@ -26,7 +26,7 @@ K, D = 16, 4
 TINY = ["--code-dim", "4", "--hidden", "16", "--res-channels", "8", "--res-blocks", "1"]
 TINY += ["--batch-size", "32", "--train-subset", "64", "--eval-subset", "32", "--no-progress"]
 TINY += ["--codebook-size", str(K), "--seed", "3"]
-DIGITS = str(Path(__file__).parents[1] / "examples" / "digits")
+DIGITS = str(Path(__file__).parents[2] / "examples" / "digits")
 PRIOR = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2"]
 
 

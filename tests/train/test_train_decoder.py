@@ -17,7 +17,7 @@ from vqvae.priors import PriorConfig, TransformerPrior, load_prior, save_prior
 from vqvae.priors.context import ContextConfig, ContextModel, load_context, save_context
 from vqvae.train.decoder import carry_over, with_decoder_sizes
 
-DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*.png"))
 TINY = ["--codebook-size", "16", "--code-dim", "4", "--hidden", "16", "--res-channels", "8"]
 TINY += ["--res-blocks", "1", "--batch-size", "32", "--train-subset", "128"]
 TINY += ["--eval-subset", "32", "--no-progress", "--seed", "3"]

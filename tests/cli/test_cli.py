@@ -9,7 +9,7 @@ from PIL import Image
 from vqvae import VQVAE
 from vqvae.cli import main
 
-DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*.png"))
 TINY = [
     "--codebook-size",
     "32",
@@ -167,7 +167,7 @@ def test_reconstruct_writes_a_readable_grid(tmp_path, capsys):
 
     from vqvae.codec import PRETRAINED_MNIST
 
-    digits = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*"))
+    digits = sorted(str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*"))
     out = tmp_path / "rec"
     assert main(["reconstruct", str(PRETRAINED_MNIST), *digits[:2], "--out-dir", str(out)]) == 0
     assert "mean PSNR" in capsys.readouterr().out

@@ -14,7 +14,7 @@ import torch
 from vqvae import VQVAE, QuantizerConfig, VQVAEConfig
 from vqvae.cli import build_parser, main
 
-DIGITS = Path(__file__).parents[1] / "examples" / "digits"
+DIGITS = Path(__file__).parents[2] / "examples" / "digits"
 IMAGES = sorted(str(p) for p in DIGITS.glob("*.png"))[:2]
 TINY_MODEL = VQVAEConfig(
     hidden_channels=8,

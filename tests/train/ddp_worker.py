@@ -1,6 +1,6 @@
 """Run the vqvae CLI and dump this rank's model and RNG state, for the DDP tests.
 
-    torchrun --nproc_per_node=N tests/ddp_worker.py DUMP_DIR EARLY_STEP train ...
+    torchrun --nproc_per_node=N tests/train/ddp_worker.py DUMP_DIR EARLY_STEP train ...
 
 writes DUMP_DIR/rank{RANK}_step{EARLY_STEP}.pt right after optimizer step EARLY_STEP and
 DUMP_DIR/rank{RANK}.pt at the end, each {"state": model.state_dict(), "rng": CPU RNG state}

@@ -29,7 +29,7 @@ from vqvae.priors.context_entropy import ContextEntropyModel
 from vqvae.train.context import ContextTrainConfig, train_context, unigram_bits_per_code
 
 K = 16
-DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*.png"))
 
 
 def _model(seed: int = 0, levels: int = 1) -> ContextModel:

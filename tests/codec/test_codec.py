@@ -26,7 +26,7 @@ from vqvae.codec import (
     read_header,
 )
 
-GOLDEN = Path(__file__).parent / "expected" / "codec_golden.json"
+GOLDEN = Path(__file__).parents[1] / "expected" / "codec_golden.json"
 REGENERATE = os.environ.get("VQVAE_REGENERATE_GOLDEN") == "1"
 
 

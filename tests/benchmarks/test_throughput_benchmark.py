@@ -12,7 +12,7 @@ import torch
 
 from vqvae.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import train_throughput  # noqa: E402
 

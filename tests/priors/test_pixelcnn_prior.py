@@ -10,7 +10,7 @@ import torch
 
 from vqvae.data.codes import CodeDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from pixelcnn_prior import GatedPixelCNN, evaluate_pixelcnn, train_pixelcnn  # noqa: E402
 
 K = 8

@@ -394,7 +394,7 @@ def test_cli_encode_decode_multi_stage_codes(tmp_path):
     import numpy as np
 
     digits = sorted(
-        str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png")
+        str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*.png")
     )
     q = QuantizerConfig(kind="rvq", codebook_size=16, code_dim=8, options={"num_stages": 2})
     model = VQVAE(VQVAEConfig(hidden_channels=16, res_channels=8, num_res_blocks=1, quantizer=q))

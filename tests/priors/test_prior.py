@@ -23,7 +23,7 @@ from vqvae.priors import (
 )
 from vqvae.train.prior import PriorTrainConfig, evaluate_prior, train_prior
 
-DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*.png"))
 K = 16
 
 

@@ -36,7 +36,7 @@ from vqvae.errors import CheckpointError, DataError
 from vqvae.limits import MAX_PIXELS
 from vqvae.priors import PriorConfig, TransformerPrior, load_prior, save_prior
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from vqvae.errors import VQVAEError
 from vqvae.train import distributed
 from vqvae.train.sampler import DistributedBatchSampler
 
-SRC = Path(__file__).parents[1] / "src"
+SRC = Path(__file__).parents[2] / "src"
 WORKER = Path(__file__).parent / "ddp_worker.py"
 # 96 images / 16 per step = 6 steps an epoch; random crops, k-means init and (with a high
 # dead-code threshold and a fast decay) code restarts from the first step, so every rank-coupled path runs.

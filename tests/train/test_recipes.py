@@ -10,7 +10,7 @@ from vqvae.cli import build_parser, main
 from vqvae.train.configure import TIME_BUDGET_EPOCHS, recipe_schedule
 from vqvae.train.recipes import RECIPES, recipe_for
 
-DIGITS = str(Path(__file__).parents[1] / "examples" / "digits")
+DIGITS = str(Path(__file__).parents[2] / "examples" / "digits")
 SHORT = ["--train-subset", "64", "--eval-subset", "32", "--max-steps", "1", "--device", "cpu"]
 
 

@@ -34,7 +34,7 @@ from vqvae.entropy.stages import StageEntropyModel, fit_stage_counts
 from vqvae.errors import DataError
 from vqvae.models import VQVAE
 
-GOLDEN = Path(__file__).parent / "expected" / "audio_golden.json"
+GOLDEN = Path(__file__).parents[1] / "expected" / "audio_golden.json"
 REGENERATE = os.environ.get("VQVAE_REGENERATE_GOLDEN") == "1"
 RATE = 8000
 
@@ -309,7 +309,7 @@ def test_the_shipped_speech_model_codes_the_example(tmp_path):
 
     if "fsdd" not in pretrained.names():
         pytest.skip("this build ships no fsdd model yet")
-    example = Path(__file__).resolve().parents[1] / "examples" / "speech.wav"
+    example = Path(__file__).resolve().parents[2] / "examples" / "speech.wav"
     vqz, out = tmp_path / "s.vqz", tmp_path / "s.wav"
     assert main(["compress", str(example), "-o", str(vqz), "--bitrate", "1200"]) == 0
     header = read_header(vqz.read_bytes())

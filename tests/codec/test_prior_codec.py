@@ -26,7 +26,7 @@ from vqvae.priors import PriorConfig, load_prior
 from vqvae.priors.entropy import PriorEntropyModel
 from vqvae.train.prior import PriorTrainConfig, train_prior
 
-DIGITS = sorted(str(p) for p in (Path(__file__).parents[1] / "examples" / "digits").glob("*.png"))
+DIGITS = sorted(str(p) for p in (Path(__file__).parents[2] / "examples" / "digits").glob("*.png"))
 K = 16
 
 

@@ -24,7 +24,7 @@ TINY = ["--code-dim", "4", "--hidden", "16", "--res-channels", "8", "--res-block
 TINY += ["--batch-size", "32", "--train-subset", "64", "--eval-subset", "32", "--no-progress"]
 TINY += ["--codebook-size", str(K), "--seed", "3", "--device", "cpu"]
 PRIOR = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--max-steps", "2"]
-DIGITS = Path(__file__).parents[1] / "examples" / "digits"
+DIGITS = Path(__file__).parents[2] / "examples" / "digits"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -158,7 +158,7 @@ def test_unknown_modality_is_refused():
     data = bytearray(container.write(AUDIO, PAYLOAD))
     at = 4 + 1 + 8 + 1 + len("stages") + 8
     assert data[at] == 1
-    data[at] = 2
+    data[at] = 3  # 1: a waveform, 2: a waveform with a gain; nothing else yet
     with pytest.raises(FormatError, match="modality"):
         container.parse(_refresh_crc(bytes(data)))
 

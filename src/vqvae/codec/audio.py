@@ -2,17 +2,25 @@
 
 ::
 
-    samples (T,) at the model's rate --encoder--> residual codes (S, L), L = ceil(T / hop)
-        --keep the first k stages (k from --bitrate)--> (k, L): stage s in row s
+    samples (T,) at the model's rate --x gain g (peak to LEVEL_DBFS)--> encoder
+        --> residual codes (S, L), L = ceil(T / hop)
+        --keep the first k stages (k: the most whose coded file fits --bitrate)--> (k, L)
         --entropy model tables (one per stage) + range coder--> payload
-        --container--> header (rate, T, hop, k) | payload | crc32
+        --container--> header (rate, T, hop, k, g) | payload | crc32
 
     bytes --parse + checks (magic, version, crc, model, entropy model, length limit)-->
-        payload --range decoder--> (k, L) --decoder with k stages--> crop to T, clip to [-1, 1]
+        payload --range decoder--> (k, L) --decoder with k stages--> crop to T, clip to
+        [-1, 1], divide by g
 
 A residual quantizer trained with quantizer dropout decodes from any number of its first
 stages, so one model serves every bitrate: ``k`` stages cost ``k * log2(K) * rate / hop``
-bit/s before entropy coding (the model's nominal rate, ``model.bitrate(k)``).
+bit/s before entropy coding (the model's nominal rate, ``model.bitrate(k)``); ``bitrate``
+is a ceiling on the coded file's own rate, header included.
+
+Level: a quiet recording is lifted to a peak of ``LEVEL_DBFS`` before coding (the level the
+model codes best) and brought back down after decoding, so quality does not depend on the
+input's level; the gain travels in the header, and the output never clips (the gain is
+never below 0 dB).
 """
 
 from __future__ import annotations
@@ -29,10 +37,30 @@ from ..limits import MAX_AUDIO_SECONDS, check_audio_seconds
 from ..media.audio import read_audio, resample
 from . import container, entropy
 from .audio_refine import refine_codes
-from .container import AudioHeader, FormatError
+from .container import GAIN_UNIT, AudioHeader, FormatError
 from .entropy import EntropyModel
 from .loading import Codec, load, model_fingerprint, resolve
 from .stream import NOT_AUDIO, read_stream
+
+LEVEL_DBFS = -1.0
+"""The peak level (dBFS) a waveform is coded at: quieter sounds are lifted to it."""
+MAX_LEVEL_GAIN_DB = 60.0
+"""The most a sound is lifted (a peak of -61 dBFS or quieter is lifted this much)."""
+
+
+def level_gain_db(x: np.ndarray) -> float:
+    """The gain in dB (a multiple of 1/64, in [0, MAX_LEVEL_GAIN_DB]) that lifts the peak of
+    samples ``x`` to ``LEVEL_DBFS`` (rounded down: the peak never passes it); 0 for a sound
+    at that level or louder, and for silence."""
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak <= 0.0:
+        return 0.0
+    gain = min(max(LEVEL_DBFS - 20.0 * math.log10(peak), 0.0), MAX_LEVEL_GAIN_DB)
+    return math.floor(gain * GAIN_UNIT) / GAIN_UNIT
+
+
+def _amplitude(gain_db: float) -> float:
+    return 10.0 ** (gain_db / 20.0)
 
 
 def _audio_model(model, entropy_model: EntropyModel | None):
@@ -110,18 +138,16 @@ def encode_audio_indices(
     stages: int | None = None,
     max_seconds: float | None = MAX_AUDIO_SECONDS,
     refine_steps: int = 0,
+    normalize: bool = True,
 ) -> torch.Tensor:
     """The code map ``compress_audio`` (same arguments) writes: int64 (k, L)."""
-    model, _ = _audio_model(model, None)
+    model, entropy_model = _audio_model(model, None)
     x = _samples(audio, sample_rate, model, max_seconds)
-    return _encode(model, x, _stages(model, bitrate, stages), refine_steps)
+    gain_db = level_gain_db(x) if normalize else 0.0
+    return _choose_codes(model, x, gain_db, bitrate, stages, entropy_model, refine_steps)
 
 
-def _stages(model, bitrate: float | None, stages: int | None) -> int:
-    if bitrate is not None and stages is not None:
-        raise ValueError("give bitrate or stages, not both")
-    if bitrate is not None:
-        return stages_for_bitrate(model, bitrate)
+def _stages(model, stages: int | None) -> int:
     if stages is None:
         return model.num_stages
     if isinstance(stages, bool) or not isinstance(stages, int):
@@ -129,6 +155,50 @@ def _stages(model, bitrate: float | None, stages: int | None) -> int:
     if not 1 <= stages <= model.num_stages:
         raise DataError(f"stages must be in 1..{model.num_stages} for this model, got {stages}")
     return stages
+
+
+def _choose_codes(
+    model, x: np.ndarray, gain_db: float, bitrate, stages, entropy_model, refine_steps
+) -> torch.Tensor:
+    """The codes (k, L) of samples ``x`` coded at ``gain_db``: the first ``stages`` stages,
+    or the most stages whose file fits ``bitrate`` (``_within_bitrate``)."""
+    if bitrate is not None and stages is not None:
+        raise ValueError("give bitrate or stages, not both")
+    lifted = (x * _amplitude(gain_db)).astype(np.float32) if gain_db else x
+    if bitrate is None:
+        return _encode(model, lifted, _stages(model, stages), refine_steps)
+    return _within_bitrate(model, lifted, len(x), gain_db, bitrate, entropy_model, refine_steps)
+
+
+def _within_bitrate(
+    model, x: np.ndarray, samples: int, gain_db: float, bitrate, entropy_model, refine_steps
+) -> torch.Tensor:
+    """The most stages whose coded file (header included) is at most ``bitrate`` bit/s:
+    measured by coding the encoder's codes with each number of stages; refined codes at
+    that number (or one fewer) when ``refine_steps`` asks for them and they still fit, else
+    the encoder's."""
+    stages_for_bitrate(model, bitrate)  # the nominal check: a bitrate below one stage's
+    budget = bitrate * samples / model.sample_rate  # bits the file may take
+
+    def fits(codes: torch.Tensor) -> bool:
+        return 8 * len(pack_audio(model, codes, samples, entropy_model, gain_db)) <= budget
+
+    plain = _encode(model, x, model.num_stages, 0)  # (S, L): prefixes are the k-stage codes
+    fitting = [k for k in range(1, model.num_stages + 1) if fits(plain[:k])]
+    if not fitting:
+        lowest = 8 * len(pack_audio(model, plain[:1], samples, entropy_model, gain_db))
+        raise DataError(
+            f"bitrate {bitrate:g} bit/s is below this sound's lowest, "
+            f"{lowest * model.sample_rate / samples:.0f} bit/s (one residual stage, header "
+            "included)"
+        )
+    k = fitting[-1]
+    if refine_steps:
+        for stages in (k, k - 1)[: 2 if k > 1 else 1]:
+            refined = _encode(model, x, stages, refine_steps)
+            if fits(refined):
+                return refined
+    return plain[:k]
 
 
 def _refine_steps(steps) -> int:
@@ -154,6 +224,7 @@ def compress_audio(
     entropy_model: EntropyModel | None = None,
     max_seconds: float | None = MAX_AUDIO_SECONDS,
     refine_steps: int = 0,
+    normalize: bool = True,
 ) -> bytes:
     """Compress a mono waveform into ``.vqz`` bytes (format version 3).
 
@@ -164,16 +235,21 @@ def compress_audio(
             samples (T,) in [-1, 1] (numpy or torch) at ``sample_rate``. Audio at another rate
             than the model's is resampled to it.
         sample_rate: the rate of an array (None: the model's); ignored for files.
-        bitrate: keep the most residual stages whose nominal rate is at most this many bit/s
-            (``stages_for_bitrate``); None: all of them (or ``stages``).
+        bitrate: a ceiling in bit/s on the file (its size x 8 / duration, header included):
+            the most residual stages whose coded file fits; None: all of them (or
+            ``stages``).
         stages: keep exactly the first ``stages`` stages (instead of ``bitrate``).
         entropy_model: overrides the codec's own probability model (a bare VQVAE without
             one is coded with uniform tables).
         max_seconds: refuse longer audio (None: no limit).
         refine_steps: choose the codes by analysis by synthesis, this many steps of a
             search for the codes whose decoded sound is closest to the input
-            (``vqvae.codec.audio_refine``: better quality at the same rate, encoding about
-            as slow as real time per 50 steps on one core); 0: the encoder's nearest codes.
+            (``vqvae.codec.audio_refine``: better quality at the same rate, slower
+            encoding: see the README's speech section for measured speeds); 0: the
+            encoder's nearest codes.
+        normalize: lift a quiet sound's peak to ``LEVEL_DBFS`` before coding (the gain is
+            stored and undone by the decoder), so every input level codes alike; False:
+            code the samples as they are.
 
     Returns:
         The file's bytes.
@@ -184,12 +260,17 @@ def compress_audio(
     """
     model, entropy_model = _audio_model(model, entropy_model)
     x = _samples(audio, sample_rate, model, max_seconds)
-    indices = _encode(model, x, _stages(model, bitrate, stages), refine_steps)  # (k, L)
-    return pack_audio(model, indices, len(x), entropy_model)
+    gain_db = level_gain_db(x) if normalize else 0.0
+    indices = _choose_codes(model, x, gain_db, bitrate, stages, entropy_model, refine_steps)
+    return pack_audio(model, indices, len(x), entropy_model, gain_db)
 
 
 def pack_audio(
-    model, indices: torch.Tensor, samples: int, entropy_model: EntropyModel | None = None
+    model,
+    indices: torch.Tensor,
+    samples: int,
+    entropy_model: EntropyModel | None = None,
+    gain_db: float = 0.0,
 ) -> bytes:
     """The ``.vqz`` bytes of a code map: what ``compress_audio`` writes once it has the codes
     (e.g. the first k rows of one ``encode_audio_indices`` map, for several k).
@@ -199,6 +280,7 @@ def pack_audio(
         indices: (k, L) int64, the first k stages' codes, L = ceil(samples / hop).
         samples: the sound's length in samples at the model's rate.
         entropy_model: overrides the codec's own (a bare VQVAE: uniform tables).
+        gain_db: the gain the codes were made at (``level_gain_db``), undone on decoding.
     """
     model, entropy_model = _audio_model(model, entropy_model)
     entropy_model = _choose_entropy(model, entropy_model)
@@ -216,6 +298,7 @@ def pack_audio(
         samples=int(samples),
         hop_length=model.hop_length,
         stages=int(indices.shape[0]),
+        gain_db=float(gain_db),
     )
     return container.write(header, entropy.encode(indices, entropy_model))
 
@@ -247,13 +330,14 @@ def decompress_audio_indices(
 
 
 @torch.no_grad()
-def decode_stages(model, indices: torch.Tensor, samples: int) -> np.ndarray:
+def decode_stages(model, indices: torch.Tensor, samples: int, gain_db: float = 0.0) -> np.ndarray:
     """Waveform of a (k, L) code map with the model's first k stages: float32 (samples,),
-    cropped and clipped to [-1, 1]."""
+    cropped, clipped to [-1, 1] and divided by the gain it was coded at."""
     device = next(model.parameters()).device
     indices = indices.to(device)[None]  # (1, k, L)
     y = model.decode(indices if model.num_stages > 1 else indices[:, 0])  # (1, 1, L * hop)
-    return y[0, 0, :samples].clamp(-1, 1).float().cpu().numpy()
+    y = y[0, 0, :samples].clamp(-1, 1).float().cpu().numpy()
+    return (y / np.float32(_amplitude(gain_db))) if gain_db else y
 
 
 def decompress_audio(
@@ -279,7 +363,7 @@ def decompress_audio(
         FormatError: a truncated, damaged, foreign or image stream, or one over the limit.
     """
     header, indices, model = decompress_audio_indices(data, model, entropy_model, max_seconds)
-    return decode_stages(model, indices, header.samples), header.sample_rate
+    return decode_stages(model, indices, header.samples, header.gain_db), header.sample_rate
 
 
 def load_audio(run_dir=None, entropy: str | None = None, device: str = "cpu") -> Codec:

@@ -19,8 +19,10 @@ Layout (all integers little-endian; ``uvarint`` = LEB128, 1 byte below 128)::
     crc32            4 bytes   zlib.crc32 of every byte before it
 
 Version 3 holds audio (``AudioHeader``): after the entropy model's fingerprint come
-``modality`` (1 byte, 1 = mono waveform), ``sample rate``, ``samples`` and ``hop`` (uvarints)
-and ``stages`` (1 byte: the residual stages kept), then the payload length as above.
+``modality`` (1 byte: 1 = a mono waveform, 2 = a mono waveform coded at a gain),
+``sample rate``, ``samples`` and ``hop`` (uvarints) and ``stages`` (1 byte: the residual
+stages kept); with modality 2 then ``gain`` (int16, units of 1/64 dB: what the encoder
+multiplied the waveform by, and the decoder divides by), then the payload length as above.
 
 See docs/format.md for the full description.
 """
@@ -36,7 +38,10 @@ from ..errors import VQVAEError
 MAGIC = b"\x89VQZ"
 FORMAT_VERSION = 3  # the newest this build reads and writes: 1 and 2 are images, 3 audio
 AUDIO_VERSION = 3
-MODALITY_AUDIO = 1  # the one modality a version 3 file names: a mono waveform
+MODALITY_AUDIO = 1  # a version 3 file's modality byte: a mono waveform at its own level ...
+MODALITY_AUDIO_GAIN = 2  # ... or coded at a gain (level normalisation), the gain stored
+GAIN_UNIT = 64  # steps per dB of the stored gain (int16: +-512 dB)
+MAX_GAIN_DB = 100.0
 MAX_NAME = 32
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 28  # 16k x 16k: a crafted header cannot make the decoder allocate more
@@ -148,6 +153,9 @@ class AudioHeader:
         hop_length: samples per code frame (the model's total stride).
         stages: residual stages kept (the first ``stages`` of the model's; ``--bitrate``).
         payload_length: bytes of payload.
+        gain_db: the gain (dB, a multiple of 1/64) the waveform was coded at: the decoder
+            divides the decoded waveform by it. 0: coded at its own level (modality byte 1,
+            byte for byte as files without a gain).
     """
 
     model_fingerprint: bytes
@@ -158,6 +166,7 @@ class AudioHeader:
     hop_length: int
     stages: int = 1
     payload_length: int = 0
+    gain_db: float = 0.0
 
     version = AUDIO_VERSION
     modality = "audio"
@@ -184,6 +193,9 @@ class AudioHeader:
             raise FormatError(f"bad audio length {self.samples} samples")
         if not 1 <= self.hop_length <= MAX_HOP:
             raise FormatError(f"bad hop length {self.hop_length}")
+        steps = self.gain_db * GAIN_UNIT
+        if not (abs(self.gain_db) <= MAX_GAIN_DB and steps == round(steps)):
+            raise FormatError(f"bad gain {self.gain_db} dB")
 
 
 def _uvarint(value: int) -> bytes:
@@ -236,14 +248,16 @@ def write(header: Header | AudioHeader, payload: bytes) -> bytes:
         header.entropy_fingerprint,
     ]
     if isinstance(header, AudioHeader):
+        gain = round(header.gain_db * GAIN_UNIT)
         head = b"".join(
             common
             + [
-                bytes([MODALITY_AUDIO]),
+                bytes([MODALITY_AUDIO_GAIN if gain else MODALITY_AUDIO]),
                 _uvarint(header.sample_rate),
                 _uvarint(header.samples),
                 _uvarint(header.hop_length),
                 bytes([header.stages]),
+                struct.pack("<h", gain) if gain else b"",
                 _uvarint(len(payload)),
             ]
         )
@@ -289,9 +303,12 @@ def parse(data: bytes) -> tuple[Header | AudioHeader, bytes]:
     entropy_fp = r.take(8)
     if version == AUDIO_VERSION:
         modality = r.byte()
-        if modality != MODALITY_AUDIO:
+        if modality not in (MODALITY_AUDIO, MODALITY_AUDIO_GAIN):
             raise FormatError(f"unknown modality {modality} in a version 3 file")
         audio = (r.uvarint(), r.uvarint(), r.uvarint(), r.byte())
+        gain = struct.unpack("<h", r.take(2))[0] if modality == MODALITY_AUDIO_GAIN else 0
+        if modality == MODALITY_AUDIO_GAIN and gain == 0:
+            raise FormatError("a zero gain in a file whose modality byte says it has one")
     else:
         width, height = r.uvarint(), r.uvarint()
         channels, factor, pad_h, pad_w, stages = r.take(5)
@@ -322,6 +339,7 @@ def parse(data: bytes) -> tuple[Header | AudioHeader, bytes]:
             hop_length=hop,
             stages=stages,
             payload_length=length,
+            gain_db=gain / GAIN_UNIT,
         )
         audio_header.validate()
         return audio_header, payload

@@ -84,9 +84,8 @@ def register(subparsers) -> None:
         type=bitrate,
         default=None,
         metavar="B",
-        help="speech: keep the most residual stages whose nominal rate (log2 K bits a code, "
-        "before entropy coding) is at most B bit/s; 2400 or 2.4k; the coded file is near that "
-        "rate (entropy coding, header). "
+        help="speech: a ceiling on the file's bit rate (its size x 8 / duration, header "
+        "included): keep the most residual stages whose coded file fits; 2400 or 2.4k. "
         "Default: every stage",
     )
     p.add_argument(
@@ -96,7 +95,7 @@ def register(subparsers) -> None:
         metavar="N",
         help="speech: choose the codes by analysis by synthesis, N steps of a search for the "
         "codes whose decoded sound is closest to the input (better quality at about the same "
-        "rate; 50 steps encode about as fast as real time on one core). Files decode as "
+        "rate; 50 steps take about twice the sound's length on one thread). Files decode as "
         "before. Default 0: the encoder's nearest codes",
     )
     p.add_argument("--device", default="cpu", help="where the encoder runs")

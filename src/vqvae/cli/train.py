@@ -292,6 +292,13 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
         help="train a denoiser: corrupt inputs with gaussian:SIGMA, saltpepper:RATE or "
         "mask:FRACTION and reconstruct the clean images",
     )
+    g.add_argument(
+        "--augment",
+        action="store_true",
+        default=None,
+        help="speech: draw every training segment at a random speed (0.9/1.0/1.1), peak "
+        "level (-41..-1 dBFS), band limit, reverberation and noise",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

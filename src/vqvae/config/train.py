@@ -34,6 +34,8 @@ class DataConfig:
             the named datasets always load into RAM.
         workers: loader processes decoding streamed data (0: in the training process;
             None: min(4, CPU cores)).
+        augment: speech: draw every training segment with a random speed, band, room,
+            noise and level (``vqvae.data.augment``).
     """
 
     dataset: str = "mnist"
@@ -45,9 +47,11 @@ class DataConfig:
     train_noise: str | None = None
     data_loading: str = "auto"
     workers: int | None = None
+    augment: bool = False
 
     def __post_init__(self) -> None:
         check_type("dataset", self.dataset, str)
+        check_type("augment", self.augment, bool)
         if self.data_loading not in ("auto", "memory", "stream"):
             raise ValueError(
                 f"--data-loading must be auto, memory or stream, got {self.data_loading!r}"

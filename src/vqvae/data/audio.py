@@ -28,6 +28,8 @@ from vqvae.media.audio import (
 )
 from vqvae.media.image import IMAGE_EXTENSIONS
 
+from .augment import SpeechAugment
+
 __all__ = [
     "AUDIO_DATASETS",
     "AUDIO_EXTENSIONS",
@@ -45,10 +47,15 @@ __all__ = [
     "write_audio",
 ]
 
-AUDIO_DATASETS = ("fsdd",)
-"""Named audio datasets (``vqvae train --dataset fsdd``)."""
+AUDIO_DATASETS = ("fsdd", "fsdd-speakers", "fsdd-heldout")
+"""Named audio datasets (``vqvae train --dataset fsdd``): "fsdd", all six speakers in the
+dataset's official split; "fsdd-speakers", the same without the held-out speakers (train on
+it to keep them unseen); "fsdd-heldout", every recording of the held-out speakers (a test
+split only)."""
 FSDD_RATE = 8000
 FSDD_TEST_INDICES = range(5)  # the dataset's official split: index 0-4 test, 5-49 train
+FSDD_HELDOUT_SPEAKERS = ("nicolas", "theo")
+"""FSDD speakers that no model trained on "fsdd-speakers" hears: its unseen voices."""
 
 
 @dataclass
@@ -68,6 +75,8 @@ class AudioDataset:
         segment: samples per training segment (``batch``); None: the longest clip.
         labels: int64 (n,) class ids (FSDD: the digit), or None.
         paths: the clips' files.
+        augment: a ``data.augment.SpeechAugment`` applied to every ``batch`` (training
+            segments), or None.
     """
 
     samples: torch.Tensor
@@ -77,6 +86,7 @@ class AudioDataset:
     segment: int | None = None
     labels: torch.Tensor | None = None
     paths: list[Path] = field(default_factory=list)
+    augment: SpeechAugment | None = None
 
     def __post_init__(self) -> None:
         if len(self.offsets) < 2 or int(self.offsets[-1]) != len(self.samples):
@@ -111,6 +121,14 @@ class AudioDataset:
             self.offsets[idx]
             + (torch.rand(len(idx), generator=generator) * self.lengths[idx]).long()
         )
+        if self.augment is not None:  # segments of each one's speed, then the effects
+            speeds = self.augment.draw_speeds(len(idx), generator)
+            sources = [
+                self.samples[(start + torch.arange(self.augment.source_length(length, speed)))
+                             % len(self.samples)]
+                for start, speed in zip(starts.tolist(), speeds, strict=True)
+            ]  # fmt: skip
+            return self.augment(sources, length, generator)
         positions = (starts[:, None] + torch.arange(length)) % len(self.samples)
         return self.samples[positions].unsqueeze(1)
 
@@ -126,6 +144,7 @@ class AudioDataset:
             self.segment,
             None if self.labels is None else self.labels[:n],
             self.paths[:n],
+            self.augment,
         )
 
 
@@ -185,13 +204,22 @@ def locate_fsdd(data_dir: str | Path | None = None) -> Path:
     )
 
 
-def _fsdd_split(folder: Path, split: str) -> tuple[list[Path], list[int]]:
+def _fsdd_split(folder: Path, split: str, name: str = "fsdd") -> tuple[list[Path], list[int]]:
+    """(paths, digits) of one split of a named FSDD dataset (``AUDIO_DATASETS``)."""
+    if name == "fsdd-heldout" and split == "train":
+        raise DataError("fsdd-heldout is held out of all training: it has a test split only")
     paths, labels = [], []
     for path in sorted(folder.glob("*_*_*.wav")):
-        digit, _, index = path.stem.split("_", 2)
+        digit, speaker, index = path.stem.split("_", 2)
         if not (digit.isdigit() and index.isdigit()):
             continue
-        if (int(index) in FSDD_TEST_INDICES) == (split == "test"):
+        heldout = speaker in FSDD_HELDOUT_SPEAKERS
+        if name == "fsdd-heldout":
+            wanted = heldout  # every recording of theirs
+        else:
+            in_split = (int(index) in FSDD_TEST_INDICES) == (split == "test")
+            wanted = in_split and not (heldout and name == "fsdd-speakers")
+        if wanted:
             paths.append(path)
             labels.append(int(digit))
     return paths, labels
@@ -204,8 +232,8 @@ def load_audio_dataset(
     sample_rate: int | None = None,
     segment: int | None = None,
 ) -> AudioDataset:
-    """Load "fsdd" (official split: recordings with index 0-4 test, 5-49 train) or a folder
-    of .wav / .flac files (a folder with train/ and test/ subfolders uses the one named by
+    """Load "fsdd" (official split: recordings with index 0-4 test, 5-49 train),
+    "fsdd-speakers" / "fsdd-heldout" (``AUDIO_DATASETS``) or a folder of .wav / .flac files (a folder with train/ and test/ subfolders uses the one named by
     ``split``; a plain folder is both splits) into memory.
 
     Args:
@@ -218,9 +246,9 @@ def load_audio_dataset(
     if split not in ("train", "test"):
         raise DataError(f"split must be train or test, got {split!r}")
     labels: list[int] | None = None
-    if name_or_path.strip().lower() == "fsdd":
-        name = "fsdd"
-        paths, labels = _fsdd_split(locate_fsdd(data_dir), split)
+    if name_or_path.strip().lower() in AUDIO_DATASETS:
+        name = name_or_path.strip().lower()
+        paths, labels = _fsdd_split(locate_fsdd(data_dir), split, name)
         sample_rate = sample_rate or FSDD_RATE
     else:
         name = name_or_path
@@ -257,7 +285,8 @@ def load_audio_dataset(
 def load_audio_splits(data, sample_rate: int | None = None) -> tuple[AudioDataset, AudioDataset]:
     """The training and evaluation splits of an audio ``DataConfig``: ``random_crop`` is the
     training segment in samples (None: the longest clip), evaluation takes whole clips, both
-    resampled to ``sample_rate`` (None: the data's own; a resumed run passes its model's)."""
+    resampled to ``sample_rate`` (None: the data's own; a resumed run passes its model's);
+    ``augment`` augments the training segments (``SpeechAugment``)."""
     train = load_audio_dataset(
         data.dataset, "train", data.data_dir, sample_rate, segment=data.random_crop
     )
@@ -266,4 +295,6 @@ def load_audio_splits(data, sample_rate: int | None = None) -> tuple[AudioDatase
         train = train.subset(data.train_subset)
     if data.eval_subset:
         test = test.subset(data.eval_subset)
+    if getattr(data, "augment", False):
+        train.augment = SpeechAugment(train.sample_rate)
     return train, test

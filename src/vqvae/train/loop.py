@@ -179,6 +179,8 @@ def _prepare(
     torch.manual_seed(config.schedule.seed)
     if is_audio_dataset(config.data.dataset, config.data.data_dir):  # in RAM, resampled
         train_set, test_set = load_audio_splits(config.data, model_config.sample_rate)
+    elif config.data.augment:
+        raise VQVAEError("--augment is speech augmentation; this dataset holds images")
     else:
         train_set, test_set = load_splits(config.data, rank_warn)
     if not resume:

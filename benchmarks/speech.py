@@ -1,18 +1,28 @@
-"""Speech coding on the FSDD test split: ours (residual stages kept) against Codec2 and Opus.
+"""Speech coding on speech the model heard and speech it never heard: ours (residual stages
+kept) against Codec2 and Opus.
 
     python benchmarks/speech.py [--model fsdd|RUN_DIR] [--stages 1,2,3,4,6,8]
-        [--refined-stages 2,3,4,5] [--refine-steps 50] [--data-dir DIR]
+        [--refined-stages 2,3] [--refine-steps 50] [--data-dir DIR] [--unseen-seconds 180]
 
-Test split: FSDD recordings with index 0-4 (300 clips, 6 speakers). Each speaker's test clips
-(digit by digit, in order) are joined end to end and cut at clip boundaries into files of
-about 10 s (so headers amortise, as in a real recording); every codec codes those files:
+Two sets, each coded by every codec:
+
+- seen: the FSDD test split (recordings with index 0-4) of the speakers the model trained on
+  ("fsdd": all six; "fsdd-speakers": all but the held-out nicolas and theo). Each speaker's
+  test clips (digit by digit, in order) are joined end to end and cut at clip boundaries into
+  files of about 10 s (so headers amortise, as in a real recording).
+- unseen: voices and languages no training data has: the held-out FSDD speakers (when the
+  model trained on "fsdd-speakers"; joined into ~10 s files the same way) and the held-out
+  synthetic sentences of ``recipes/synthetic_speech.py --split heldout`` (espeak-ng voices
+  reading Polish, Brazilian Portuguese, Czech and Russian sayings; made into
+  ``--synthetic-dir`` on first use), up to ``--unseen-seconds`` of each.
+
+The codecs:
 
 - ours: the .vqz bytes ``vqvae.codec.compress_audio(..., stages=k)`` writes (each sound
   encoded once, its first k stages packed with ``pack_audio``: the same bytes) ->
-  ``decompress_audio``, one row per kept stage count k (``vqvae compress --bitrate`` picks k);
-  and for the ``--refined-stages`` counts a second row, "k stages, refined", whose codes are
-  chosen by analysis by synthesis (``compress_audio(..., refine_steps=N)``, ``vqvae compress
-  --refine-steps N``: the same decoder, a slower encoder);
+  ``decompress_audio``, one row per kept stage count k (``vqvae compress --bitrate`` picks the
+  most stages whose file fits); and for the ``--refined-stages`` counts a second row, "k
+  stages, refined", whose codes are chosen by analysis by synthesis (``refine_steps=N``);
 - Codec2 (``c2enc`` / ``c2dec`` at 1200, 2400 and 3200 bit/s; raw 16-bit 8 kHz in and out;
   headerless frames, so the file rate is the mode's rate);
 - Opus (``opusenc --bitrate 6, 8, 10, 12`` on the 8 kHz WAV, ``opusdec --rate 8000``): the
@@ -20,14 +30,19 @@ about 10 s (so headers amortise, as in a real recording); every codec codes thos
   payload rate (``kbps``: the audio packets only, read from the Ogg pages).
 
 Measured on the decoded files: PESQ-NB and STOI (``vqvae.metrics.audio``, means over files),
-and the accuracy of a small spoken-digit classifier (log-mel + CNN, trained here on the clean
-training split, index 5-49, seeded) on the decoded clips, cut back out of the decoded files at
-the original clip boundaries. Single clips are also coded one by one (the header's share of a
-0.4 s clip) and reported in a second table (their file rate and PESQ).
+and on FSDD files the accuracy of a small spoken-digit classifier (log-mel + CNN, trained
+here on the clean training split, index 5-49, seeded) on the decoded clips, cut back out of
+the decoded files at the original clip boundaries. Single seen clips are also coded one by
+one (the header's share of a 0.4 s clip): their file rate and PESQ. Speed: plain encoding,
+decoding and refined encoding (3 stages) of one seen file, as multiples of real time on one
+thread.
 
-Prints tables and one final JSON line ``{"ours": [...], "codec2": [...], "opus": [...]}``, every
-row with the same keys: setting, kbps, kbps_file, pesq, stoi, accuracy, kbps_clip, pesq_clip.
-Needs the Debian packages ``codec2`` and ``opus-tools``.
+Prints tables and one final JSON line ``{"seen": {"ours": [...], "codec2": [...], "opus":
+[...]}, "unseen": {...the same keys...}, "speed": {"encode_x_realtime": ...,
+"decode_x_realtime": ..., "refined_encode_x_realtime": ...}}``, every row with the keys
+setting, kbps, kbps_file, pesq, stoi, accuracy, kbps_clip, pesq_clip. Needs the Debian
+packages ``codec2`` and ``opus-tools``, and for the synthetic set ``espeak-ng`` and the
+``fortunes-pl``, ``fortunes-br``, ``fortunes-cs`` and ``fortunes-ru`` packages.
 """
 
 from __future__ import annotations
@@ -51,8 +66,9 @@ import torch
 from torch import nn
 
 from vqvae.codec import compress_audio, decompress_audio, encode_audio_indices, pack_audio
-from vqvae.codec.audio import load_audio
+from vqvae.codec.audio import level_gain_db, load_audio
 from vqvae.data.audio import load_audio_dataset
+from vqvae.media import read_audio
 from vqvae.metrics import audio as audio_metrics
 from vqvae.progress import Progress, is_quiet, set_quiet
 
@@ -303,9 +319,9 @@ def evaluate(name, setting, code, files, singles, net) -> dict:
         payload += pay
         pesq.append(audio_metrics.pesq_nb(f.samples, y))
         stoi.append(audio_metrics.stoi(f.samples, y))
-        clips = [y[a:b] for a, b in f.bounds]
-        predicted += list(classify(net, clips))
-        truth += f.digits
+        if f.digits:  # FSDD: the spoken digits, cut back out of the decoded file
+            predicted += list(classify(net, [y[a:b] for a, b in f.bounds]))
+            truth += f.digits
     clip_bytes = clip_seconds = 0.0
     clip_pesq = []
     for x in singles:
@@ -319,27 +335,150 @@ def evaluate(name, setting, code, files, singles, net) -> dict:
         "kbps_file": 8 * file_bytes / seconds / 1000,
         "pesq": float(np.nanmean(pesq)),
         "stoi": float(np.mean(stoi)),
-        "accuracy": float(np.mean(np.array(predicted) == np.array(truth))),
+        "accuracy": float(np.mean(np.array(predicted) == np.array(truth))) if truth else math.nan,
         "kbps_clip": 8 * clip_bytes / clip_seconds / 1000 if singles else float("nan"),
         "pesq_clip": float(np.nanmean(clip_pesq)) if singles else float("nan"),
     }
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+    return {k: (_number(v) if isinstance(v, float) else v) for k, v in row.items()}
 
 
-def print_table(results: dict[str, list[dict]], clean_accuracy: float) -> None:
-    print(f"\nFSDD test split, files of ~{FILE_SECONDS:g} s; clean accuracy {clean_accuracy:.3f}")
+def _number(value: float) -> float | None:
+    """Rounded, or None (JSON null) where there is nothing to measure."""
+    return None if math.isnan(value) else round(value, 4)
+
+
+def _cell(value, width: int, digits: int = 3) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
+
+
+def print_table(title: str, results: dict[str, list[dict]]) -> None:
+    print(f"\n{title}")
     print(f"{'codec':8} {'setting':>18} {'kbit/s':>7} {'file':>7} {'PESQ-NB':>8} {'STOI':>6} "
           f"{'acc':>6} | {'clip kbit/s':>11} {'clip PESQ':>9}")  # fmt: skip
     for codec, rows in results.items():
         for r in rows:
             print(
-                f"{codec:8} {r['setting']:>18} {r['kbps']:7.3f} {r['kbps_file']:7.3f} "
-                f"{r['pesq']:8.3f} {r['stoi']:6.3f} {r['accuracy']:6.3f} | "
-                f"{r['kbps_clip']:11.3f} {r['pesq_clip']:9.3f}"
+                f"{codec:8} {r['setting']:>18} {_cell(r['kbps'], 7)} {_cell(r['kbps_file'], 7)} "
+                f"{_cell(r['pesq'], 8)} {_cell(r['stoi'], 6)} {_cell(r['accuracy'], 6)} | "
+                f"{_cell(r['kbps_clip'], 11)} {_cell(r['pesq_clip'], 9)}"
             )
 
 
-def main(argv: list[str] | None = None) -> int:
+def synthetic_files(folder: Path, seconds: float) -> list[SpeechFile]:
+    """The held-out synthetic sentences (``recipes/synthetic_speech.py --split heldout``) in
+    file order, up to ``seconds`` of speech, one file a sentence."""
+    files, total = [], 0.0
+    for path in sorted(folder.glob("heldout_*.wav")):
+        samples = read_audio(path, RATE)[0]
+        files.append(SpeechFile(path.stem, samples, [], []))
+        total += len(samples) / RATE
+        if total >= seconds:
+            break
+    return files
+
+
+def make_synthetic(folder: Path, minutes: float) -> None:
+    """Generate the held-out synthetic set into ``folder`` once (espeak-ng, Debian fortunes)."""
+    if any(folder.glob("heldout_*.wav")):
+        return
+    sys.path.insert(0, str(ROOT / "recipes"))
+    import synthetic_speech
+
+    missing = synthetic_speech.missing_sources("heldout")
+    if missing:
+        raise SystemExit(
+            f"speech.py: the unseen synthetic set needs {', '.join(missing)}: "
+            f"sudo apt-get install {' '.join(missing)}"
+        )
+    synthetic_speech.generate(folder, "heldout", minutes, seed=0)
+
+
+def trained_speakers(model_name: str) -> str:
+    """The FSDD dataset the model trained on ("fsdd": every speaker, "fsdd-speakers": all but
+    the held-out ones), from its run config; another dataset counts as "fsdd"."""
+    from vqvae import checkpoint, pretrained
+
+    config = checkpoint.read_run_config(pretrained.resolve(model_name))
+    dataset = str(config.get("train", {}).get("dataset", "fsdd"))
+    return dataset if dataset in ("fsdd", "fsdd-speakers") else "fsdd"
+
+
+def coding_jobs(codec, stages, refined, refine_steps, work: Path) -> list:
+    """(codec name, setting, code function) of every row: ours at each stage count (and
+    refined), Codec2's modes, Opus's rates."""
+    encoded: dict[int, tuple[torch.Tensor, float]] = {}  # every stage of a sound, encoded once
+
+    def ours(k):
+        def code(x):
+            if id(x) not in encoded:  # the codes compress_audio makes, at the level it codes
+                encoded[id(x)] = (encode_audio_indices(codec, x), level_gain_db(x))
+            codes, gain = encoded[id(x)]
+            data = pack_audio(codec, codes[:k], len(x), gain_db=gain)  # = compress(stages=k)
+            y, _ = decompress_audio(data, codec)
+            return fit_length(y, len(x)), len(data), len(data)
+
+        return code
+
+    def ours_refined(k):
+        def code(x):
+            with silenced_progress():  # the table's own bar shows the progress
+                data = compress_audio(codec, x, stages=k, refine_steps=refine_steps)
+            y, _ = decompress_audio(data, codec)
+            return fit_length(y, len(x)), len(data), len(data)
+
+        return code
+
+    jobs = [("ours", f"{k} stages", ours(k)) for k in stages]
+    jobs += [("ours", f"{k} stages, refined", ours_refined(k)) for k in refined]
+    jobs += [("codec2", str(m), lambda x, m=m: codec2(x, m, work)) for m in CODEC2_MODES]
+    jobs += [("opus", f"{b}k", lambda x, b=b: opus(x, b, work)) for b in OPUS_KBPS]
+    return jobs
+
+
+def run_set(label, files, singles, net, jobs, started) -> dict[str, list[dict]]:
+    """Every job's row on one set of files."""
+    results: dict[str, list[dict]] = {"ours": [], "codec2": [], "opus": []}
+    bar = Progress(len(jobs), f"coding the {label} set", "setting")
+    for name, setting, code in jobs:
+        row = evaluate(name, setting, code, files, singles, net)
+        results[name].append(row)
+        bar.update()
+        log(f"{label} {name} {setting}: {row['kbps']:.3f} kbit/s, PESQ {row['pesq']:.3f}, "
+            f"STOI {row['stoi']:.3f}", started)  # fmt: skip
+    bar.close()
+    return results
+
+
+def measure_speed(codec, x: np.ndarray, refine_steps: int) -> dict[str, float]:
+    """Encode, decode and refined-encode (3 stages) speed as multiples of real time, on one
+    thread, of the sound ``x``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seconds = len(x) / RATE
+    try:
+        t = time.perf_counter()
+        data = compress_audio(codec, x)
+        encode = time.perf_counter() - t
+        t = time.perf_counter()
+        decompress_audio(data, codec)
+        decode = time.perf_counter() - t
+        t = time.perf_counter()
+        with silenced_progress():
+            compress_audio(codec, x, stages=min(3, codec.model.num_stages),
+                           refine_steps=refine_steps)  # fmt: skip
+        refined = time.perf_counter() - t
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "seconds": round(seconds, 2),
+        "encode_x_realtime": round(seconds / encode, 2),
+        "decode_x_realtime": round(seconds / decode, 2),
+        "refined_encode_x_realtime": round(seconds / refined, 3),
+        "refine_steps": refine_steps,
+    }
+
+
+def _arguments() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="fsdd", help="shipped model name or run dir (default fsdd)")
     p.add_argument(
@@ -349,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--refined-stages",
-        default="2,3,4,5",
+        default="2,3",
         help="stage counts also coded with refined codes (--refine-steps; '' for none)",
     )
     p.add_argument(
@@ -363,10 +502,26 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
         help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
     )
+    p.add_argument(
+        "--synthetic-dir",
+        default=str(ROOT / "runs" / "synthetic-heldout"),
+        help="the held-out synthetic sentences (made there on first use by "
+        "recipes/synthetic_speech.py --split heldout)",
+    )
+    p.add_argument(
+        "--unseen-seconds",
+        type=float,
+        default=180.0,
+        help="seconds of each unseen part (held-out speakers, synthetic voices) to code",
+    )
     p.add_argument("--clips", type=int, default=30, help="single clips coded alone (0: none)")
     p.add_argument("--epochs", type=int, default=12, help="classifier training epochs")
-    p.add_argument("--quick", action="store_true", help="2 files, 10 clips (a smoke test)")
-    args = p.parse_args(argv)
+    p.add_argument("--quick", action="store_true", help="2 files a set, 10 clips (a smoke test)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments().parse_args(argv)
     missing = missing_tools()
     if missing:
         packages = sorted({TOOLS[t] for t in missing})
@@ -388,66 +543,60 @@ def main(argv: list[str] | None = None) -> int:
         [int(s) for s in args.stages.split(",")] if args.stages else range(1, model.num_stages + 1)
     )
     refined = [int(s) for s in args.refined_stages.split(",") if s.strip()]
-    test = load_audio_dataset("fsdd", "test", args.data_dir)
+    trained_on = trained_speakers(args.model)
+    test = load_audio_dataset(trained_on, "test", args.data_dir)
     train = load_audio_dataset("fsdd", "train", args.data_dir)
-    files = test_files(test)
+    seen = test_files(test)
+    unseen = []
+    if trained_on == "fsdd-speakers":  # FSDD's held-out voices are unseen only then
+        heldout = test_files(load_audio_dataset("fsdd-heldout", "test", args.data_dir))
+        unseen += _first_seconds(heldout, args.unseen_seconds)
+    synthetic = Path(args.synthetic_dir)
+    make_synthetic(synthetic, max(6.0, args.unseen_seconds / 60))
+    unseen += synthetic_files(synthetic, args.unseen_seconds)
     rng = np.random.default_rng(0)
     picked = sorted(rng.choice(len(test), size=min(args.clips, len(test)), replace=False))
     singles = [test.clip(int(i)).reshape(-1).numpy() for i in picked]
     if args.quick:
-        files, singles = files[:2], singles[:10]
-    seconds = sum(len(f.samples) for f in files) / RATE
-    log(f"{len(files)} test files ({seconds:.0f} s), {len(singles)} single clips", started)
+        seen, unseen, singles = seen[:2], unseen[-2:], singles[:10]
+    for label, files in (("seen", seen), ("unseen", unseen)):
+        seconds = sum(len(f.samples) for f in files) / RATE
+        log(f"{label}: {len(files)} files ({seconds:.0f} s)", started)
 
     net = train_classifier(train, epochs=args.epochs)
-    clean = float(
-        np.mean(
-            classify(net, [test.clip(i).reshape(-1).numpy() for i in range(len(test))])
-            == test.labels.numpy()
-        )
-    )
+    clips = [test.clip(i).reshape(-1).numpy() for i in range(len(test))]
+    clean = float(np.mean(classify(net, clips) == test.labels.numpy()))
     log(f"digit classifier: clean test accuracy {clean:.3f}", started)
 
-    results: dict[str, list[dict]] = {"ours": [], "codec2": [], "opus": []}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-
-        encoded: dict[int, torch.Tensor] = {}  # every stage of each sound, encoded once
-
-        def ours(k):
-            def code(x):
-                if id(x) not in encoded:
-                    encoded[id(x)] = encode_audio_indices(codec, x)  # (S, L)
-                data = pack_audio(codec, encoded[id(x)][:k], len(x))  # = compress_audio(stages=k)
-                y, _ = decompress_audio(data, codec)
-                return fit_length(y, len(x)), len(data), len(data)
-
-            return code
-
-        def ours_refined(k):
-            def code(x):
-                with silenced_progress():  # the table's own bar shows the progress
-                    data = compress_audio(codec, x, stages=k, refine_steps=args.refine_steps)
-                y, _ = decompress_audio(data, codec)
-                return fit_length(y, len(x)), len(data), len(data)
-
-            return code
-
-        jobs = [("ours", f"{k} stages", ours(k)) for k in stages]
-        jobs += [("ours", f"{k} stages, refined", ours_refined(k)) for k in refined]
-        jobs += [("codec2", str(m), lambda x, m=m: codec2(x, m, work)) for m in CODEC2_MODES]
-        jobs += [("opus", f"{b}k", lambda x, b=b: opus(x, b, work)) for b in OPUS_KBPS]
-        bar = Progress(len(jobs), "coding the test set", "setting")
-        for name, setting, code in jobs:
-            row = evaluate(name, setting, code, files, singles, net)
-            results[name].append(row)
-            bar.update()
-            log(f"{name} {setting}: {row['kbps']:.3f} kbit/s, PESQ {row['pesq']:.3f}, "
-                f"STOI {row['stoi']:.3f}, accuracy {row['accuracy']:.3f}", started)  # fmt: skip
-        bar.close()
-    print_table(results, clean)
+        jobs = coding_jobs(codec, stages, refined, args.refine_steps, Path(tmp))
+        results = {
+            "seen": run_set("seen", seen, singles, net, jobs, started),
+            "unseen": run_set("unseen", unseen, [], net, jobs, started),
+        }
+    results["speed"] = measure_speed(codec, seen[0].samples, args.refine_steps)
+    print_table(f"seen: {trained_on} test split, the speakers it trained on, files of "
+                f"~{FILE_SECONDS:g} s; clean digit accuracy {clean:.3f}", results["seen"])  # fmt: skip
+    print_table("unseen: held-out voices and languages", results["unseen"])
+    print(f"\nspeed (one thread): {results['speed']}")
     print(json.dumps(results))
     return 0
+
+
+def _first_seconds(files: list[SpeechFile], seconds: float) -> list[SpeechFile]:
+    """Files in turn, one speaker after the other, up to ``seconds`` of speech in all (at
+    least one file of each speaker)."""
+    by_speaker: dict[str, list[SpeechFile]] = {}
+    for f in files:
+        by_speaker.setdefault(f.name.split("-")[0], []).append(f)
+    picked, total, n = [], 0.0, 0
+    while total < seconds and any(n < len(v) for v in by_speaker.values()):
+        for group in by_speaker.values():
+            if n < len(group):
+                picked.append(group[n])
+                total += len(group[n].samples) / RATE
+        n += 1
+    return picked
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_recipe_runs_in_miniature(recipe, tmp_path, request):
     if recipe.name.startswith("photo"):  # a few small photos in the BSDS500 layout, as a stand-in
         _photo_stand_in(tmp_path / "data" / "bsds500")
         env["VQVAE_DATA_DIR"] = str(tmp_path / "data")
-    if recipe.name == "fsdd.sh":  # a few tone clips named as FSDD's, 2 test and 2 train each
+    if recipe.name in ("fsdd.sh", "speech.sh"):  # tone clips named as FSDD's, 2 test, 2 train each
         _fsdd_stand_in(tmp_path / "data" / "fsdd" / "recordings")
         env["VQVAE_DATA_DIR"] = str(tmp_path / "data")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])

@@ -90,3 +90,22 @@ def test_diagnosis_swaps_are_exact_and_every_row_is_scored():
         "decoded magnitude, true phase", "true magnitude, decoded phase",
     ]  # fmt: skip
     assert all(1.0 <= v <= 4.6 for v in pesq.values())
+
+
+def test_the_unseen_parts_take_speakers_in_turn_and_sentences_in_order(tmp_path):
+    from vqvae.media import write_audio
+
+    files = [speech.SpeechFile(f"{who}-{n}", np.zeros(8000, np.float32), [], [])
+             for who in ("nicolas", "theo") for n in range(3)]  # fmt: skip
+    picked = speech._first_seconds(files, 3.0)
+    assert [f.name for f in picked] == ["nicolas-0", "theo-0", "nicolas-1", "theo-1"]
+    for n in range(4):
+        write_audio(tmp_path / f"heldout_{n:05d}.wav", np.zeros(16000, np.float32), 8000)
+    sentences = speech.synthetic_files(tmp_path, 3.0)
+    assert [f.name for f in sentences] == ["heldout_00000", "heldout_00001"]
+    assert not sentences[0].digits  # no digits to classify: accuracy is null
+
+
+def test_rows_without_a_measure_are_null_in_the_json():
+    assert speech._number(float("nan")) is None and speech._number(1.23456) == 1.2346
+    assert speech.trained_speakers("fsdd") == "fsdd"  # the shipped model heard all six

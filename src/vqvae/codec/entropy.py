@@ -28,9 +28,13 @@ from ..entropy.tables import (  # noqa: F401  re-exported
     _shared,
     block_tables,
     check_tables,
+    chunk_positions,
     coding_blocks,
+    coding_workers,
     fingerprint_bytes,
     fit_counts,
+    ordered_map,
+    pieces,
     quantize_pmf,
     raster_schedule,
     table_chunks,
@@ -38,7 +42,7 @@ from ..entropy.tables import (  # noqa: F401  re-exported
 )
 from ..priors.context_entropy import ContextEntropyModel
 from ..priors.entropy import PriorEntropyModel
-from ..progress import track
+from ..progress import Progress
 
 
 class CodingError(ValueError):
@@ -143,7 +147,7 @@ def _categorical(freqs: np.ndarray):
     if _shared(freqs):
         probs = np.ascontiguousarray(freqs[0], dtype=np.float64) / TOTAL
         return constriction.stream.model.Categorical(probs, perfect=False), None
-    probs = np.ascontiguousarray(freqs, dtype=np.float64) / TOTAL
+    probs = np.divide(freqs, float(TOTAL), dtype=np.float64)  # C-contiguous, one array
     return constriction.stream.model.Categorical(perfect=False), probs
 
 
@@ -240,19 +244,48 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
     decoder = constriction.stream.queue.RangeDecoder(words)
     flat = torch.zeros(n, dtype=torch.int64)
     bits = 0.0
-    for block in track(coding_blocks(model, shape), desc="decoding", unit="block"):
-        freqs = block_tables(model, flat.view(shape), block)
-        symbols = _decode_block(decoder, freqs).astype(np.int64)
-        if _shared(freqs):
-            counts = np.bincount(symbols, minlength=model.num_symbols)
-            bits += float(counts @ _symbol_bits(freqs[0]))  # one table: count, don't gather
-        else:
-            bits += min_payload_bits(freqs[np.arange(len(block)), symbols])
-        _check_payload_holds(bits, num_words, shape)
-        flat[torch.from_numpy(block)] = torch.from_numpy(symbols)
+    waves = _waves(model, shape)
+    with Progress(sum(len(w) for w in waves), "decoding", "chunk") as progress:
+        for wave in waves:  # a wave's tables read only earlier waves: computed ahead, in threads
+            tables = ordered_map(
+                lambda piece: block_tables(model, flat.view(shape), piece),
+                wave,
+                coding_workers(model),
+            )
+            for piece, freqs in zip(wave, tables, strict=True):
+                bits += _decode_piece(decoder, piece, freqs, flat, model.num_symbols)
+                _check_payload_holds(bits, num_words, shape)
+                progress.update()
     if not decoder.maybe_exhausted():
         raise CodingError("payload has data left over after the last code")
     return flat.view(shape)
+
+
+def _decode_piece(decoder, piece: np.ndarray, freqs: np.ndarray, flat, num_symbols: int) -> float:
+    """Range-decode the codes of ``piece`` into ``flat``; returns their least payload bits."""
+    symbols = _decode_block(decoder, freqs).astype(np.int64)
+    flat[torch.from_numpy(piece)] = torch.from_numpy(symbols)
+    if _shared(freqs):  # one table: count, don't gather
+        counts = np.bincount(symbols, minlength=num_symbols)
+        return float(counts @ _symbol_bits(freqs[0]))
+    return min_payload_bits(freqs[np.arange(len(piece)), symbols])
+
+
+def _waves(model: EntropyModel, shape: tuple[int, int]) -> list[list[np.ndarray]]:
+    """The decoder's pieces of the schedule (``pieces``), in waves: the pieces of one block,
+    or of consecutive blocks of one level (``model.block_levels(shape)``, optional: a
+    block's tables read only blocks of lower levels), need only earlier waves."""
+    blocks = coding_blocks(model, shape)
+    levels_of = getattr(model, "block_levels", None)
+    levels = list(levels_of(shape)) if levels_of is not None else list(range(len(blocks)))
+    size = chunk_positions(model.num_symbols)
+    waves: list[list[np.ndarray]] = []
+    for i, (level, block) in enumerate(zip(levels, blocks, strict=True)):
+        if i and level == levels[i - 1]:
+            waves[-1] += pieces([block], size, join=False)
+        else:
+            waves.append(pieces([block], size, join=False))
+    return waves
 
 
 def information_bits(indices: torch.Tensor, model: EntropyModel) -> float:

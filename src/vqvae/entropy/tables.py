@@ -29,7 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -60,7 +62,9 @@ def quantize_pmf(probs: np.ndarray | torch.Tensor) -> np.ndarray:
     Each row is normalised in float64, scaled to ``2**PRECISION - K`` and floored, then given
     +1 per symbol (the floor that keeps every symbol codable); the few units lost to flooring
     go to the row's most probable symbol (the lowest index on ties). Pure numpy fp64 on CPU:
-    the same input bits give the same table on every machine and thread count.
+    the same input bits give the same table on every machine and thread count. Rows are
+    converted ``QUANTIZE_ROWS`` at a time, in place, so a large block needs no temporaries of
+    its own size (each row's result does not depend on the others).
 
     Args:
         probs: (..., K) non-negative finite weights (need not sum to one); a row of zeros
@@ -75,15 +79,34 @@ def quantize_pmf(probs: np.ndarray | torch.Tensor) -> np.ndarray:
     k = p.shape[-1]
     if not 2 <= k <= MAX_SYMBOLS:
         raise ValueError(f"alphabet size must be in [2, {MAX_SYMBOLS}], got {k}")
+    rows = p.reshape(-1, k)
+    freqs = np.empty(rows.shape, dtype=np.int64)
+    step = max(1, QUANTIZE_ROWS * 512 // k)
+    for start in range(0, len(rows), step):
+        _quantize_rows(rows[start : start + step], freqs[start : start + step])
+    return freqs.reshape(p.shape)
+
+
+QUANTIZE_ROWS = 4096
+"""Rows of 512 symbols that ``quantize_pmf`` converts at once (fewer for larger alphabets)."""
+
+
+def _quantize_rows(p: np.ndarray, out: np.ndarray) -> None:
+    """``quantize_pmf`` of the (n, K) rows ``p`` into ``out``, with one float64 temporary."""
     if not np.all(np.isfinite(p)) or np.any(p < 0):
         raise ValueError("probabilities must be finite and non-negative")
+    k = p.shape[-1]
     total = p.sum(axis=-1, keepdims=True)
-    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / k)
-    freqs = np.floor(p * float(TOTAL - k)).astype(np.int64) + 1
-    short = TOTAL - freqs.sum(axis=-1)  # in [0, K]
-    top = np.argmax(freqs, axis=-1)[..., None]
-    np.put_along_axis(freqs, top, np.take_along_axis(freqs, top, -1) + short[..., None], -1)
-    return freqs
+    scaled = np.divide(p, np.where(total > 0, total, 1.0))  # the one temporary
+    if not np.all(total > 0):
+        scaled[(total <= 0)[:, 0]] = 1.0 / k
+    np.multiply(scaled, float(TOTAL - k), out=scaled)
+    np.floor(scaled, out=scaled)
+    out[...] = scaled
+    out += 1
+    short = TOTAL - out.sum(axis=-1)  # in [0, K]
+    top = np.argmax(out, axis=-1)
+    out[np.arange(len(out)), top] += short
 
 
 def check_tables(freqs: np.ndarray, n: int, k: int) -> np.ndarray:
@@ -300,7 +323,16 @@ def fit_counts(model, batches: Iterable[torch.Tensor]) -> np.ndarray:
 
 
 ENCODE_CHUNK = 1 << 16
-"""The encoder asks for the tables of whole blocks, at most about this many positions a call."""
+"""The coder asks for the tables of at most this many positions a call."""
+
+TABLE_ELEMENTS = 1 << 22
+"""...and of at most this many table entries (positions x K): 32 MB of int64 tables, so
+the tables of a large map are never in memory at once, whatever its size."""
+
+
+def chunk_positions(num_symbols: int) -> int:
+    """Positions the coder asks tables for at once, for an alphabet of ``num_symbols``."""
+    return max(1, min(ENCODE_CHUNK, TABLE_ELEMENTS // max(1, num_symbols)))
 
 
 def coding_blocks(model: EntropyModel, shape: tuple[int, int]) -> list[np.ndarray]:
@@ -319,23 +351,76 @@ def block_tables(model: EntropyModel, indices: torch.Tensor, positions: np.ndarr
     return check_tables(model.frequencies(indices, positions), len(positions), model.num_symbols)
 
 
+def pieces(blocks: Sequence[np.ndarray], size: int, join: bool = True) -> list[np.ndarray]:
+    """The positions of ``blocks``, in order, in pieces of at most ``size``: large blocks
+    split, consecutive small ones joined (``join``). The contract makes a position's table
+    the same whatever is asked with it, so any such cut gives the same tables."""
+    out: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        for start in range(0, len(block), size):
+            part = block[start : start + size]
+            if pending and (count + len(part) > size or not join):
+                out.append(np.concatenate(pending))
+                pending, count = [], 0
+            pending.append(part)
+            count += len(part)
+    if pending:
+        out.append(np.concatenate(pending))
+    return out
+
+
+def coding_workers(model: EntropyModel) -> int:
+    """Threads that compute tables at once: torch's intra-op thread count for a model that
+    declares ``concurrent = True`` (its ``frequencies`` may run in several threads at once,
+    each with one intra-op thread, with the same results), else 1."""
+    return max(1, torch.get_num_threads()) if getattr(model, "concurrent", False) else 1
+
+
+def ordered_map(fn: Callable, items: Sequence, workers: int, ahead: int | None = None) -> Iterator:
+    """``map(fn, items)`` on ``workers`` threads, results in order, at most ``ahead`` (default
+    ``workers + 1``) computed and not yet taken: bounded memory whatever ``len(items)``.
+    Each worker thread runs torch with one intra-op thread."""
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    ahead = ahead or workers + 1
+
+    def one_thread(item):
+        torch.set_num_threads(1)  # per thread: torch keeps the count in thread-local state
+        return fn(item)
+
+    threads = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="vqvae-tables") as pool:
+            queue: deque[Future] = deque()
+            try:
+                for item in items:
+                    queue.append(pool.submit(one_thread, item))
+                    if len(queue) > ahead:
+                        yield queue.popleft().result()
+                while queue:
+                    yield queue.popleft().result()
+            finally:
+                for future in queue:
+                    future.cancel()
+    finally:
+        torch.set_num_threads(threads)  # the process-wide default the workers' calls set
+
+
 def table_chunks(
     model: EntropyModel, indices: torch.Tensor
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Encoder side (teacher forcing): (positions, tables) in coding order, asked for in whole
-    blocks of about ``ENCODE_CHUNK`` positions a call (one call for most maps)."""
-    chunk, size = [], 0
+    """Encoder side (teacher forcing): (positions, tables) in coding order, asked for in
+    pieces of at most ``chunk_positions(K)`` positions (consecutive small blocks joined),
+    on ``coding_workers(model)`` threads."""
     blocks = coding_blocks(model, tuple(indices.shape))
-    for block in track(blocks, desc="entropy coding", unit="block"):
-        chunk.append(block)
-        size += len(block)
-        if size >= ENCODE_CHUNK:
-            order = np.concatenate(chunk)
-            yield order, block_tables(model, indices, order)
-            chunk, size = [], 0
-    if chunk:
-        order = np.concatenate(chunk)
-        yield order, block_tables(model, indices, order)
+    chunks = pieces(blocks, chunk_positions(model.num_symbols))
+    workers = coding_workers(model)
+    tables = ordered_map(lambda order: block_tables(model, indices, order), chunks, workers)
+    progress = track(tables, total=len(chunks), desc="entropy coding", unit="chunk")
+    yield from zip(chunks, progress, strict=True)
 
 
 def tables_for(model: EntropyModel, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

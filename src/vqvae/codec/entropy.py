@@ -43,6 +43,7 @@ from ..entropy.tables import (  # noqa: F401  re-exported
 from ..priors.context_entropy import ContextEntropyModel
 from ..priors.entropy import PriorEntropyModel
 from ..progress import Progress
+from . import memory
 
 
 class CodingError(ValueError):
@@ -184,9 +185,15 @@ def encode(indices: torch.Tensor, model: EntropyModel) -> bytes:
     indices = indices.detach().cpu().long()
     flat = indices.flatten().numpy()
     encoder = constriction.stream.queue.RangeEncoder()
-    for order, freqs in table_chunks(model, indices):
+    for i, (order, freqs) in enumerate(table_chunks(model, indices)):
         _encode_block(encoder, flat[order], freqs)
+        if i % RELEASE_EVERY == RELEASE_EVERY - 1:
+            memory.release()
     return encoder.get_compressed().astype("<u4").tobytes()
+
+
+RELEASE_EVERY = 8
+"""Chunks of tables between two ``memory.release()`` calls while coding a large map."""
 
 
 # How short a payload can be. constriction's range coder keeps a 64-bit range, starting at
@@ -256,6 +263,8 @@ def decode(payload: bytes, shape: tuple[int, int], model: EntropyModel) -> torch
                 bits += _decode_piece(decoder, piece, freqs, flat, model.num_symbols)
                 _check_payload_holds(bits, num_words, shape)
                 progress.update()
+                if progress.n % RELEASE_EVERY == 0:
+                    memory.release()
     if not decoder.maybe_exhausted():
         raise CodingError("payload has data left over after the last code")
     return flat.view(shape)

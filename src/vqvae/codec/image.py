@@ -186,10 +186,9 @@ def _choose(model, image, entropy_model, rd_lambda, tile) -> _Choice:
     tile = tiling.effective_tile(tile, height, width)
 
     def on_tiles(fn):  # fn: images (B, C, h, w) -> (B, ..., h', w'); the map of the image
-        x_in = x.float().div(255).to(device)
-        if tile:
-            return tiling.encode_tiles(fn, x_in, tile, f)
-        return tiling.encode_bands(fn, x_in, f, model.encoder)  # a large image: in bands
+        if tile:  # uint8 pixels become floats a batch of tiles at a time
+            return tiling.encode_tiles(fn, x, tile, f, lambda t: t.float().div(255).to(device))
+        return tiling.encode_bands(fn, x, f, model.encoder, device=device)  # large: in bands
 
     def distances(batch):  # (B, C, h, w) -> (B, K, h', w')
         return model.quantizer.code_distances(model.encode_latents(batch)).permute(0, 3, 1, 2)
@@ -258,13 +257,24 @@ def decompress_image(
     header, indices, model = read_stream(data, model, entropy_model, max_pixels, expect=Header)
     device = next(model.parameters()).device
     indices = indices.to(device)
+    mode = "L" if header.channels == 1 else "RGB"
+    image = Image.new(mode, (header.width, header.height))
+
+    def sink(row: int, col: int, x_hat: torch.Tensor) -> None:  # a band or tile, (C, h, w)
+        x_hat = x_hat[:, : max(0, header.height - row), : max(0, header.width - col)]
+        if x_hat.numel():
+            image.paste(_to_image(x_hat, mode), (col, row))
+
+    f = header.downsample_factor
     if header.tile:
-        x_hat = tiling.decode_tiles(model.decode, indices, header.tile, header.downsample_factor)
-    else:
-        x_hat = model.decode(indices[None])[0]
-    x_hat = x_hat[:, : header.height, : header.width]
+        tiling.decode_tiles(model.decode, indices, header.tile, f, sink)
+    else:  # a large image: in bands, each pasted into the image as it is decoded
+        tiling.decode_bands(model.decode, indices, f, model.decoder, sink)
+    return image
+
+
+def _to_image(x_hat: torch.Tensor, mode: str) -> Image.Image:
+    """Decoded floats (C, h, w) -> a PIL image of ``mode`` (rounded, clamped to [0, 255])."""
     a = x_hat.float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
-    if header.channels == 1 and img.mode != "L":
-        img = img.convert("L")
-    return img
+    return img.convert(mode) if img.mode != mode else img

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DataError
+from . import memory
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 
@@ -50,25 +51,55 @@ def tile_groups(height: int, width: int, tile: int) -> dict[tuple[int, int], lis
 
 
 def _map_tiles(
-    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, side: int, scale: Fraction
-) -> torch.Tensor:
-    """``fn`` on the ``side x side`` tiles of ``x``'s last two axes (same-shape tiles batched),
-    its outputs put together with each tile's offset multiplied by ``scale``."""
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    side: int,
+    scale: Fraction,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    sink: Sink | None = None,
+) -> torch.Tensor | None:
+    """``fn`` on the ``side x side`` tiles of ``x``'s last two axes (same-shape tiles batched,
+    at most ``BAND_PIXELS`` input values a batch), its outputs put together with each tile's
+    offset multiplied by ``scale``, or each handed to ``sink(row, col, output)`` instead.
+    ``prepare``: applied to each batch before ``fn`` (e.g. uint8 -> float)."""
     height, width = x.shape[-2:]
     out = None
     for boxes in tile_groups(height, width, side).values():
-        result = fn(torch.stack([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]))
-        if out is None:
-            grid = (math.ceil(height * scale), math.ceil(width * scale))
-            out = result.new_zeros(result.shape[1:-2] + grid)
-        for part, (y0, _, x0, _) in zip(result, boxes, strict=True):
-            r, c = int(y0 * scale), int(x0 * scale)
-            out[..., r : r + part.shape[-2], c : c + part.shape[-1]] = part
+        y0, y1, x0, x1 = boxes[0]
+        area = (y1 - y0) * (x1 - x0) * _values(x) * max(1, scale) ** 2  # output pixels, decoding
+        per_batch = max(1, BAND_PIXELS // max(1, int(area)))
+        for first in range(0, len(boxes), per_batch):
+            batch = boxes[first : first + per_batch]
+            tiles = torch.stack([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in batch])
+            result = fn(prepare(tiles) if prepare is not None else tiles)
+            for part, (y0, _, x0, _) in zip(result, batch, strict=True):
+                r, c = int(y0 * scale), int(x0 * scale)
+                if sink is not None:
+                    sink(r, c, part)
+                    continue
+                if out is None:
+                    grid = (math.ceil(height * scale), math.ceil(width * scale))
+                    out = result.new_zeros(result.shape[1:-2] + grid)
+                out[..., r : r + part.shape[-2], c : c + part.shape[-1]] = part
     return out
 
 
+def _values(x: torch.Tensor) -> int:
+    """Values per pixel of ``x`` (its axes before the last two)."""
+    return max(1, math.prod(x.shape[:-2]))
+
+
+Sink = Callable[[int, int, torch.Tensor], None]
+"""Receives ``(row, col, pixels (C, h, w))``: one band or tile of a decoded image at its
+place, instead of the whole image put together in memory."""
+
+
 def encode_tiles(
-    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, factor: int
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    tile: int,
+    factor: int,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Run ``fn`` on the tiles of an image and put its outputs together on the code grid.
 
@@ -77,16 +108,21 @@ def encode_tiles(
         x: the image (C, H, W).
         tile: tile side in pixels, a multiple of ``factor``.
         factor: the model's downsampling factor ``f``.
+        prepare: applied to each batch of tiles before ``fn`` (e.g. uint8 -> float).
 
     Returns:
         (*extra, ceil(H/f), ceil(W/f)), what ``fn`` of the whole image has, tile by tile.
     """
-    return _map_tiles(fn, x, tile, Fraction(1, factor))
+    return _map_tiles(fn, x, tile, Fraction(1, factor), prepare)
 
 
 def decode_tiles(
-    fn: Callable[[torch.Tensor], torch.Tensor], indices: torch.Tensor, tile: int, factor: int
-) -> torch.Tensor:
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    indices: torch.Tensor,
+    tile: int,
+    factor: int,
+    sink: Sink | None = None,
+) -> torch.Tensor | None:
     """Run ``fn`` on the code tiles of a map and put the pixels together.
 
     Args:
@@ -94,17 +130,19 @@ def decode_tiles(
         indices: the code map (*extra, H', W').
         tile: tile side in pixels (``tile / factor`` codes).
         factor: the model's downsampling factor ``f``.
+        sink: receives each decoded tile ``(row, col, pixels)`` instead (returns None).
 
     Returns:
-        (C, H'*f, W'*f).
+        (C, H'*f, W'*f), or None with a ``sink``.
     """
-    return _map_tiles(fn, indices, tile // factor, Fraction(factor))
+    return _map_tiles(fn, indices, tile // factor, Fraction(factor), sink=sink)
 
 
-# ---- bands: a large image encoded a strip at a time, the same code map with bounded memory ----
+# ---- bands: a large image coded a strip at a time, the same codes and pixels in bounded memory --
 
-BAND_PIXELS = 1 << 21
-"""Pixels of one band's own rows (2 megapixels): the encoder's activations stay ~100 MB."""
+BAND_PIXELS = 1 << 20
+"""Pixels of one band's own rows (1 megapixel): the encoder's and decoder's activations stay
+about 200 MB, whatever the image's size."""
 
 
 def receptive_field(encoder: nn.Module) -> int | None:
@@ -121,12 +159,48 @@ def receptive_field(encoder: nn.Module) -> int | None:
     return rows
 
 
+def decoder_reach(decoder: nn.Module) -> int | None:
+    """Code rows above or below its own that one code row's pixels depend on, at most, for
+    a decoder of convolutions and transposed convolutions (residual branches included);
+    None for anything else (then nothing is banded)."""
+    reach, scale = Fraction(0), Fraction(1)  # code rows per row of the current resolution
+    for module in decoder.modules():
+        if isinstance(module, nn.Conv2d):
+            k, p, d = module.kernel_size[0], module.padding[0], module.dilation[0]
+            reach += max(p, (k - 1) * d - p) * scale
+            scale *= module.stride[0]
+        elif isinstance(module, nn.ConvTranspose2d):
+            k, p, d, s = (
+                module.kernel_size[0],
+                module.padding[0],
+                module.dilation[0],
+                module.stride[0],
+            )
+            reach += math.ceil(Fraction(max(p, (k - 1) * d - p), s)) * scale
+            scale /= s
+        elif not isinstance(module, (nn.ReLU, nn.Sequential)) and list(module.children()) == []:
+            return None
+    return math.ceil(reach)
+
+
+def _band_rows(height: int, width: int, multiple: int, band_pixels: int) -> list[tuple[int, int]]:
+    """``[top, bottom)`` rows of bands of about ``band_pixels`` pixels, tops on ``multiple``."""
+    rows = max(multiple, band_pixels // max(1, width) // multiple * multiple)
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [0, 1] (float input as it is), contiguous."""
+    return (x.float().div(255) if x.dtype == torch.uint8 else x).contiguous()
+
+
 def encode_bands(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     factor: int,
     encoder: nn.Module,
     band_pixels: int | None = None,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """``fn(x[None])[0]`` computed on horizontal bands of a large image, in bounded memory.
 
@@ -137,14 +211,15 @@ def encode_bands(
     the pixels, and the zero padding at the image's edges, that it sees in the whole image:
     the map is the whole image's, as the same arithmetic on fewer rows computes it. Images of
     at most ``band_pixels`` pixels, and encoders that are not plain conv stacks, are encoded
-    whole.
+    whole. A uint8 image is turned into floats a band at a time.
 
     Args:
         fn: (1, C, h, W') images -> (1, *extra, h/f, W'/f), e.g. ``model.encode``.
-        x: the image (C, H, W).
+        x: the image (C, H, W): uint8 pixels, or floats in [0, 1].
         factor: the model's downsampling factor ``f``.
         encoder: the model's encoder (its receptive field sets the overlap).
         band_pixels: pixels of one band's own rows (None: ``BAND_PIXELS``).
+        device: where ``fn`` runs (None: ``x``'s device).
 
     Returns:
         (*extra, ceil(H/f), ceil(W/f)).
@@ -153,18 +228,55 @@ def encode_bands(
     height, width = x.shape[-2:]
     field = receptive_field(encoder)
     if field is None or height * width <= band_pixels:
-        return fn(x[None])[0]
+        return fn(_as_float(x).to(device or x.device)[None])[0]
     pad_h, pad_w = (-height) % factor, (-width) % factor
-    if pad_h or pad_w:
-        x = F.pad(x[None], (0, pad_w, 0, pad_h), mode="replicate")[0]
-    height, width = x.shape[-2:]
     halo = math.ceil(field / factor) * factor
-    rows = max(factor, band_pixels // width // factor * factor)
     parts = []
-    for top in range(0, height, rows):
-        bottom = min(top + rows, height)
-        lo, hi = max(0, top - halo), min(height, bottom + halo)
-        codes = fn(x[None, :, lo:hi])[0]
+    for top, bottom in _band_rows(height + pad_h, width + pad_w, factor, band_pixels):
+        lo, hi = max(0, top - halo), min(height + pad_h, bottom + halo)
+        band = _as_float(x[:, lo : min(hi, height)]).to(device or x.device)
+        if pad_w or hi > height:  # the edge replication of the whole image, on this band
+            band = F.pad(band[None], (0, pad_w, 0, hi - min(hi, height)), mode="replicate")[0]
+        codes = fn(band[None])[0]
         first = (top - lo) // factor
-        parts.append(codes[..., first : first + (bottom - top) // factor, :])
+        parts.append(codes[..., first : first + (bottom - top) // factor, :].clone())
+        del band, codes
+        memory.release()
     return torch.cat(parts, dim=-2)
+
+
+def decode_bands(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    indices: torch.Tensor,
+    factor: int,
+    decoder: nn.Module,
+    sink: Sink,
+    band_pixels: int | None = None,
+) -> None:
+    """``fn(indices[None])[0]`` computed on horizontal bands of codes, handed to ``sink``.
+
+    Each band of code rows is decoded with ``decoder_reach`` code rows above and below, and
+    only its own rows of pixels are kept: the pixels of the whole map, as the same
+    arithmetic on fewer rows computes them, with the memory of one band. Maps of at most
+    ``band_pixels`` pixels, and decoders that are not conv stacks, are decoded whole.
+
+    Args:
+        fn: (1, [S,] h', W') codes -> (1, C, h'*f, W'*f), e.g. ``model.decode``.
+        indices: the code map ([S,] H', W').
+        factor: the model's downsampling factor ``f``.
+        decoder: the model's decoder (its reach sets the overlap).
+        sink: receives ``(row, 0, pixels (C, rows, W'*f))``, band after band, top to bottom.
+        band_pixels: pixels of one band's own rows (None: ``BAND_PIXELS``).
+    """
+    band_pixels = band_pixels or BAND_PIXELS
+    height, width = indices.shape[-2:]
+    reach = decoder_reach(decoder)
+    if reach is None or height * width * factor * factor <= band_pixels:
+        sink(0, 0, fn(indices[None])[0])
+        return
+    for top, bottom in _band_rows(height, width * factor * factor, 1, band_pixels):
+        lo, hi = max(0, top - reach), min(height, bottom + reach)
+        pixels = fn(indices[None, ..., lo:hi, :])[0]
+        sink(top * factor, 0, pixels[..., (top - lo) * factor : (bottom - lo) * factor, :])
+        del pixels
+        memory.release()

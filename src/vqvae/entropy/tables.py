@@ -325,8 +325,8 @@ def fit_counts(model, batches: Iterable[torch.Tensor]) -> np.ndarray:
 ENCODE_CHUNK = 1 << 16
 """The coder asks for the tables of at most this many positions a call."""
 
-TABLE_ELEMENTS = 1 << 22
-"""...and of at most this many table entries (positions x K): 32 MB of int64 tables, so
+TABLE_ELEMENTS = 1 << 21
+"""...and of at most this many table entries (positions x K): 16 MB of int64 tables, so
 the tables of a large map are never in memory at once, whatever its size."""
 
 
@@ -362,12 +362,12 @@ def pieces(blocks: Sequence[np.ndarray], size: int, join: bool = True) -> list[n
         for start in range(0, len(block), size):
             part = block[start : start + size]
             if pending and (count + len(part) > size or not join):
-                out.append(np.concatenate(pending))
+                out.append(pending[0] if len(pending) == 1 else np.concatenate(pending))
                 pending, count = [], 0
             pending.append(part)
             count += len(part)
     if pending:
-        out.append(np.concatenate(pending))
+        out.append(pending[0] if len(pending) == 1 else np.concatenate(pending))
     return out
 
 
@@ -380,12 +380,12 @@ def coding_workers(model: EntropyModel) -> int:
 
 def ordered_map(fn: Callable, items: Sequence, workers: int, ahead: int | None = None) -> Iterator:
     """``map(fn, items)`` on ``workers`` threads, results in order, at most ``ahead`` (default
-    ``workers + 1``) computed and not yet taken: bounded memory whatever ``len(items)``.
+    ``workers``) computed and not yet taken: bounded memory whatever ``len(items)``.
     Each worker thread runs torch with one intra-op thread."""
     if workers <= 1 or len(items) <= 1:
         yield from map(fn, items)
         return
-    ahead = ahead or workers + 1
+    ahead = ahead or workers
 
     def one_thread(item):
         torch.set_num_threads(1)  # per thread: torch keeps the count in thread-local state

@@ -117,8 +117,9 @@ def load_image(
         reason = "not a readable image" if isinstance(e, Image.UnidentifiedImageError) else e
         raise DataError(f"cannot read image {path}: {reason}".replace("\n", " ")) from e
     a = np.asarray(img, dtype=np.uint8)
+    del img  # a large image: the pixels are held once, then once more in (C, H, W) order
     a = a[:, :, None] if a.ndim == 2 else a
-    return torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.array(a.transpose(2, 0, 1), order="C"))  # a writable copy
 
 
 def save_image(x: torch.Tensor, path: str | Path) -> None:

@@ -30,7 +30,10 @@ from .context import ContextModel, group_map, has_context, load_context
 CODING_THREADS = 1
 CODING_PATH = b"context-groups-v1"
 """Names how the tables are computed; part of the fingerprint."""
-CACHED_BANDS = 4
+BAND_CHUNKS = 4
+"""A group's positions in one band: this many of the coder's chunks of tables
+(``entropy.tables.chunk_positions``), so that the halo is a small part of a band."""
+CACHED_BANDS = 3
 """Band logits kept between calls (the tables of a band are asked for in pieces)."""
 
 
@@ -76,13 +79,13 @@ class ContextEntropyModel(ProbabilityModel):
 
     def bands(self, shape: tuple[int, int]) -> list[tuple[int, int]]:
         """Rows ``[top, bottom)`` of the bands of an (H', W') map: whole rows, a multiple of
-        ``2**levels`` of them, so many that a group's positions in one band are at most the
-        coder's chunk of tables (``entropy.tables.chunk_positions``); one band when the map
-        fits."""
+        ``2**levels`` of them, so many that a group's positions in one band are at most
+        ``BAND_CHUNKS`` of the coder's chunks of tables; one band when the map fits."""
         height, width = int(shape[0]), int(shape[1])
         step = 2**self.model.config.levels
         # a group holds at most ceil(rows / 2) * ceil(width / 2) of a band's positions
-        rows = chunk_positions(self.num_symbols) * 2 // max(1, math.ceil(width / 2))
+        codes = BAND_CHUNKS * chunk_positions(self.num_symbols)
+        rows = codes * 2 // max(1, math.ceil(width / 2))
         rows = max(step, rows // step * step)
         if height <= rows:
             return [(0, height)]
@@ -108,16 +111,22 @@ class ContextEntropyModel(ProbabilityModel):
         groups = layout.groups[positions].astype(np.int64)
         band_of = np.searchsorted(layout.tops, positions // shape[1], side="right") - 1
         unit = groups * len(layout.tops) + band_of  # (group, band) of each position
-        out = torch.empty(len(positions), self.num_symbols, dtype=torch.float64)
-        for u in np.unique(unit).tolist():
+        units = np.unique(unit).tolist()
+        out = None
+        for u in units:
             sel = np.flatnonzero(unit == u)
             g, band = divmod(u, len(layout.tops))
             logits = self._band_logits(indices, layout, g, band)
-            local = layout.rank[positions[sel]] - layout.first[g][band]
-            out[torch.from_numpy(sel)] = torch.softmax(
-                logits[torch.from_numpy(local)].double(), dim=-1
+            local = torch.from_numpy(
+                layout.rank[positions[sel]].astype(np.int64) - layout.first[g][band]
             )
-        return out
+            probs = torch.softmax(logits[local].double(), dim=-1)
+            if len(units) == 1:
+                return probs
+            if out is None:
+                out = torch.empty(len(positions), self.num_symbols, dtype=torch.float64)
+            out[torch.from_numpy(sel)] = probs
+        return out if out is not None else torch.empty(0, self.num_symbols, dtype=torch.float64)
 
     def _layout_of(self, shape: tuple[int, int]) -> _Layout:
         cached = self._layout
@@ -126,11 +135,14 @@ class ContextEntropyModel(ProbabilityModel):
             self._layout = cached
         return cached[1]
 
-    def _band_logits(self, indices: torch.Tensor, layout: _Layout, g: int, band: int):
+    def _band_logits(
+        self, indices: torch.Tensor, layout: _Layout, g: int, band: int, wait: bool = True
+    ):
         """(n, K) fp32 logits of group ``g``'s n positions in ``band``'s rows (raster order),
         from one pass over the band and its halo; reused while the input is the same (e.g.
         group 0 of every inner band, where nothing is known), and computed once when several
-        threads ask at the same time."""
+        threads ask at the same time: a thread that finds the band under way computes the
+        next one meanwhile. ``wait=False``: compute it unless it is there or under way."""
         height, width = indices.shape
         top, bottom = layout.bands[band]
         lo, hi = max(0, top - self.halo), min(height, bottom + self.halo)
@@ -148,6 +160,10 @@ class ContextEntropyModel(ProbabilityModel):
             else:
                 self._cache.move_to_end(key)
         if not owner:
+            if not wait:
+                return None
+            if not slot.ready and band + 1 < len(layout.bands):
+                self._band_logits(indices, layout, g, band + 1, wait=False)
             return slot.wait()
         threads = torch.get_num_threads()
         torch.set_num_threads(CODING_THREADS)
@@ -181,6 +197,10 @@ class _Slot:
         self._value, self._error = value, error
         self._done.set()
 
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
     def wait(self):
         self._done.wait()
         if self._error is not None:
@@ -199,12 +219,12 @@ class _Layout:
         self.tops = np.array([top for top, _ in bands], dtype=np.int64)
         groups = group_map(height, width, config.levels).view(-1).numpy()
         self.groups = groups.astype(np.int8)
-        self.rank = np.empty(height * width, dtype=np.int64)
+        self.rank = np.empty(height * width, dtype=np.int32)  # maps of < 2**28 codes
         self.first: list[list[int]] = []
         self.blocks: list[tuple[int, int, np.ndarray]] = []
         for g in range(config.num_groups):
             members = np.flatnonzero(groups == g)
-            self.rank[members] = np.arange(len(members))
+            self.rank[members] = np.arange(len(members), dtype=np.int32)
             cuts = np.searchsorted(members // max(1, width), self.tops)
             self.first.append(cuts.tolist())
             for band, part in enumerate(np.split(members, cuts[1:])):

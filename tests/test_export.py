@@ -208,7 +208,7 @@ def test_unknown_model_is_one_line(tmp_path, capsys):
     assert "not a run directory, nor the name of a shipped model" in err
 
 
-def test_output_folder_is_replaced_whole_or_refused(tmp_path, monkeypatch, capsys):
+def test_output_folder_is_written_whole_or_refused(tmp_path, monkeypatch, capsys):
     written = []
 
     def fake_write(model, run_dir, folder, opset, name):
@@ -221,10 +221,13 @@ def test_output_folder_is_replaced_whole_or_refused(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(export_module, "_write", fake_write)
     out = tmp_path / "out"
     export("mnist", out)
-    export("mnist", out)  # an earlier export is replaced
+    with pytest.raises(ExportError, match="earlier export; pass -f/--force"):
+        export("mnist", out)  # an earlier export is replaced only with force
+    assert json.loads((out / "export.json").read_text()) == {"n": 0}
+    export("mnist", out, force=True)
     assert json.loads((out / "export.json").read_text()) == {"n": 1}
     with pytest.raises(RuntimeError):
-        export("mnist", out)
+        export("mnist", out, force=True)
     assert json.loads((out / "export.json").read_text()) == {"n": 1}  # left as it was
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging left behind
     (tmp_path / "other").mkdir()
@@ -241,3 +244,36 @@ def test_an_audio_model_is_refused():
     )  # fmt: skip
     with pytest.raises(ExportError, match="audio model"):
         export_module.check_exportable(VQVAE(config))
+
+
+def test_a_new_export_keeps_the_users_other_files(tmp_path, monkeypatch, capsys):
+    """Only the export's own four files are replaced; kill -9 leftovers are removed."""
+
+    def fake_write(model, run_dir, folder, opset, name):
+        for file in export_module.EXPORT_FILES:
+            (folder / file).write_text(f"{file} {opset}")
+        return {"encoder": {"file": "encoder.onnx"}, "decoder": {"file": "decoder.onnx"}}
+
+    monkeypatch.setattr(export_module, "_write", fake_write)
+    out = tmp_path / "out"
+    assert main(["export", "mnist", "--out-dir", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "sub").mkdir()
+    stale = tmp_path / ".out.abc123.tmp"  # what a kill -9 mid-export leaves
+    stale.mkdir()
+    (stale / "encoder.onnx").write_text("half")
+    capsys.readouterr()
+    assert main(["export", "mnist", "-o", str(out)]) == 2  # -o: the same flag as --out-dir
+    err = capsys.readouterr().err
+    assert "-f/--force" in err and err.count("\n") == 1, err
+    assert main(["export", "mnist", "-o", str(out), "-f"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "sub").is_dir()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*export_module.EXPORT_FILES, "notes.txt", "sub"]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # staging and leftovers gone
+    run = tmp_path / "run"  # a run dir's config.json is never an export's to replace
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    assert main(["export", "mnist", "-o", str(run), "-f"]) == 2
+    assert (run / "config.json").read_text() == "{}"

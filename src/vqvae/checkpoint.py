@@ -8,16 +8,24 @@ Layout of a run dir::
     train_state.prev.pt  the previous good train_state.pt, kept when a new one is written
 
 A crash (even ``kill -9``) at any moment leaves every file either old or new, never half
-written: each is written to a temporary file, fsynced and renamed over the old one.
+written: each is written to a temporary file, fsynced and renamed over the old one (the
+temporary ``.NAME.XXXX.tmp`` files a killed writer leaves are removed by the next run).
+
+Run files are never read or written through a symbolic link: a link (or a FIFO, a device)
+where a run file should be is a one-line CheckpointError, so a planted ``RUN_DIR/.lock`` or
+``metrics.jsonl`` link cannot make a trainer truncate or append to a file elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +85,61 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     atomic_write(path, write)
 
 
+def check_not_link(path: str | os.PathLike) -> None:
+    """CheckpointError (one line) if ``path`` is a symbolic link or not a regular file; a
+    missing file passes (a writer creates it)."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CheckpointError(f"{path}: {exc.strerror}") from None
+    if stat.S_ISLNK(mode):
+        raise CheckpointError(
+            f"{path}: is a symbolic link; a run's files must be plain files (remove the link)"
+        )
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path}: not a regular file; a run's files must be plain files")
+
+
+def open_run_file(path: str | os.PathLike, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` of a run file that refuses a symbolic link at its last component
+    (``O_NOFOLLOW``) and anything but a regular file (checked on the opened descriptor, and
+    opened non-blocking so a FIFO cannot hang it): CheckpointError, one line."""
+    path = Path(path)
+    nofollow = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | nofollow | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO) or os.path.islink(path):
+            check_not_link(path)
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointError(f"{path}: not a regular file; a run's files must be plain files")
+        if nofollow & getattr(os, "O_NONBLOCK", 0):  # back to blocking I/O on the plain file
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a run's log file (``metrics.jsonl``), never through a symlink."""
+    fd = open_run_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(fd, "a") as handle:
+        handle.write(line if line.endswith("\n") else line + "\n")
+
+
+def read_run_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a run file, read without following a symlink (CheckpointError if it is one)."""
+    fd = open_run_file(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
@@ -84,7 +147,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_run_bytes(path).decode())
     except FileNotFoundError:
         raise CheckpointError(f"{path}: not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -101,6 +164,7 @@ def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]) -
 
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
+    check_not_link(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: not found")
     try:
@@ -152,6 +216,7 @@ def save_train_state(run_dir: str | os.PathLike, state: dict[str, Any]) -> None:
     """
     run_dir = Path(run_dir)
     path, prev = run_dir / TRAIN_STATE_FILE, run_dir / PREV_TRAIN_STATE_FILE
+    check_not_link(path)
     if path.is_file():
 
         def keep(tmp: str) -> None:
@@ -182,6 +247,7 @@ def load_train_state(run_dir: str | os.PathLike, required: tuple[str, ...] = ())
         if prev.is_file()
         else ""
     )
+    check_not_link(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: not found (nothing to resume){fallback}")
     try:
@@ -211,9 +277,18 @@ def _load_failure(exc: BaseException) -> str:
     return f"not a plain tensor file: {detail}" if detail else "not a plain tensor file"
 
 
-def remove_stale_temp_files(run_dir: str | os.PathLike) -> None:
-    """Delete temporary files that a killed writer left behind in ``run_dir``."""
-    for name in (CONFIG_FILE, WEIGHTS_FILE, TRAIN_STATE_FILE, PREV_TRAIN_STATE_FILE):
-        for tmp in Path(run_dir).glob(f".{name}.*.tmp"):
+RUN_TEMP_NAMES = (
+    CONFIG_FILE, WEIGHTS_FILE, TRAIN_STATE_FILE, PREV_TRAIN_STATE_FILE, "entropy.json",
+)  # fmt: skip
+
+
+def remove_stale_temp_files(
+    run_dir: str | os.PathLike, names: tuple[str, ...] = RUN_TEMP_NAMES
+) -> None:
+    """Delete temporary files (``.NAME.XXXX.tmp``, plain files only) that a killed writer of
+    ``names`` left behind in ``run_dir``."""
+    for name in names:
+        for tmp in Path(run_dir).glob(f".{glob.escape(name)}.*.tmp"):
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                if stat.S_ISREG(os.lstat(tmp).st_mode):
+                    tmp.unlink()

@@ -21,6 +21,7 @@ codes than it was trained with; so is an audio model.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import logging
 import os
@@ -189,40 +190,49 @@ def export(
     out_dir: str | os.PathLike,
     format: str = "onnx",
     opset: int = OPSET,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Export a run dir or shipped model to ``out_dir`` and return what export.json holds.
 
-    The folder is written under a temporary name beside ``out_dir`` and renamed into place,
-    so a reader never sees half an export. An existing ``out_dir`` is replaced only if it is
-    empty or holds an earlier export.
+    The files are written under a temporary folder beside ``out_dir`` first, so nothing in
+    ``out_dir`` changes unless the export succeeds. A new folder is renamed into place whole.
+    In an existing folder only the export's own files (encoder.onnx, decoder.onnx,
+    config.json, export.json) are written, export.json last; anything else there is kept.
+    An earlier export's files are replaced only with ``force``; a non-empty folder that
+    holds no export.json (no earlier export) is refused, so a run dir's config.json or the
+    user's own files are never overwritten. Temporary folders that a killed export left
+    beside ``out_dir`` are removed.
 
     Args:
         model: a run dir written by ``vqvae train`` or a shipped model's name ("mnist").
         out_dir: the folder to write (encoder.onnx, decoder.onnx, config.json, export.json).
         format: "onnx" (the only one).
         opset: the ONNX opset of the graphs.
+        force: replace the files of an earlier export in ``out_dir``.
 
     Raises:
         ExportError: an unsupported format, quantizer or code rule; onnx not installed;
-            ``out_dir`` holds something other than an export.
+            ``out_dir`` holds something other than an export, or an earlier export
+            without ``force``.
         CheckpointError: ``model`` is not a run dir nor a shipped name.
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
+    out_dir = Path(out_dir)
+    _check_target(out_dir, force)  # before the model is loaded: a one-line refusal
     _require_onnx()
     run_dir = pretrained.resolve(model)
     vqvae = VQVAE.from_pretrained(run_dir).float().eval()
     check_exportable(vqvae)
-    out_dir = Path(out_dir)
-    _check_target(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         info = _write(vqvae, run_dir, staging, opset, str(model))
-        _replace(staging, out_dir)
-    except BaseException:
+        _check_target(out_dir, force)  # again: the folder may have changed meanwhile
+        _move_into(staging, out_dir)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
     return info
 
 
@@ -382,25 +392,48 @@ def _require_onnx() -> None:
         raise ExportError(f"ONNX export needs {exc.name}: {INSTALL_HINT}") from None
 
 
-def _check_target(out_dir: Path) -> None:
-    if not out_dir.exists():
+EXPORT_FILES = (ENCODER_FILE, DECODER_FILE, checkpoint.CONFIG_FILE, EXPORT_FILE)
+"""What an export writes: the only files in its folder it ever replaces (export.json last)."""
+
+
+def _check_target(out_dir: Path, force: bool) -> None:
+    if not out_dir.exists() and not out_dir.is_symlink():
         return
     if not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
-    if any(out_dir.iterdir()) and not (out_dir / EXPORT_FILE).is_file():
-        raise ExportError(f"{out_dir}: not empty and not an earlier export; choose another folder")
+    if not (out_dir / EXPORT_FILE).is_file():
+        if any(out_dir.iterdir()):
+            raise ExportError(
+                f"{out_dir}: not empty and not an earlier export; choose another folder"
+            )
+        return
+    if not force:
+        raise ExportError(
+            f"{out_dir}: holds an earlier export; pass -f/--force to replace its files "
+            f"({', '.join(EXPORT_FILES)}; other files there are kept)"
+        )
 
 
-def _replace(staging: Path, out_dir: Path) -> None:
-    """Rename ``staging`` to ``out_dir``; an old export there is removed only after."""
-    os.chmod(staging, 0o777 & ~_umask())
+def _move_into(staging: Path, out_dir: Path) -> None:
+    """Put the staged files in ``out_dir``: the whole folder when it is new, else file by file
+    (export.json last), replacing only the export's own files."""
     if not out_dir.exists():
+        os.chmod(staging, 0o777 & ~_umask())
         os.rename(staging, out_dir)
         return
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    os.rename(out_dir, old)
-    os.rename(staging, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    for name in EXPORT_FILES:
+        if (staging / name).is_file():
+            os.replace(staging / name, out_dir / name)
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Remove the temporary folders (``.NAME.XXXX.tmp`` holding only export files) that a
+    killed export to ``out_dir`` left beside it."""
+    for folder in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not folder.is_symlink():
+                if {p.name for p in folder.iterdir()} <= set(EXPORT_FILES):
+                    shutil.rmtree(folder)
 
 
 def _umask() -> int:

@@ -58,3 +58,8 @@ def check_audio_seconds(
             f"{what} is {frames / rate:.1f} s long, over the limit of {max_seconds:g} s "
             f"(raise it with --max-seconds N)"
         )
+
+
+MAX_VQZ_BYTES = 256 << 20
+"""Largest ``.vqz`` file ``decompress`` reads (256 MiB), checked from its size before it is
+read; a 64-megapixel image costs a few MB even at several bits per pixel."""

@@ -153,13 +153,42 @@ class Run:
             return default_cache_dir() / CODES_DIR / f"{self.path.name}-{self.fingerprint}"
         return self.path / CODES_DIR
 
+    @property
+    def shipped(self) -> bool:
+        """Whether this is a model shipped in the package (read-only: nothing is written there)."""
+        return self.path.resolve().parent == pretrained.ROOT
+
+    def writable(self, command: str) -> Path:
+        """The run dir, for a command that writes into it (not the package's folder).
+
+        Raises:
+            CheckpointError: a shipped model (one line saying what to do instead).
+        """
+        if self.shipped:
+            name = self.path.name
+            raise CheckpointError(
+                f"{name} is a shipped model, not a run directory; {command} writes into a run "
+                f"directory: copy it first (cp -r {self.path} RUN_DIR) and pass RUN_DIR"
+            )
+        return self.path
+
     @cached_property
     def prior(self) -> TransformerPrior:
         """The prior over this run's codes (CPU, eval mode).
 
         Raises:
-            CheckpointError: the run has no prior, or one trained for other weights.
+            CheckpointError: the run has no prior, or one trained for other weights; for a
+                shipped model without one, the message names the shipped models with one.
         """
+        if self.shipped and not (self.path / "prior" / checkpoint.CONFIG_FILE).is_file():
+            with_prior = [
+                name
+                for name in pretrained.names()
+                if (pretrained.ROOT / name / "prior" / checkpoint.CONFIG_FILE).is_file()
+            ]
+            same = [n for n in with_prior if n.startswith(f"{self.path.name}-")]
+            hint = f"use {same[0]}" if same else f"shipped models with one: {', '.join(with_prior)}"
+            raise CheckpointError(f"the shipped model {self.path.name} has no prior; {hint}")
         return load_prior(self.path)
 
     def codec(self, entropy_model: str | None = None) -> Codec:

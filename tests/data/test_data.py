@@ -20,7 +20,7 @@ from vqvae.data import DATASET_NAMES, ImageDataset, load_dataset, load_image, sa
 from vqvae.data import download as dl
 from vqvae.data.cifar import find_cifar10, load_cifar10
 from vqvae.data.datasets import EMBEDDED_DIR, locate_dataset
-from vqvae.data.folder import list_images
+from vqvae.data.folder import list_images, load_folder
 from vqvae.data.idx import read_idx_images, read_idx_labels
 from vqvae.data.transforms import random_crop, resize
 from vqvae.errors import DataError
@@ -462,14 +462,21 @@ def test_error_non_image_files(tmp_path):
     folder.mkdir()
     Image.fromarray(_noise(8, 8, 3, 0)).save(folder / "good.png")
     (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n but then garbage")
-    with pytest.raises(DataError, match=r"cannot read image .*bad\.png") as e:
-        load_dataset(str(folder))
-    _assert_one_line_data_error(e)
+    # in RAM as streamed: an unreadable image is skipped with one warning line
+    warnings = []
+    data = load_folder(folder, warn=warnings.append)
+    assert data.shape == (1, 3, 8, 8)
+    assert warnings == ["warning: skipped bad.png: not a readable image"]
     Image.fromarray(_noise(64, 64, 3, 0)).save(folder / "bad.png")
     truncated = (folder / "bad.png").read_bytes()[:300]
     (folder / "bad.png").write_bytes(truncated)
-    with pytest.raises(DataError, match=r"bad\.png"):
+    warnings.clear()
+    assert len(load_folder(folder, warn=warnings.append)) == 1
+    assert len(warnings) == 1 and warnings[0].startswith("warning: skipped bad.png: ")
+    (folder / "good.png").unlink()
+    with pytest.raises(DataError, match="no readable image") as e:
         load_dataset(str(folder))
+    _assert_one_line_data_error(e)
 
 
 def test_error_named_dataset_not_found_offline(tmp_path):

@@ -20,7 +20,15 @@ from ..models import VQVAE
 
 DEVICES = "cpu, cuda, cuda:N, mps, or auto for the first available"
 DEVICE_HELP = f"where the model runs: {DEVICES}"
-RUN_DIR_HELP = "a run directory written by vqvae train"
+RUN_DIR_HELP = "a run directory written by vqvae train, or a shipped model's name (vqvae models)"
+WRITTEN_RUN_HELP = (
+    "a run directory written by vqvae train (this command writes into it: a shipped model's "
+    "name is refused)"
+)
+PRIOR_RUN_HELP = (
+    "a run directory with a prior (vqvae train-prior), or a shipped model's name with one "
+    "(vqvae models: mnist-prior)"
+)
 
 # ---- argument types: a bad value is argparse's one-line usage error (exit code 2) ----------
 

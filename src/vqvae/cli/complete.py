@@ -19,6 +19,7 @@ from ..visualize import image_grid
 from .common import (
     DEVICES,
     MAX_SAMPLES,
+    PRIOR_RUN_HELP,
     add_sampling_arguments,
     check_sampling_args,
     int_range,
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
         "The grid shows the original, its visible part (hidden codes greyed out) and -n "
         "completions.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a trained prior")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=PRIOR_RUN_HELP)
     p.add_argument("image", metavar="IMAGE", help="the image to complete")
     p.add_argument(
         "--keep",
@@ -54,7 +55,7 @@ def register(subparsers) -> None:
         "--candidates", type=int_range(1, 1024), default=16, help="proposals per completion"
     )
     p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")
-    p.add_argument("--device", default="cpu", help=f"where the prior and model run: {DEVICES}")
+    p.add_argument("--device", default="auto", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)
 
 

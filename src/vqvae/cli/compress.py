@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from .. import pretrained
-from ..checkpoint import CONFIG_FILE, atomic_write_bytes
+from ..checkpoint import CONFIG_FILE
 from ..codec import AudioHeader, compress, load, read_header
 from ..data.audio import AUDIO_EXTENSIONS
 from ..data.folder import infer_channels
@@ -17,14 +17,15 @@ from ..device import resolve_device
 from ..errors import CheckpointError, VQVAEError
 from ..metrics import bits_per_second
 from .common import (
+    DEVICES,
     add_max_pixels,
     add_max_seconds,
     bitrate,
     finite_float,
     int_range,
     positive_int,
-    unique_stems,
 )
+from .outputs import add_output_arguments, plan_outputs, plural, write_output
 
 
 def register(subparsers) -> None:
@@ -34,8 +35,10 @@ def register(subparsers) -> None:
         description="Compress images or mono speech (WAV, FLAC) with a run's (or a shipped "
         "model's) VQ-VAE and entropy model; without one, each file gets the shipped model that "
         "fits it (the digit model for grayscale 28x28 images, else the photo model when there "
-        "is one; the fsdd model for .wav and .flac files, at 8 kHz). One .vqz per file: -o OUT "
-        "for one file, --out-dir for many.",
+        "is one; the fsdd model for .wav and .flac files, at 8 kHz). One .vqz per file, "
+        "named like gzip's: photo.png -> photo.png.vqz beside it (or in --out-dir DIR; -o OUT "
+        "for one file); an existing file is replaced only with -f. Prints the model and the "
+        "bits per pixel (per second for speech) of each file.",
     )
     p.add_argument(
         "inputs",
@@ -47,19 +50,19 @@ def register(subparsers) -> None:
         "--model",
         metavar="RUN_DIR|NAME",
         default=None,
-        help="the run directory or shipped model (vqvae models) to compress with",
+        help="the run directory written by vqvae train, or a shipped model's name (vqvae "
+        "models), to compress with",
     )
-    out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("-o", "--output", metavar="OUT.vqz", help="output file (one image)")
-    out.add_argument("--out-dir", metavar="DIR", help="write DIR/<image stem>.vqz")
+    add_output_arguments(p, "OUT.vqz", "photo.png -> photo.png.vqz")
     p.add_argument(
         "--entropy-model",
         "--entropy",
         dest="entropy",
         default=None,
-        metavar="prior|static|uniform",
+        metavar="prior|context|static|uniform",
         help="probability model of the codes (default: the run's prior if it has one, else "
-        "its fitted static distribution, else uniform)",
+        "its context model (vqvae train-context), else its fitted static distribution "
+        "(vqvae fit-entropy), else uniform)",
     )
     p.add_argument(
         "--rd-lambda",
@@ -98,7 +101,7 @@ def register(subparsers) -> None:
         "rate; 50 steps take about twice the sound's length on one thread). Files decode as "
         "before. Default 0: the encoder's nearest codes",
     )
-    p.add_argument("--device", default="cpu", help="where the encoder runs")
+    p.add_argument("--device", default="auto", help=f"where the encoder runs: {DEVICES}")
     add_max_pixels(p, "images")
     add_max_seconds(p, "sound files")
     p.set_defaults(run=run)
@@ -148,43 +151,46 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def _rate(blob: bytes) -> str:
-    """What one file costs: bits per second of a sound."""
+    """What one file costs: bits per pixel of an image, bits per second of a sound."""
     header = read_header(blob)
-    if not isinstance(header, AudioHeader):
-        return ""
-    bps = bits_per_second(len(blob), header.samples, header.sample_rate)
-    return f" ({header.seconds:.2f} s, {header.stages} stage(s), {bps:.0f} bit/s)"
+    if isinstance(header, AudioHeader):
+        bps = bits_per_second(len(blob), header.samples, header.sample_rate)
+        stages = plural(header.stages, "stage")
+        return f"{header.seconds:.2f} s, {stages}, {bps:.0f} bit/s"
+    return (
+        f"{header.width}x{header.height}, {8 * len(blob) / (header.width * header.height):.3f} bpp"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     run_dir, inputs = split_run_dir(args.inputs)
     if not inputs:
         raise VQVAEError("no files given")
-    if args.output is not None and len(inputs) > 1:
-        raise VQVAEError(f"-o takes one file, got {len(inputs)}; use --out-dir")
     if args.rd_lambda is not None and not 0 <= args.rd_lambda < float("inf"):
         raise VQVAEError(f"--rd-lambda must be a finite number >= 0, got {args.rd_lambda}")
     if args.model is not None and run_dir is not None:
         raise VQVAEError(f"two models given: {run_dir} and --model {args.model}")
     device = resolve_device(args.device)
+    # every output checked before any work: none is an input, none exists without --force
+    targets = plan_outputs(args, inputs, [f"{Path(p).name}.vqz" for p in inputs])
     codecs: dict[str, object] = {}
 
     def codec_for(path: str):
         name = args.model or run_dir or _fitting_model(path)
         if name not in codecs:
             codecs[name] = load(name, args.entropy, device)
-        return codecs[name]
+        return name, codecs[name]
 
     options = _options(args)
-    blobs = [compress(codec_for(path), path, **options) for path in inputs]  # fail before writing
-    if args.output is not None:
-        targets = [Path(args.output)]
-    else:
-        targets = [Path(args.out_dir) / f"{stem}.vqz" for stem in unique_stems(inputs)]
-    for target, blob in zip(targets, blobs, strict=True):
-        atomic_write_bytes(target, blob)
-    total = sum(len(b) for b in blobs)
-    where = targets[0] if len(targets) == 1 else args.out_dir
-    rate = _rate(blobs[0]) if len(blobs) == 1 else ""
-    print(f"wrote {len(blobs)} file(s), {total} bytes, to {where}{rate}")
+    done = []
+    for path in inputs:  # all compressed before any is written: no output on an error
+        name, codec = codec_for(path)
+        done.append((name, compress(codec, path, **options)))
+    for target, (_, blob) in zip(targets, done, strict=True):
+        write_output(target, blob, args.force)
+    for path, target, (name, blob) in zip(inputs, targets, done, strict=True):
+        print(f"{path} -> {target}: {len(blob)} bytes, {_rate(blob)} (model {name})")
+    if len(done) > 1:
+        total = sum(len(blob) for _, blob in done)
+        print(f"wrote {plural(len(done), 'file')}, {total} bytes")
     return 0

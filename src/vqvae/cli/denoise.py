@@ -38,7 +38,7 @@ def register(subparsers) -> None:
         default=0,
         help=f"extra re-projections of the output, 0 to {MAX_ITERATIONS} (default 0)",
     )
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_max_pixels(p, "images")
     p.set_defaults(run=run)
 

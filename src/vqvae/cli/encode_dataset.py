@@ -27,7 +27,7 @@ def register(subparsers) -> None:
         "--split", choices=["train", "test", "both"], default="both", help="which split to encode"
     )
     p.add_argument("--batch-size", type=BATCH_SIZE, default=256, help="images per encoder batch")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(run=run)
 
 

@@ -7,7 +7,7 @@ import json
 
 from ..runs import Run
 from ..train.prior import evaluate_prior
-from .common import DEVICES
+from .common import DEVICES, PRIOR_RUN_HELP
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         description="The negative log-likelihood of the run's prior on a dataset split's code "
         "maps, in bits per code, per image and per image dimension.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a trained prior")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=PRIOR_RUN_HELP)
     p.add_argument(
         "--codes",
         default=None,
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
         "--labels", action="store_true", help="condition on the true labels (default: none)"
     )
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    p.add_argument("--device", default="cpu", help=f"where the prior and model run: {DEVICES}")
+    p.add_argument("--device", default="auto", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)
 
 

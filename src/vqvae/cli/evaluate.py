@@ -34,7 +34,7 @@ def register(subparsers) -> None:
         help="audio (residual VQ): decode with only the first K stages, a lower bitrate "
         "(default: all)",
     )
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.set_defaults(run=run)
 

@@ -13,7 +13,7 @@ from ..entropy.tables import StaticEntropyModel, fit_counts
 from ..models import is_audio
 from ..progress import track
 from ..runs import Run
-from .common import BATCH_SIZE, DEVICE_HELP, RUN_DIR_HELP, positive_int
+from .common import BATCH_SIZE, DEVICE_HELP, WRITTEN_RUN_HELP, positive_int
 
 
 def register(subparsers) -> None:
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
         help="fit the static code distribution that compress uses",
         description="Count the codes of the run's training set and write RUN_DIR/entropy.json.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("run_dir", metavar="RUN_DIR", help=WRITTEN_RUN_HELP)
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
     p.add_argument(
         "--data-dir", default=None, help="folder holding the dataset's files (default: the run's)"
@@ -31,12 +31,13 @@ def register(subparsers) -> None:
         "--limit", type=positive_int, default=None, help="only the first N training images (clips)"
     )
     p.add_argument("--batch-size", type=BATCH_SIZE, default=256, help="images per encoder batch")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
+    args.run_dir = str(run.writable("fit-entropy"))  # never a stray ./NAME for a shipped name
     if is_audio(run.model):
         return _fit_audio(args, run)
     dataset = run.dataset("train", args.dataset, args.data_dir, args.limit)

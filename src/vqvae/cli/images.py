@@ -50,7 +50,7 @@ def register(subparsers) -> None:
         help="residual VQ models (images or audio): decode with only the first K stages "
         "(default: all)",
     )
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_max_pixels(p, "images")
     p.set_defaults(run=run_reconstruct)
 
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images of one size to encode")
     p.add_argument("-o", "--output", required=True, metavar="CODES.npy", help="file to write")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_max_pixels(p, "images")
     p.set_defaults(run=run_encode)
 
@@ -76,7 +76,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("codes", metavar="CODES.npy", help="code indices written by vqvae encode")
     add_out_dir(p, "folder to write the images into")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(run=run_decode)
 
 

@@ -14,6 +14,7 @@ from ..visualize import image_grid
 from .common import (
     DEVICES,
     MAX_SAMPLES,
+    PRIOR_RUN_HELP,
     add_sampling_arguments,
     check_sampling_args,
     int_range,
@@ -29,12 +30,12 @@ def register(subparsers) -> None:
         description="Draw code maps from the run's prior (vqvae train-prior), one code at a "
         "time, decode them with its model and write them as one image grid.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with a trained prior")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=PRIOR_RUN_HELP)
     p.add_argument("-n", type=int_range(1, MAX_SAMPLES), default=64, help="number of samples")
     p.add_argument("--label", type=int, default=None, help="class to sample (conditional prior)")
     add_sampling_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")
-    p.add_argument("--device", default="cpu", help=f"where the prior and model run: {DEVICES}")
+    p.add_argument("--device", default="auto", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)
 
 

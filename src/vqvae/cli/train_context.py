@@ -18,7 +18,7 @@ from ..priors.context import CONTEXT_DIR, MAX_LEVELS, ContextConfig, ContextMode
 from ..priors.io import weights_fingerprint
 from ..runs import Run
 from ..train.context import ContextTrainConfig, image_code_maps, train_context
-from .common import DEVICES, RUN_DIR_HELP, int_range
+from .common import DEVICES, WRITTEN_RUN_HELP, int_range
 
 SIZES = ("embed_dim", "channels", "layers", "levels")
 """The context model's size flags (``--embed-dim`` ...), None where not given."""
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
         "where a run has no transformer prior). Image folders are coded whole (and mirrored); "
         "named datasets use the run's cached code maps.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("run_dir", metavar="RUN_DIR", help=WRITTEN_RUN_HELP)
     p.add_argument(
         "--images",
         default=None,
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=ContextTrainConfig.lr, help="learning rate")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
     p.add_argument(
-        "--device", default="cpu", help=f"where the encoder and the model run: {DEVICES}"
+        "--device", default="auto", help=f"where the encoder and the model run: {DEVICES}"
     )
     p.add_argument(
         "--threads",

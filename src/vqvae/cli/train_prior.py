@@ -10,7 +10,7 @@ from ..errors import VQVAEError
 from ..priors import PriorConfig
 from ..runs import Run
 from ..train.prior import PriorTrainConfig, train_prior
-from .common import DEVICES, RUN_DIR_HELP
+from .common import DEVICES, WRITTEN_RUN_HELP
 
 
 def register(subparsers) -> None:
@@ -21,7 +21,7 @@ def register(subparsers) -> None:
         "save it to RUN_DIR/prior. The codes are read from --codes, or encoded into "
         "RUN_DIR/codes when missing there.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("run_dir", metavar="RUN_DIR", help=WRITTEN_RUN_HELP)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--epochs", type=int, default=None, help="passes over the codes (default 20)")
     g.add_argument("--max-minutes", type=float, default=None, help="stop after this much time")
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--lr", type=float, default=PriorTrainConfig.lr, help="learning rate")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
-    p.add_argument("--device", default="cpu", help=f"where the prior trains: {DEVICES}")
+    p.add_argument("--device", default="auto", help=f"where the prior trains: {DEVICES}")
     m = p.add_argument_group("prior")
     m.add_argument("--n-layer", type=int, default=PriorConfig.n_layer, help="transformer blocks")
     m.add_argument(
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise VQVAEError(str(exc)) from None
     device = resolve_device(args.device)
     run = Run(args.run_dir)
+    args.run_dir = str(run.writable("train-prior"))  # never a stray ./NAME for a shipped name
     model = run.model
     if model.quantizer.num_stages > 1:
         raise VQVAEError(

@@ -7,6 +7,8 @@ before (``load_image``, ``save_image``, ``infer_channels``, ...).
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,18 +39,27 @@ __all__ = [
 ]
 
 
+NOT_REGULAR = "not a regular file (a pipe, a device or a broken link)"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def _workers() -> int:
     return min(8, os.cpu_count() or 1)
 
 
-def list_images(folder: str | Path) -> list[Path]:
+def list_images(folder: str | Path, warn: Callable[[str], None] | None = None) -> list[Path]:
     """All image files under ``folder``, recursively, in sorted order.
 
     Hidden files and folders (names starting with ".") are skipped; other files with
-    non-image extensions are ignored.
+    non-image extensions are ignored; a name with an image extension that is not a regular
+    file (a FIFO, a device, a broken link) is skipped with a warning line.
 
     Args:
         folder: the root folder.
+        warn: where a warning line goes (default: stderr).
 
     Returns:
         Paths sorted by their POSIX path relative to ``folder`` (deterministic across runs).
@@ -70,18 +81,21 @@ def list_images(folder: str | Path) -> list[Path]:
             continue
         if path.is_file():
             found.append((rel.as_posix(), path))
+        elif not path.is_dir():
+            (warn or _stderr)(f"warning: skipped {rel.as_posix()}: {NOT_REGULAR}")
     if not found:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
     return [path for _, path in sorted(found)]
 
 
-def _load_one(
+def _fit(
+    image: torch.Tensor,
     path: Path,
-    channels: int,
     resize: transforms.Size | None,
     center_crop: transforms.Size | None,
 ) -> torch.Tensor:
-    x = load_image(path, channels).unsqueeze(0)  # (1, C, H, W)
+    """A decoded image (C, H, W) resized and center-cropped."""
+    x = image.unsqueeze(0)  # (1, C, H, W)
     if resize is not None:
         x = transforms.resize(x, resize)
     if center_crop is not None:
@@ -101,6 +115,7 @@ def load_folder(
     resize: transforms.Size | None = None,
     center_crop: transforms.Size | None = None,
     random_crop: transforms.Size | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> torch.Tensor:
     """Load every image under a folder into one uint8 tensor.
 
@@ -108,26 +123,46 @@ def load_folder(
     kept; (h, w) = exact), then center-cropped. The random crop itself is not applied here
     (``ImageDataset.batch`` draws it per batch); it only allows images of different sizes:
     they are then center-cropped to their common (smallest) size, which must fit the crop.
+    An unreadable image is skipped with one warning line, ``warning: skipped NAME: REASON``
+    (as streaming skips it).
 
     Args:
         folder: root folder, searched recursively (see ``list_images``).
-        channels: 1, 3, or None to infer from the first image.
+        channels: 1, 3, or None to infer from the first readable image.
         resize: optional int or (h, w).
         center_crop: optional int or (h, w).
         random_crop: optional int or (h, w) the stored images must fit.
+        warn: where a warning line goes (default: stderr).
 
     Returns:
         uint8 tensor (N, C, H, W) in sorted path order.
 
     Raises:
-        DataError: missing/empty folder, unreadable image, or images of different sizes
+        DataError: missing/empty folder, no readable image, or images of different sizes
             with no resize/crop to reconcile them (the message names the offending file).
     """
-    paths = list_images(folder)
+    warn = warn or _stderr
+    folder = Path(folder)
+    paths = list_images(folder, warn)
     if channels is None:
-        channels = load_image(paths[0]).shape[0]
+        channels = _first_channels(folder, paths)
+
+    def load(path: Path) -> torch.Tensor | str:
+        try:
+            image = load_image(path, channels)
+        except DataError as exc:  # unreadable: skipped, as streaming skips it
+            return _reason(exc, path)
+        return _fit(image, path, resize, center_crop)
+
     with ThreadPoolExecutor(_workers()) as pool:
-        images = list(pool.map(lambda p: _load_one(p, channels, resize, center_crop), paths))
+        loaded = list(pool.map(load, paths))
+    for path, item in zip(paths, loaded, strict=True):
+        if isinstance(item, str):
+            warn(f"warning: skipped {path.relative_to(folder).as_posix()}: {item}")
+    paths = [p for p, item in zip(paths, loaded, strict=True) if not isinstance(item, str)]
+    images = [item for item in loaded if not isinstance(item, str)]
+    if not images:
+        raise DataError(f"no readable image in {folder}: {len(loaded)} tried")
     sizes = [tuple(x.shape[-2:]) for x in images]
     if len(set(sizes)) > 1:
         if random_crop is None:
@@ -147,3 +182,22 @@ def load_folder(
                 f"random_crop {h}x{w} does not fit the {height}x{width} images in {folder}"
             )
     return torch.stack(images)
+
+
+def _first_channels(folder: Path, paths: list[Path]) -> int:
+    """The channel count of the first readable image (DataError if none is)."""
+    for path in paths:
+        try:
+            return load_image(path).shape[0]
+        except DataError:
+            continue
+    raise DataError(f"no readable image in {folder}: {len(paths)} tried")
+
+
+def _reason(exc: DataError, path: Path) -> str:
+    """Why an image was skipped, without the path the warning line already names."""
+    text = str(exc)
+    for prefix in (f"cannot read image {path}: ", f"{path} "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text

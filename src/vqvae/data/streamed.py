@@ -9,8 +9,10 @@ with no readable image at all is an error.
 
 Shards follow the WebDataset layout (a tar of files named ``KEY.EXT``); every image member
 (png, jpg, jpeg, webp, bmp) is one image, other members (labels, metadata) are ignored. They
-are read sequentially with the ``webdataset`` library; an image's position is its index
-among the image members of its shard, counted once from the tar headers.
+are read sequentially with ``tarfile``; an image's position is its index among the image
+members of its shard, counted once from the tar headers, and a member's size is checked from
+its header before it is read (``MAX_MEMBER_BYTES``). A name with an image extension that is
+not a regular file (a FIFO could block a reader forever) is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -94,29 +96,71 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def list_files(folder: Path) -> np.ndarray:
+def list_files(folder: Path, warn: Callable[[str], None] | None = None) -> np.ndarray:
     """Image files under ``folder`` (recursively, hidden ones skipped), as sorted relative
-    POSIX paths in one compact bytes array (no per-file Python objects to keep alive)."""
+    POSIX paths in one compact bytes array (no per-file Python objects to keep alive).
+
+    A name with an image extension that is not a regular file (a FIFO, a device, a socket,
+    a broken link) is skipped with a warning line: reading it could block forever.
+    """
     found: list[str] = []
     root = str(folder)
+    warn = warn or _stderr
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel = os.path.relpath(dirpath, root)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        found += [prefix + f for f in filenames if not f.startswith(".") and _is_image_name(f)]
+        for name in filenames:
+            if name.startswith(".") or not _is_image_name(name):
+                continue
+            if not os.path.isfile(os.path.join(dirpath, name)):  # follows links to files
+                warn(f"warning: skipped {prefix + name}: {NOT_REGULAR}")
+                continue
+            found.append(prefix + name)
     if not found:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
     found.sort()
     return np.array([f.encode("utf-8", "surrogateescape") for f in found], dtype=np.bytes_)
 
 
+NOT_REGULAR = "not a regular file (a pipe, a device or a broken link)"
+
+
+MAX_MEMBER_BYTES = 256 << 20
+"""Largest image member of a tar shard that is read (256 MiB): checked from its tar header,
+so a huge member is skipped with a warning instead of being read whole into memory."""
+
+
+def _is_image_member(member: tarfile.TarInfo) -> bool:
+    return member.isreg() and _is_image_name(member.name) and not _META.match(member.name)
+
+
+def _image_members(path: str) -> Iterator[tuple[str, bytes | DataError]]:
+    """(name, bytes) of a shard's image members in order, read sequentially; a member over
+    ``MAX_MEMBER_BYTES`` gives a DataError in place of its bytes, unread. The members are
+    the ones ``count_shard_images`` counts."""
+    with tarfile.open(path, "r|") as tar:
+        for member in tar:
+            if not _is_image_member(member):
+                continue
+            if member.size > MAX_MEMBER_BYTES:
+                yield (
+                    member.name,
+                    DataError(
+                        f"a {member.size}-byte member, over the {MAX_MEMBER_BYTES >> 20} MiB "
+                        "an image in a shard can be"
+                    ),
+                )
+                continue
+            handle = tar.extractfile(member)
+            yield member.name, handle.read() if handle is not None else b""
+
+
 def count_shard_images(path: str) -> int:
     """Image members of one shard, from its tar headers (the data is not read)."""
     try:
         with tarfile.open(path, "r:") as tar:
-            return sum(
-                1 for m in tar if m.isreg() and _is_image_name(m.name) and not _META.match(m.name)
-            )
+            return sum(1 for m in tar if _is_image_member(m))
     except (OSError, tarfile.TarError) as exc:
         raise DataError(f"cannot read shard {path}: {exc}".replace("\n", " ")) from None
 
@@ -129,6 +173,8 @@ def decode_image(
     Raises:
         DataError: not a readable image, or over ``max_pixels``.
     """
+    if not isinstance(data, bytes) and data.exists() and not data.is_file():
+        raise DataError(NOT_REGULAR)  # opening a FIFO would block
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
         with open_image(source, max_pixels) as img:
@@ -169,25 +215,17 @@ class _ShardCursor:
         self.position = -1
         self.stream: Iterator[tuple[str, bytes]] | None = None
 
-    def _open(self, shard: int, skip: int) -> Iterator[tuple[str, bytes]]:
-        from webdataset.tariterators import tar_file_iterator
-
+    def _open(self, shard: int, skip: int) -> Iterator[tuple[str, bytes | DataError]]:
         for i in range(shard, len(self.paths)):
             path = self.paths[i]
             expected = int(self.starts[i + 1] - self.starts[i])
             got = 0
             errors: list[Exception] = []
             try:
-                with open(path, "rb") as f:
-                    members = tar_file_iterator(
-                        f,
-                        select_files=_is_image_name,
-                        handler=errors.append,  # None: stop
-                    )
-                    for member in members:
-                        if got >= skip:
-                            yield f"{path}:{member['fname']}", member["data"]
-                        got += 1
+                for name, member in _image_members(path):
+                    if got >= skip:
+                        yield f"{path}:{name}", member
+                    got += 1
             except (OSError, tarfile.TarError) as exc:
                 errors.append(exc)
             reason = str(errors[0]).split(" @ ")[0] if errors else "fewer images than its header"
@@ -431,7 +469,7 @@ def open_streamed(
         return StreamedImages(path, shards=shards, **options)
     if folder is None:
         raise DataError(f"{path!r} names no tar shards")
-    return StreamedImages(path, files=(folder, list_files(folder)), **options)
+    return StreamedImages(path, files=(folder, list_files(folder, warn)), **options)
 
 
 def load_images(

@@ -10,6 +10,7 @@ import secrets
 import threading
 import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def to_8bit(img: Image.Image, channels: int) -> Image.Image:
 _PILLOW_LIMIT = threading.Lock()
 
 
-def open_image(path: Path, max_pixels: int | None) -> Image.Image:
+def open_image(path: Path | IO[bytes], max_pixels: int | None) -> Image.Image:
     """``Image.open`` (the header only) with our pixel limit in place of Pillow's own.
 
     Pillow warns about images over ``Image.MAX_IMAGE_PIXELS`` and refuses those over twice
@@ -66,8 +67,9 @@ def open_image(path: Path, max_pixels: int | None) -> Image.Image:
             if max_pixels is not None and max_pixels <= pillow_max:
                 found = re.search(r"\((\d+) pixels\)", str(exc))
                 size = f"{found.group(1)} pixels" if found else f"over {pillow_max} pixels"
+                what = path if isinstance(path, (str, os.PathLike)) else "image"  # not BytesIO
                 raise DataError(
-                    f"{path} is {size}, over the limit of {max_pixels} "
+                    f"{what} is {size}, over the limit of {max_pixels} "
                     "(raise it with --max-pixels N)"
                 ) from None
             with _PILLOW_LIMIT:  # the user asked for more than Pillow allows

@@ -588,8 +588,7 @@ def _check_state(state: dict[str, Any], path: Path) -> None:
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
+    checkpoint.append_line(path, json.dumps(record))  # never through a symlink
 
 
 def _all_finite(module: torch.nn.Module) -> bool:

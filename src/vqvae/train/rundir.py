@@ -7,6 +7,9 @@ overwritten by accident.
 * While a process trains into a directory it holds an advisory lock on ``RUN_DIR/.lock``
   (``fcntl.flock``, which the kernel releases when the process dies, even by ``kill -9``),
   with its pid in the file; a second trainer refuses with one line naming that pid.
+* A symbolic link (or anything but a plain file) where a run file should be is refused with
+  one line before anything is written: the lock file and the log are opened with
+  ``O_NOFOLLOW`` and the other files are replaced by rename, never written through.
 """
 
 from __future__ import annotations
@@ -40,8 +43,17 @@ def holds_run(run_dir: Path) -> bool:
                                                        checkpoint.TRAIN_STATE_FILE))  # fmt: skip
 
 
+def check_run_files(run_dir: Path) -> None:
+    """CheckpointError (one line) if a run file in ``run_dir`` is a symbolic link or not a
+    plain file."""
+    for name in (LOCK_FILE, *RUN_FILES):
+        checkpoint.check_not_link(run_dir / name)
+
+
 def check_new_run(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to start a new run over an existing one (CheckpointError, one line)."""
+    """Refuse to start a new run over an existing one, or in a run dir whose files are
+    symbolic links (CheckpointError, one line)."""
+    check_run_files(run_dir)
     if resume or overwrite or not holds_run(run_dir):
         return
     raise CheckpointError(
@@ -82,8 +94,9 @@ def locked(run_dir: Path) -> Iterator[None]:
         return
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_files(run_dir)
     path = run_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = checkpoint.open_run_file(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

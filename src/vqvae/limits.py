@@ -63,3 +63,9 @@ def check_audio_seconds(
 MAX_VQZ_BYTES = 256 << 20
 """Largest ``.vqz`` file ``decompress`` reads (256 MiB), checked from its size before it is
 read; a 64-megapixel image costs a few MB even at several bits per pixel."""
+
+
+MAX_REFINE_STEPS = 500
+"""Most analysis-by-synthesis steps ``compress --refine-steps`` takes: 50 steps take about
+twice the sound's length on one thread, so 500 steps cost ~20x (a 10-minute file: about
+3 hours); 10 000 would run for days at ``MAX_AUDIO_SECONDS``."""

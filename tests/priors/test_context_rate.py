@@ -17,6 +17,7 @@ from vqvae.cli import main
 from vqvae.codec import compress, decompress_indices, encode_indices, load
 from vqvae.data import load_dataset
 from vqvae.data.codes import load_codes
+from vqvae.errors import CheckpointError
 from vqvae.models.assignment import ContextAssignment
 from vqvae.priors import PriorConfig, TransformerPrior, greedy, load_prior
 from vqvae.priors.rate import PriorRate
@@ -185,26 +186,35 @@ def test_train_decoder_keeps_the_rate_prior_assignment(source, tmp_path):
     assert new.assignment is not None and torch.equal(new.encode(x), src.encode(x))
 
 
-def test_an_older_run_whose_rate_prior_is_gone_is_one_line(source, tmp_path, capsys):
-    """Runs written before the rule was saved name their rate prior's run dir instead."""
+def test_an_older_run_whose_rate_prior_is_elsewhere_is_one_line(source, tmp_path, capsys):
+    """Runs written before the rule was saved name their rate prior's run dir instead: read
+    only inside the run dir, never from a path a config.json points at elsewhere."""
     moved = tmp_path / "moved"
     shutil.copytree(source, moved)
     out = tmp_path / "ctx"
     argv = ["train", "--out", str(out), "--init-from", str(moved), "--max-steps", "1"]
     assert main([*argv, "--rate-prior", str(moved), "--rate-prior-weight", "0.5", *TINY]) == 0
     config = json.loads((out / "config.json").read_text())
-    del config["assignment"]  # the older layout
+    del config["assignment"]  # the older layout: train.rate_prior names another run dir
     (out / "config.json").write_text(json.dumps(config))
     shutil.rmtree(out / "rate_prior")
-    assert VQVAE.from_pretrained(out).assignment.weight == 0.5  # read from the named run
-    shutil.rmtree(moved / "prior")
-    capsys.readouterr()
-    assert (
-        main(["encode-dataset", str(out), "--dataset", DIGITS, "--out-dir", str(tmp_path / "c")])
-        == 2
-    )
-    err = capsys.readouterr().err
-    assert "code assignment cannot be restored" in err and err.count("\n") == 1, err
+    shutil.copytree(moved, out / "old_prior")
+    config["train"]["rate_prior"] = "old_prior"  # inside the run dir: read
+    (out / "config.json").write_text(json.dumps(config))
+    assert VQVAE.from_pretrained(out).assignment.weight == 0.5
+    for elsewhere in (str(moved), "../moved"):  # outside it: refused, one line
+        config["train"]["rate_prior"] = elsewhere
+        (out / "config.json").write_text(json.dumps(config))
+        capsys.readouterr()
+        argv = ["encode-dataset", str(out), "--dataset", DIGITS, "--out-dir", str(tmp_path / "c")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "outside the run directory" in err and err.count("\n") == 1, err
+        assert not (tmp_path / "c").exists()
+    config["assignment"] = {"rule": "context", "prior": "../moved/prior", "weight": 0.5}
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="outside the run directory"):
+        VQVAE.from_pretrained(out)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from ..data.audio import AUDIO_EXTENSIONS
 from ..data.folder import infer_channels
 from ..device import resolve_device
 from ..errors import CheckpointError, VQVAEError
+from ..limits import MAX_REFINE_STEPS
 from ..metrics import bits_per_second
 from .common import (
     DEVICES,
@@ -93,13 +94,14 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--refine-steps",
-        type=int_range(0, 10_000),
+        type=int_range(0, MAX_REFINE_STEPS),
         default=0,
         metavar="N",
         help="speech: choose the codes by analysis by synthesis, N steps of a search for the "
         "codes whose decoded sound is closest to the input (better quality at about the same "
         "rate; 50 steps take about twice the sound's length on one thread). Files decode as "
-        "before. Default 0: the encoder's nearest codes",
+        f"before. At most {MAX_REFINE_STEPS} (about 20x the sound's length). Default 0: the "
+        "encoder's nearest codes",
     )
     p.add_argument("--device", default="auto", help=f"where the encoder runs: {DEVICES}")
     add_max_pixels(p, "images")

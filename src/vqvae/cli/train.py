@@ -14,6 +14,7 @@ from ..quantizers import quantizer_names
 from ..train import train
 from ..train.configure import configure, describe_plan
 from ..train.rundir import check_new_run
+from .common import SEED
 
 
 def register(subparsers) -> None:
@@ -248,7 +249,10 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
         help="clip the gradient norm to NORM before each step (default: no clipping)",
     )
     g.add_argument(
-        "--seed", type=int, default=None, help="seeds initialisation, shuffling, crops, restarts"
+        "--seed",
+        type=SEED,
+        default=None,
+        help="seeds initialisation, shuffling, crops, restarts (0 to 2**32-1)",
     )
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     g.add_argument("--train-subset", type=int, default=None, help="use the first N training images")

@@ -18,7 +18,7 @@ from ..priors.context import CONTEXT_DIR, MAX_LEVELS, ContextConfig, ContextMode
 from ..priors.io import weights_fingerprint
 from ..runs import Run
 from ..train.context import ContextTrainConfig, image_code_maps, train_context
-from .common import DEVICES, WRITTEN_RUN_HELP, int_range
+from .common import DEVICES, SEED, WRITTEN_RUN_HELP, int_range
 
 SIZES = ("embed_dim", "channels", "layers", "levels")
 """The context model's size flags (``--embed-dim`` ...), None where not given."""
@@ -60,7 +60,7 @@ def register(subparsers) -> None:
         "--crop", type=int_range(2), default=ContextTrainConfig.crop, help="crop side in codes"
     )
     p.add_argument("--lr", type=float, default=ContextTrainConfig.lr, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the weights and batches")
     p.add_argument(
         "--device", default="auto", help=f"where the encoder and the model run: {DEVICES}"
     )

@@ -10,7 +10,7 @@ from ..errors import VQVAEError
 from ..priors import PriorConfig
 from ..runs import Run
 from ..train.prior import PriorTrainConfig, train_prior
-from .common import DEVICES, WRITTEN_RUN_HELP
+from .common import DEVICES, SEED, WRITTEN_RUN_HELP
 
 
 def register(subparsers) -> None:
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
         "--batch-size", type=int, default=PriorTrainConfig.batch_size, help="code maps per step"
     )
     p.add_argument("--lr", type=float, default=PriorTrainConfig.lr, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the weights and batches")
     p.add_argument("--device", default="auto", help=f"where the prior trains: {DEVICES}")
     m = p.add_argument_group("prior")
     m.add_argument("--n-layer", type=int, default=PriorConfig.n_layer, help="transformer blocks")

@@ -109,11 +109,25 @@ def context_assignment(
     return ContextAssignment(load_prior(prior_run, map_location=map_location), weight)
 
 
+def _inside(run_dir: str | os.PathLike, name: str) -> Path:
+    """``run_dir / name`` when it lies inside the run dir (a config.json never makes a run
+    read a prior from elsewhere on disk); ValueError otherwise."""
+    root = Path(run_dir).resolve()
+    folder = (root / name).resolve()
+    if folder == root or root not in folder.parents:
+        raise ValueError(
+            f"its rate prior {name!r} lies outside the run directory; a run's prior must be "
+            f"inside it (copy the prior's run into {Path(run_dir) / RATE_PRIOR_DIR})"
+        )
+    return folder
+
+
 def load_assignment(run_dir: str | os.PathLike, config: dict[str, Any]) -> ContextAssignment | None:
     """The rule saved in a run dir's ``config`` (its config.json), or None (nearest codes).
 
     Runs written before the rule was saved with the model name their rate prior's run dir
-    in ``train.rate_prior``; that run dir is read if it still exists.
+    in ``train.rate_prior``; that run dir is read only if it lies inside the run dir: a
+    prior path that leads outside it (absolute, or through ``..``) is refused.
 
     Raises:
         CheckpointError: the entry or its prior is missing or damaged.
@@ -124,13 +138,14 @@ def load_assignment(run_dir: str | os.PathLike, config: dict[str, Any]) -> Conte
         if entry is not None:
             if not isinstance(entry, dict) or entry.get("rule") != ContextAssignment.rule:
                 raise ValueError(f"unknown code assignment {entry!r}")
-            folder = Path(run_dir) / str(entry.get("prior", RATE_PRIOR_DIR))
+            folder = _inside(run_dir, str(entry.get("prior", RATE_PRIOR_DIR)))
             if not (folder / "config.json").is_file():
                 raise ValueError(f"{folder}: missing")
             prior = load_prior_folder(folder)
             return ContextAssignment(prior, float(entry["weight"]), int(entry.get("passes", 2)))
         if train.get("rate_prior"):  # the older layout: a path to another run
-            return context_assignment(train["rate_prior"], float(train["rate_prior_weight"]))
+            folder = _inside(run_dir, str(train["rate_prior"]))
+            return context_assignment(folder, float(train["rate_prior_weight"]))
     except (CheckpointError, ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{run_dir}: its code assignment cannot be restored: {exc}") from None
     return None

@@ -7,14 +7,22 @@ import torch
 from ..errors import VQVAEError
 
 
+def _seed64(value: int) -> int:
+    """``value`` as a seed torch accepts (a signed 64-bit integer): unchanged when it is one,
+    else reduced modulo 2**63, so any ``--seed`` runs and the seeds that ran before give the
+    same batches."""
+    return value if -(2**63) <= value < 2**63 else value % 2**63
+
+
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The order in which epoch ``epoch`` visits the ``n`` training images."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
+    generator = torch.Generator().manual_seed(_seed64(seed * 7919 + epoch))
+    return torch.randperm(n, generator=generator)
 
 
 def batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
     """The generator of batch ``batch``'s random draws (crops, noise) in ``epoch``."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + batch)
+    return torch.Generator().manual_seed(_seed64((seed * 1_000_003 + epoch) * 1_000_003 + batch))
 
 
 class DistributedBatchSampler:

@@ -245,7 +245,7 @@ def test_cli_compress_decompress(capsys, run_dir, tmp_path, model):
     vqz, out = tmp_path / "s.vqz", tmp_path / "out.wav"
     assert main(["compress", str(run_dir), str(wav), "-o", str(vqz), "--bitrate", "6k"]) == 0
     said = capsys.readouterr().out
-    assert "2 stage(s)" in said and "bit/s" in said
+    assert "2 stages" in said and "bit/s" in said
     header = read_header(vqz.read_bytes())
     assert (header.stages, header.entropy_name, header.samples) == (2, "stages", 8000)
     assert main(["decompress", str(vqz), "-o", str(out), "--model", str(run_dir)]) == 0

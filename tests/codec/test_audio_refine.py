@@ -115,7 +115,8 @@ def test_cli_refine_steps(capsys, tmp_path, model):
     y, _ = decompress_audio(out.read_bytes(), str(run))
     assert y.shape == (4000,)
     for value, message in (
-        ("-1", "must be an integer in [0, 10000]"),
+        ("-1", "must be an integer in [0, 500]"),
+        ("501", "must be an integer in [0, 500]"),
         ("x", "expected an integer"),
     ):
         argv = ["compress", str(run), str(wav), "-o", str(tmp_path / "b.vqz")]

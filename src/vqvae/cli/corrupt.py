@@ -11,6 +11,7 @@ from ..corruptions import corrupt, parse_corruption
 from ..data import load_image, save_image
 from ..errors import DataError
 from .common import SEED, add_max_pixels, add_out_dir, unique_stems
+from .outputs import plural
 
 
 def register(subparsers) -> None:
@@ -52,5 +53,7 @@ def run(args: argparse.Namespace) -> int:
     for i, (x, path) in enumerate(zip(images, paths, strict=True)):
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + i)
         save_image(corrupt(x, spec, generator)[0], path)
-    print(f"wrote {len(images)} images corrupted with {spec} (seed {args.seed}) to {args.out_dir}")
+    print(
+        f"wrote {plural(len(images), 'image')} corrupted with {spec} (seed {args.seed}) to {args.out_dir}"
+    )
     return 0

@@ -17,6 +17,7 @@ from .common import (
     load_images_for,
 )
 from .corrupt import output_paths
+from .outputs import plural
 
 # Each iteration is one more encode + decode; the output stops changing after a few.
 MAX_ITERATIONS = 100
@@ -53,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
     for x, path in zip(images, paths, strict=True):
         x_hat = denoise(model, x.to(device), iterations=args.iterations)
         save_image(x_hat[0].cpu(), path)
-    print(f"wrote {len(images)} denoised images to {args.out_dir}")
+    print(f"wrote {plural(len(images), 'denoised image')} to {args.out_dir}")
     return 0

@@ -7,6 +7,7 @@ import argparse
 from ..data.codes import encode_dataset
 from ..runs import Run
 from .common import BATCH_SIZE, DEVICE_HELP, RUN_DIR_HELP, add_out_dir
+from .outputs import plural
 
 
 def register(subparsers) -> None:
@@ -39,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
         path = encode_dataset(
             run.model, data, args.out_dir, split, run.fingerprint, args.batch_size, run.device
         )
-        print(f"wrote {len(data)} code maps to {path}")
+        print(f"wrote {plural(len(data), 'code map')} to {path}")
     return 0

@@ -26,6 +26,7 @@ from .common import (
     positive_int,
     unique_stems,
 )
+from .outputs import plural
 
 
 def register(subparsers) -> None:
@@ -204,5 +205,5 @@ def run_decode(args: argparse.Namespace) -> int:
     x_hat = model.decode(codes.to(device)).clamp(0, 1).cpu()
     for i, img in enumerate(x_hat):
         save_image(img, out_dir / f"{i:04d}.png")
-    print(f"wrote {len(x_hat)} images to {out_dir}")
+    print(f"wrote {plural(len(x_hat), 'image')} to {out_dir}")
     return 0

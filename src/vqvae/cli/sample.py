@@ -21,6 +21,7 @@ from .common import (
     parse_label,
     single_threaded,
 )
+from .outputs import plural
 
 
 def register(subparsers) -> None:
@@ -60,5 +61,7 @@ def run(args: argparse.Namespace) -> int:
     h, w = model.config.image_size
     x = x[..., :h, :w]
     save_image(image_grid(list(x)), args.output)
-    print(f"wrote {args.n} samples to {args.output} ({time.perf_counter() - started:.1f} s)")
+    print(
+        f"wrote {plural(args.n, 'sample')} to {args.output} ({time.perf_counter() - started:.1f} s)"
+    )
     return 0

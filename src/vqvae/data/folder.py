@@ -195,9 +195,11 @@ def _first_channels(folder: Path, paths: list[Path]) -> int:
 
 
 def _reason(exc: DataError, path: Path) -> str:
-    """Why an image was skipped, without the path the warning line already names."""
+    """Why an image was skipped, in the words streaming uses (``not a readable image
+    (REASON)``), without the path the warning line already names."""
     text = str(exc)
-    for prefix in (f"cannot read image {path}: ", f"{path} "):
-        if text.startswith(prefix):
-            return text[len(prefix) :]
-    return text
+    prefix = f"cannot read image {path}: "
+    if text.startswith(prefix):
+        reason = text[len(prefix) :]
+        return reason if reason == "not a readable image" else f"not a readable image ({reason})"
+    return text.replace(f"{path} ", "", 1) if text.startswith(f"{path} ") else text

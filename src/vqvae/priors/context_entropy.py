@@ -33,6 +33,9 @@ CODING_PATH = b"context-groups-v1"
 BAND_CHUNKS = 4
 """A group's positions in one band: this many of the coder's chunks of tables
 (``entropy.tables.chunk_positions``), so that the halo is a small part of a band."""
+BAND_VALUES = 1 << 22
+"""...and at most this many values (positions x channels) in one activation of the
+network over a band's own rows: 16 MB."""
 CACHED_BANDS = 3
 """Band logits kept between calls (the tables of a band are asked for in pieces)."""
 
@@ -80,12 +83,14 @@ class ContextEntropyModel(ProbabilityModel):
     def bands(self, shape: tuple[int, int]) -> list[tuple[int, int]]:
         """Rows ``[top, bottom)`` of the bands of an (H', W') map: whole rows, a multiple of
         ``2**levels`` of them, so many that a group's positions in one band are at most
-        ``BAND_CHUNKS`` of the coder's chunks of tables; one band when the map fits."""
+        ``BAND_CHUNKS`` of the coder's chunks of tables and an activation of the network
+        holds at most ``BAND_VALUES``; one band when the map fits."""
         height, width = int(shape[0]), int(shape[1])
         step = 2**self.model.config.levels
         # a group holds at most ceil(rows / 2) * ceil(width / 2) of a band's positions
         codes = BAND_CHUNKS * chunk_positions(self.num_symbols)
         rows = codes * 2 // max(1, math.ceil(width / 2))
+        rows = min(rows, BAND_VALUES // max(1, width * self.model.config.channels))
         rows = max(step, rows // step * step)
         if height <= rows:
             return [(0, height)]

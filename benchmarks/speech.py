@@ -66,7 +66,7 @@ import torch
 from torch import nn
 
 from vqvae.codec import compress_audio, decompress_audio, encode_audio_indices, pack_audio
-from vqvae.codec.audio import level_gain_db, load_audio
+from vqvae.codec.audio import choose_gain_db, load_audio
 from vqvae.data.audio import load_audio_dataset
 from vqvae.media import read_audio
 from vqvae.metrics import audio as audio_metrics
@@ -411,7 +411,7 @@ def coding_jobs(codec, stages, refined, refine_steps, work: Path) -> list:
     def ours(k):
         def code(x):
             if id(x) not in encoded:  # the codes compress_audio makes, at the level it codes
-                encoded[id(x)] = (encode_audio_indices(codec, x), level_gain_db(x))
+                encoded[id(x)] = (encode_audio_indices(codec, x), choose_gain_db(codec.model, x))
             codes, gain = encoded[id(x)]
             data = pack_audio(codec, codes[:k], len(x), gain_db=gain)  # = compress(stages=k)
             y, _ = decompress_audio(data, codec)

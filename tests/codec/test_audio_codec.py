@@ -29,7 +29,7 @@ from vqvae.codec import (
     stages_for_bitrate,
 )
 from vqvae.codec import entropy as coding
-from vqvae.codec.audio import level_gain_db
+from vqvae.codec.audio import LEVEL_TARGETS, choose_gain_db, level_gain_db, loudest_stretch
 from vqvae.codec.container import parse, write
 from vqvae.config import QuantizerConfig, VQVAEConfig
 from vqvae.data.audio import read_audio, write_audio
@@ -69,12 +69,13 @@ def speech_like(samples: int = 2003, seed: int = 0) -> np.ndarray:
 
 def reference(model, x: np.ndarray, k: int, normalize: bool = True) -> np.ndarray:
     """What the codec must give: the model's own decode of its first k stages, of the sound
-    lifted to the coding level (``level_gain_db``) and brought back down."""
-    gain = 10.0 ** (level_gain_db(x) / 20.0) if normalize else 1.0
+    brought to the level the codec chose (``choose_gain_db``) and back."""
+    gain = 10.0 ** (choose_gain_db(model, x) / 20.0) if normalize else 1.0
     with torch.no_grad():
         lifted = torch.from_numpy((x * gain).astype(np.float32))
         indices = model.encode(lifted[None, None])[:, :k]
-        return model.decode(indices)[0, 0, : len(x)].clamp(-1, 1).numpy() / np.float32(gain)
+        y = model.decode(indices)[0, 0, : len(x)].clamp(-1, 1).numpy()
+        return y if gain == 1.0 else np.clip(y / np.float32(gain), -1.0, 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,8 @@ def test_round_trip_is_bit_exact(model, stages_codec, k, samples):
         assert header.code_shape == (k, -(-samples // 8)) == tuple(indices.shape)
         assert torch.equal(indices, encode_audio_indices(model, x, stages=k))
         full = encode_audio_indices(model, x)  # every stage, then the first k packed
-        assert pack_audio(codec, full[:k], samples, gain_db=level_gain_db(x)) == data
+        gain = choose_gain_db(model, x)
+        assert pack_audio(codec, full[:k], samples, gain_db=gain) == data
 
 
 def test_nominal_stage_rates(model):
@@ -344,33 +346,56 @@ def test_the_shipped_speech_model_codes_the_example(tmp_path):
     assert header.stages in (2, 3)  # 400 bit/s a stage nominal: as many as fit
 
 
-def test_level_gain_lifts_the_peak_to_the_coding_level():
+def test_level_gains_bring_the_peak_to_a_level_and_never_past_it():
     x = np.float32(0.5) * np.sin(np.linspace(0, 50, 4000, dtype=np.float32))
-    gain = level_gain_db(x)
+    gain = level_gain_db(x, -1.0)
     assert gain == math.floor((-1.0 - 20 * math.log10(np.abs(x).max())) * 64) / 64
     assert 20 * math.log10(np.abs(x).max() * 10 ** (gain / 20)) <= -1.0  # never past it
-    assert level_gain_db(x / np.abs(x).max()) == 0.0  # full scale: coded as it is
-    assert level_gain_db(np.zeros(100, np.float32)) == 0.0  # silence
-    assert level_gain_db(x * 1e-6) == 60.0  # the most it lifts
+    assert level_gain_db(x, -20.0) < 0  # a loud sound is brought down
+    assert level_gain_db(np.zeros(100, np.float32), -1.0) == 0.0  # silence
+    assert level_gain_db(x * 1e-6, -1.0) == 60.0  # the most it moves
+    y = np.zeros(1000, np.float32)
+    y[700:750] = 1.0
+    assert np.array_equal(loudest_stretch(y, 100), y[650:750])
 
 
-@pytest.mark.parametrize("level_db", [-50, -30, -10])
-def test_a_quiet_sound_codes_as_the_same_sound_at_the_coding_level(model, level_db):
-    loud = speech_like(4000)
-    loud = (loud / np.abs(loud).max() * 10 ** (-1 / 20)).astype(np.float32)  # peak -1 dBFS
-    quiet = (loud * 10 ** ((level_db + 1) / 20)).astype(np.float32)
-    data = compress_audio(model, quiet)
+def test_the_chosen_gain_is_the_level_whose_decoded_excerpt_is_closest(model, monkeypatch):
+    from vqvae.codec import audio
+
+    x = speech_like(4000)
+    calls = []
+    real = audio.waveform_loss
+
+    def spy(y, reference):
+        calls.append(float(real(y, reference)))
+        return real(y, reference)
+
+    monkeypatch.setattr(audio, "waveform_loss", spy)
+    gain = choose_gain_db(model, x)
+    candidates = sorted({0.0, *(level_gain_db(x, t) for t in LEVEL_TARGETS)})
+    assert len(calls) == len(candidates) and gain == candidates[int(np.argmin(calls))]
+    assert choose_gain_db(model, x) == gain  # deterministic
+
+
+@pytest.mark.parametrize("level_db", [-50, -30, -10, -1])
+def test_a_sound_codes_alike_at_every_level(model, level_db):
+    base = speech_like(4000)
+    base = (base / np.abs(base).max() * 10 ** (-20 / 20)).astype(np.float32)  # peak -20 dBFS
+    x = (base * 10 ** ((level_db + 20) / 20)).astype(np.float32)
+    data = compress_audio(model, x)
     header = read_header(data)
-    assert header.gain_db == pytest.approx(-1 - level_db, abs=1 / 64)
-    same = (encode_audio_indices(model, quiet) == encode_audio_indices(model, loud)).float()
-    assert float(same.mean()) > 0.95  # the gain is rounded to 1/64 dB: a code or two may move
+    reference = compress_audio(model, base)
+    # the same peak level is chosen for both: the codes are those of the same sound
+    assert header.gain_db + level_db == pytest.approx(read_header(reference).gain_db - 20, abs=0.02)
+    same = (encode_audio_indices(model, x) == encode_audio_indices(model, base)).float()
+    assert float(same.mean()) > 0.95  # gains are rounded to 1/64 dB: a code or two may move
     y, _ = decompress_audio(data, model)
-    reference_loud = decompress_audio(compress_audio(model, loud), model)[0]
-    scale = 10 ** (header.gain_db / 20)
-    assert np.abs(y).max() <= np.abs(reference_loud).max() / scale * 1.001  # never louder
-    assert np.mean(np.abs(y * scale - reference_loud)) < 0.05 * np.mean(np.abs(reference_loud))
-    plain = compress_audio(model, quiet, normalize=False)  # at its own level: no gain field
-    assert read_header(plain).gain_db == 0.0 and plain[29] == 1 and data[29] == 2
+    y_base, _ = decompress_audio(reference, model)
+    scale = 10 ** ((level_db + 20) / 20)
+    assert np.abs(y).max() <= 1.0
+    assert np.mean(np.abs(y / scale - y_base)) < 0.05 * np.mean(np.abs(y_base))
+    plain = compress_audio(model, x, normalize=False)  # at its own level: no gain field
+    assert read_header(plain).gain_db == 0.0 and plain[29] == 1
 
 
 def test_the_gain_field_round_trips_and_is_checked():

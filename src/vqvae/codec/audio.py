@@ -2,7 +2,7 @@
 
 ::
 
-    samples (T,) at the model's rate --x gain g (peak to LEVEL_DBFS)--> encoder
+    samples (T,) at the model's rate --x gain g (choose_gain_db)--> encoder
         --> residual codes (S, L), L = ceil(T / hop)
         --keep the first k stages (k: the most whose coded file fits --bitrate)--> (k, L)
         --entropy model tables (one per stage) + range coder--> payload
@@ -17,10 +17,11 @@ stages, so one model serves every bitrate: ``k`` stages cost ``k * log2(K) * rat
 bit/s before entropy coding (the model's nominal rate, ``model.bitrate(k)``); ``bitrate``
 is a ceiling on the coded file's own rate, header included.
 
-Level: a quiet recording is lifted to a peak of ``LEVEL_DBFS`` before coding (the level the
-model codes best) and brought back down after decoding, so quality does not depend on the
-input's level; the gain travels in the header, and the output never clips (the gain is
-never below 0 dB).
+Level: a model codes some levels better than others (the levels it trained at), so the
+encoder tries the sound at its own level and lifted to a few peak levels (``LEVEL_TARGETS``),
+decodes a few seconds of each, and codes it at the level whose decoded sound is closest to
+the input (``choose_gain_db``); the gain travels in the header and the decoder divides by
+it (the result kept within full scale).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .. import pretrained
 from ..errors import DataError
 from ..limits import MAX_AUDIO_SECONDS, check_audio_seconds
 from ..media.audio import read_audio, resample
+from ..models.losses import waveform_loss
 from . import container, entropy
 from .audio_refine import refine_codes
 from .container import GAIN_UNIT, AudioHeader, FormatError
@@ -42,21 +44,56 @@ from .entropy import EntropyModel
 from .loading import Codec, load, model_fingerprint, resolve
 from .stream import NOT_AUDIO, read_stream
 
-LEVEL_DBFS = -1.0
-"""The peak level (dBFS) a waveform is coded at: quieter sounds are lifted to it."""
+LEVEL_TARGETS = (-1.0, -10.0, -20.0, -30.0)
+"""Peak levels (dBFS) a sound is tried at, beside its own level."""
 MAX_LEVEL_GAIN_DB = 60.0
-"""The most a sound is lifted (a peak of -61 dBFS or quieter is lifted this much)."""
+"""The most a sound is lifted."""
+SEARCH_SECONDS = 3.0
+"""How much of the sound (its loudest stretch) the level search decodes."""
 
 
-def level_gain_db(x: np.ndarray) -> float:
-    """The gain in dB (a multiple of 1/64, in [0, MAX_LEVEL_GAIN_DB]) that lifts the peak of
-    samples ``x`` to ``LEVEL_DBFS`` (rounded down: the peak never passes it); 0 for a sound
-    at that level or louder, and for silence."""
+def level_gain_db(x: np.ndarray, target_dbfs: float) -> float:
+    """The gain in dB (a multiple of 1/64, at most ``MAX_LEVEL_GAIN_DB`` either way) that
+    brings the peak of samples ``x`` to ``target_dbfs`` (rounded down: the peak never passes
+    it); 0 for silence."""
     peak = float(np.abs(x).max()) if x.size else 0.0
     if peak <= 0.0:
         return 0.0
-    gain = min(max(LEVEL_DBFS - 20.0 * math.log10(peak), 0.0), MAX_LEVEL_GAIN_DB)
+    gain = min(max(target_dbfs - 20.0 * math.log10(peak), -MAX_LEVEL_GAIN_DB), MAX_LEVEL_GAIN_DB)
     return math.floor(gain * GAIN_UNIT) / GAIN_UNIT
+
+
+def loudest_stretch(x: np.ndarray, samples: int) -> np.ndarray:
+    """The ``samples`` long part of ``x`` with the most energy (all of ``x`` if shorter)."""
+    if len(x) <= samples:
+        return x
+    energy = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+    start = int(np.argmax(energy[samples:] - energy[:-samples]))
+    return x[start : start + samples]
+
+
+@torch.no_grad()
+def choose_gain_db(model, x: np.ndarray) -> float:
+    """The gain to code samples ``x`` at: 0 dB (its own level) or one bringing its peak to a
+    ``LEVEL_TARGETS`` level, whichever gives the decoded sound (all stages, its loudest
+    ``SEARCH_SECONDS``, brought back to the input's level) the lowest training loss against
+    the input. The same sound always gets the same gain."""
+    excerpt = loudest_stretch(x, int(SEARCH_SECONDS * model.sample_rate))
+    gains = sorted({0.0, *(level_gain_db(x, target) for target in LEVEL_TARGETS)})
+    if len(gains) == 1:
+        return 0.0
+    device = next(model.parameters()).device
+    reference = torch.from_numpy(excerpt).to(device)[None, None]
+    losses, training = [], model.training
+    model.eval()  # no quantizer dropout or codebook updates in the search
+    try:
+        for gain in gains:
+            lifted = torch.from_numpy((excerpt * _amplitude(gain)).astype(np.float32))
+            y = (model.reconstruct(lifted.to(device)[None, None]) / _amplitude(gain)).clamp(-1, 1)
+            losses.append(float(waveform_loss(y, reference)))
+    finally:
+        model.train(training)
+    return gains[int(np.argmin(losses))]
 
 
 def _amplitude(gain_db: float) -> float:
@@ -143,8 +180,14 @@ def encode_audio_indices(
     """The code map ``compress_audio`` (same arguments) writes: int64 (k, L)."""
     model, entropy_model = _audio_model(model, None)
     x = _samples(audio, sample_rate, model, max_seconds)
-    gain_db = level_gain_db(x) if normalize else 0.0
+    gain_db = _gain(model, x, normalize)
     return _choose_codes(model, x, gain_db, bitrate, stages, entropy_model, refine_steps)
+
+
+def _gain(model, x: np.ndarray, normalize: bool) -> float:
+    if not isinstance(normalize, bool):
+        raise DataError(f"normalize must be True or False, got {normalize!r}")
+    return choose_gain_db(model, x) if normalize else 0.0
 
 
 def _stages(model, stages: int | None) -> int:
@@ -247,9 +290,9 @@ def compress_audio(
             (``vqvae.codec.audio_refine``: better quality at the same rate, slower
             encoding: see the README's speech section for measured speeds); 0: the
             encoder's nearest codes.
-        normalize: lift a quiet sound's peak to ``LEVEL_DBFS`` before coding (the gain is
-            stored and undone by the decoder), so every input level codes alike; False:
-            code the samples as they are.
+        normalize: code the sound at the level the model codes it best, its own or lifted
+            (``choose_gain_db``; the gain is stored and undone by the decoder), so every
+            input level codes alike; False: code the samples as they are.
 
     Returns:
         The file's bytes.
@@ -260,7 +303,7 @@ def compress_audio(
     """
     model, entropy_model = _audio_model(model, entropy_model)
     x = _samples(audio, sample_rate, model, max_seconds)
-    gain_db = level_gain_db(x) if normalize else 0.0
+    gain_db = _gain(model, x, normalize)
     indices = _choose_codes(model, x, gain_db, bitrate, stages, entropy_model, refine_steps)
     return pack_audio(model, indices, len(x), entropy_model, gain_db)
 
@@ -280,7 +323,7 @@ def pack_audio(
         indices: (k, L) int64, the first k stages' codes, L = ceil(samples / hop).
         samples: the sound's length in samples at the model's rate.
         entropy_model: overrides the codec's own (a bare VQVAE: uniform tables).
-        gain_db: the gain the codes were made at (``level_gain_db``), undone on decoding.
+        gain_db: the gain the codes were made at (``choose_gain_db``), undone on decoding.
     """
     model, entropy_model = _audio_model(model, entropy_model)
     entropy_model = _choose_entropy(model, entropy_model)
@@ -332,12 +375,15 @@ def decompress_audio_indices(
 @torch.no_grad()
 def decode_stages(model, indices: torch.Tensor, samples: int, gain_db: float = 0.0) -> np.ndarray:
     """Waveform of a (k, L) code map with the model's first k stages: float32 (samples,),
-    cropped, clipped to [-1, 1] and divided by the gain it was coded at."""
+    cropped, clipped to [-1, 1], divided by the gain it was coded at and kept within full
+    scale."""
     device = next(model.parameters()).device
     indices = indices.to(device)[None]  # (1, k, L)
     y = model.decode(indices if model.num_stages > 1 else indices[:, 0])  # (1, 1, L * hop)
     y = y[0, 0, :samples].clamp(-1, 1).float().cpu().numpy()
-    return (y / np.float32(_amplitude(gain_db))) if gain_db else y
+    if not gain_db:
+        return y
+    return np.clip(y / np.float32(_amplitude(gain_db)), -1.0, 1.0)
 
 
 def decompress_audio(

@@ -22,6 +22,7 @@ ORDER = [
     "data", "evaluation", "denoise",
     "codec", "train", "export",
     "runs",
+    "report",
     "cli",
 ]  # fmt: skip
 MAX_FUNCTION_LINES = 100

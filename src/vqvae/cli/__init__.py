@@ -28,6 +28,7 @@ from . import (
     fit_entropy,
     images,
     models,
+    report,
     sample,
     train,
     train_context,
@@ -39,7 +40,7 @@ from .common import HelpFormatter
 COMMANDS = [train, train_decoder, evaluate, images, fit_entropy, compress, decompress]
 COMMANDS += [encode_dataset, train_prior, train_context, sample, eval_prior, complete]
 COMMANDS += [corrupt, denoise, models]
-COMMANDS += [export]
+COMMANDS += [export, report]
 
 
 class UsageError(VQVAEError):

@@ -8,6 +8,7 @@ a mask image (same size as IMAGE) keeps the codes whose cells are mostly white.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,7 @@ from .common import (
     parse_label,
     single_threaded,
 )
+from .outputs import add_force_argument, check_targets
 
 
 def register(subparsers) -> None:
@@ -55,6 +57,7 @@ def register(subparsers) -> None:
         "--candidates", type=int_range(1, 1024), default=16, help="proposals per completion"
     )
     p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")
+    add_force_argument(p)
     p.add_argument("--device", default="auto", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)
 
@@ -85,6 +88,7 @@ def keep_mask(keep: str, code_shape: tuple[int, int], image_shape, factor: int) 
 @single_threaded
 def run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
+    check_targets([Path(args.output)], [args.image], args.force)  # before any work
     if args.candidates < 1:
         raise DataError(f"--candidates must be >= 1, got {args.candidates}")
     run = Run(args.run_dir, args.device)

@@ -11,7 +11,7 @@ from ..corruptions import corrupt, parse_corruption
 from ..data import load_image, save_image
 from ..errors import DataError
 from .common import SEED, add_max_pixels, add_out_dir, unique_stems
-from .outputs import plural
+from .outputs import add_force_argument, check_targets, plural
 
 
 def register(subparsers) -> None:
@@ -30,17 +30,20 @@ def register(subparsers) -> None:
     )
     p.add_argument("--seed", type=SEED, default=0, help="seed of the corruptions")
     add_out_dir(p, "folder to write the corrupted images into")
+    add_force_argument(p)
     add_max_pixels(p, "images")
     p.set_defaults(run=run)
 
 
-def output_paths(inputs: list[str], out_dir: str) -> list[Path]:
-    """OUT_DIR/STEM.png per input, refusing to overwrite one of the inputs."""
+def output_paths(inputs: list[str], out_dir: str, force: bool = False) -> list[Path]:
+    """OUT_DIR/STEM.png per input, refusing to overwrite one of the inputs, or (without
+    ``force``) a file that exists."""
     paths = [Path(out_dir) / f"{stem}.png" for stem in unique_stems(inputs)]
     sources = {Path(p).resolve() for p in inputs}
     for path in paths:
         if path.resolve() in sources:
             raise DataError(f"{path} would overwrite an input image; choose another --out-dir")
+    check_targets(paths, inputs, force)
     return paths
 
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     images = [  # all first: fail before writing
         load_image(p, max_pixels=args.max_pixels).float().div(255).unsqueeze(0) for p in args.images
     ]
-    paths = output_paths(args.images, args.out_dir)
+    paths = output_paths(args.images, args.out_dir, args.force)
     for i, (x, path) in enumerate(zip(images, paths, strict=True)):
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + i)
         save_image(corrupt(x, spec, generator)[0], path)

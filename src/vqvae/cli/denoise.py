@@ -17,7 +17,7 @@ from .common import (
     load_images_for,
 )
 from .corrupt import output_paths
-from .outputs import plural
+from .outputs import add_force_argument, plural
 
 # Each iteration is one more encode + decode; the output stops changing after a few.
 MAX_ITERATIONS = 100
@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images to restore")
     add_out_dir(p, "folder to write the restored images into")
+    add_force_argument(p)
     p.add_argument(
         "--iterations",
         type=int_range(0, MAX_ITERATIONS),
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     model, device = run.model, run.device
     images = load_images_for(model, args.images, args.max_pixels)  # all first: fail before writing
-    paths = output_paths(args.images, args.out_dir)
+    paths = output_paths(args.images, args.out_dir, args.force)
     for x, path in zip(images, paths, strict=True):
         x_hat = denoise(model, x.to(device), iterations=args.iterations)
         save_image(x_hat[0].cpu(), path)

@@ -26,7 +26,7 @@ from .common import (
     positive_int,
     unique_stems,
 )
-from .outputs import plural
+from .outputs import add_force_argument, check_targets, plural
 
 
 def register(subparsers) -> None:
@@ -44,6 +44,7 @@ def register(subparsers) -> None:
         "images", metavar="FILE", nargs="+", help="images (audio files for an audio model)"
     )
     add_out_dir(p, "folder to write the reconstructions (and grid.png) into")
+    add_force_argument(p)
     p.add_argument(
         "--stages",
         type=positive_int,
@@ -64,6 +65,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images of one size to encode")
     p.add_argument("-o", "--output", required=True, metavar="CODES.npy", help="file to write")
+    add_force_argument(p)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_max_pixels(p, "images")
     p.set_defaults(run=run_encode)
@@ -77,6 +79,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("codes", metavar="CODES.npy", help="code indices written by vqvae encode")
     add_out_dir(p, "folder to write the images into")
+    add_force_argument(p)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(run=run_decode)
 
@@ -84,6 +87,7 @@ def register(subparsers) -> None:
 def run_reconstruct(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     model, device = run.model, run.device
+    _check_reconstruct_targets(args, ".wav" if is_audio(model) else ".png")
     if is_audio(model):
         return reconstruct_audio(model, args.images, args.out_dir, args.stages, device)
     if args.stages is not None and not model.supports_stage_prefix:
@@ -111,6 +115,18 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         f"wrote {len(images)} reconstructions and grid.png to {out_dir} (mean PSNR {mean:.2f} dB)"
     )
     return 0
+
+
+def _check_reconstruct_targets(args: argparse.Namespace, suffix: str) -> None:
+    """Refuse (before any work) to write onto an input, or onto a file without --force."""
+    folder = Path(args.out_dir)
+    targets = [
+        folder / f"{stem}_{kind}{suffix}"
+        for stem in unique_stems(args.images)
+        for kind in ("original", "reconstruction")
+    ]
+    targets += [folder / "grid.png"] if suffix == ".png" else []
+    check_targets(targets, args.images, args.force)
 
 
 def reconstruct_audio(model, paths: list[str], out_dir: str, stages: int | None, device) -> int:
@@ -144,6 +160,7 @@ def _code_dtype(codebook_size: int) -> np.dtype:
 def run_encode(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     model, device = run.model, run.device
+    check_targets([Path(args.output)], args.images, args.force)  # before any work
     images = load_images_for(model, args.images, args.max_pixels)
     shapes = {tuple(x.shape[2:]) for x in images}
     if len(shapes) > 1:
@@ -201,8 +218,9 @@ def run_decode(args: argparse.Namespace) -> int:
                 f"{args.codes}: this MLP model decodes {expected} code maps, got {tuple(codes.shape[-2:])}"
             )
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     x_hat = model.decode(codes.to(device)).clamp(0, 1).cpu()
+    check_targets([out_dir / f"{i:04d}.png" for i in range(len(x_hat))], [args.codes], args.force)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(x_hat):
         save_image(img, out_dir / f"{i:04d}.png")
     print(f"wrote {plural(len(x_hat), 'image')} to {out_dir}")

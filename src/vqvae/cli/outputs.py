@@ -43,6 +43,16 @@ def add_output_arguments(p: argparse.ArgumentParser, one: str, beside: str) -> N
     )
 
 
+def add_force_argument(p: argparse.ArgumentParser) -> None:
+    """``-f/--force`` (``args.force``) of a command whose outputs are named for it."""
+    p.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="replace output files that exist (never one of the inputs)",
+    )
+
+
 def plan_outputs(
     args: argparse.Namespace, inputs: Sequence[str], names: Sequence[str]
 ) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -21,7 +22,7 @@ from .common import (
     parse_label,
     single_threaded,
 )
-from .outputs import plural
+from .outputs import add_force_argument, check_targets, plural
 
 
 def register(subparsers) -> None:
@@ -36,6 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--label", type=int, default=None, help="class to sample (conditional prior)")
     add_sampling_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="GRID.png", help="image file to write")
+    add_force_argument(p)
     p.add_argument("--device", default="auto", help=f"where the prior and model run: {DEVICES}")
     p.set_defaults(run=run)
 
@@ -43,6 +45,7 @@ def register(subparsers) -> None:
 @single_threaded
 def run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.top_k, args.n)
+    check_targets([Path(args.output)], [], args.force)  # before any work
     run = Run(args.run_dir, args.device)
     model, prior = run.model, run.prior.to(run.device)
     label = parse_label(args.label, prior.config.num_classes)

@@ -36,6 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402  (the charts only: no torch)
+
 OUT = Path(__file__).resolve().parent / "out" / "data_scale"
 PER_FOLDER = 1000
 SIZE = 64
@@ -171,7 +174,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=OUT, help="where the folders are kept")
     p.add_argument("--child", nargs=2, metavar=("FOLDER", "MODE"), help=argparse.SUPPRESS)
+    figures.add_arguments(p)
     args = p.parse_args()
+    if args.plot_only:
+        figures.plot_only("data_scale", args.plot_only)
+        return
     if args.child:
         print(json.dumps(measure(*args.child, args.steps, args.warmup, args.workers)))
         return
@@ -231,6 +238,7 @@ def main() -> None:
                         str(large): round(s_large["peak_rss_mb"]),
                         f"{small}_in_ram": round(ram["peak_rss_mb"])},
     }  # fmt: skip
+    print(f"figure: {figures.save('data_scale', result, args.results_dir)}")
     print(json.dumps(result))
 
 

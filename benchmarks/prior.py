@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402
 from mnist_classifier import frechet_distance, predict, train_classifier  # noqa: E402
 
 from vqvae import pretrained  # noqa: E402
@@ -98,7 +99,11 @@ def main() -> None:
     parser.add_argument("--first-prior-minutes", type=float, default=2.5)
     parser.add_argument("--rate-minutes", type=float, default=5.0)
     parser.add_argument("--classifier-subset", type=int, default=None, help=argparse.SUPPRESS)
+    figures.add_arguments(parser)
     args = parser.parse_args()
+    if args.plot_only:
+        figures.plot_only("prior", args.plot_only)
+        return
     if args.skip_prior and not args.skip_vqvae:
         parser.error("--skip-prior needs --skip-vqvae")
     if args.model is not None:
@@ -215,17 +220,15 @@ def main() -> None:
             if not isinstance(value, str)
             else f"{name:<45} {value:>12}"
         )
-    print(
-        json.dumps(
-            {
-                "bits_per_image": round(nll["bits_per_image"], 3),
-                "class_accuracy": round(class_accuracy, 4),
-                "fd_samples": round(fd_samples, 3),
-                "fd_reconstructions": round(fd_reconstructions, 3),
-                "file_bits_per_image": round(file_bits_per_image, 1),
-            }
-        )
-    )
+    summary = {
+        "bits_per_image": round(nll["bits_per_image"], 3),
+        "class_accuracy": round(class_accuracy, 4),
+        "fd_samples": round(fd_samples, 3),
+        "fd_reconstructions": round(fd_reconstructions, 3),
+        "file_bits_per_image": round(file_bits_per_image, 1),
+    }
+    print(f"figure: {figures.save('prior', summary, args.results_dir)}")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

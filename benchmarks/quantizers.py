@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,9 @@ from vqvae import VQVAE, QuantizerConfig, VQVAEConfig
 from vqvae.data import load_dataset
 from vqvae.evaluation import evaluate
 from vqvae.quantizers import fsq_levels_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402
 
 SIZES = (512, 2048, 8192)
 PLAIN = dict(kmeans_init=False, dead_code_threshold=0.0)
@@ -126,7 +130,11 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=20000)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    figures.add_arguments(parser)
     args = parser.parse_args()
+    if args.plot_only:
+        figures.plot_only("quantizers", args.plot_only)
+        return
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     train = load_dataset("cifar10", "train", data_dir=args.data_dir).subset(args.train_images)
@@ -165,7 +173,9 @@ def main() -> None:
         meets = all(by[("ema+restart", k)]["usage"] >= 0.95 for k in (2048, 8192)) and all(
             by[("ema+restart", k)]["psnr"] >= by[("ema", 512)]["psnr"] for k in (2048, 8192)
         )
-    print(json.dumps({"results": results, "default_meets_target": meets}))
+    summary = {"results": results, "default_meets_target": meets}
+    print(f"figure: {figures.save('quantizers', summary, args.results_dir)}")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

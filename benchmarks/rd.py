@@ -18,7 +18,7 @@ bpp counts whole files (our header, JPEG/WebP headers) over pixels (H x W). For 
 as for a photo); single images are reported in the table too. Our mosaics are coded in tiles of
 one test image (``compress --tile 28``/``32``: each picture coded as alone, one header);
 ``--tile 0`` codes them as whole images (the encoder then reaches across the pictures'
-borders). Kodak uses its 24 photos (or the first ``--limit``). Writes a table, ``rd-<dataset>.png`` and ``rd-<dataset>.json`` under
+borders). Kodak uses its 24 photos (or the first ``--limit``). Writes a table, ``rd-<dataset>.svg`` (the figure; ``--plot-only JSON`` redraws it) and ``rd-<dataset>.json`` under
 ``--out`` and prints one final JSON line:
 ``{"dataset", "ours", "jpeg", "webp", "encode_mp_s", "decode_mp_s", "encode_cpu_mp_s",
 "decode_cpu_mp_s"}``: the speeds of our slowest point, in megapixels per second of wall time
@@ -42,10 +42,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+import figures  # noqa: E402
 
 from vqvae import pretrained  # noqa: E402
 from vqvae.codec import (  # noqa: E402
@@ -208,42 +210,9 @@ def interp(curve: list[dict], x: float, key_x: str, key_y: str) -> float | None:
     return None
 
 
-def plot(path: Path, curves: dict[str, list[dict]], title: str) -> None:
-    """A small RD plot (PSNR over bpp) drawn with Pillow, no plotting dependency."""
-    w, h, m = 640, 440, 56
-    pts = [(c["bpp"], c["psnr"]) for cs in curves.values() for c in cs]
-    x0, x1 = 0.0, max(p[0] for p in pts) * 1.05
-    y0, y1 = min(p[1] for p in pts) - 1, max(p[1] for p in pts) + 1
-    img = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(img)
-
-    def xy(bpp, db):
-        return m + (bpp - x0) / (x1 - x0) * (w - 2 * m), h - m - (db - y0) / (y1 - y0) * (h - 2 * m)
-
-    d.rectangle([m, m, w - m, h - m], outline="black")
-    for i in range(6):
-        bx, dy = x0 + (x1 - x0) * i / 5, y0 + (y1 - y0) * i / 5
-        px, _ = xy(bx, y0)
-        _, py = xy(x0, dy)
-        d.text((px - 12, h - m + 6), f"{bx:.2f}", fill="black")
-        d.text((6, py - 6), f"{dy:.1f}", fill="black")
-    d.text((w // 2 - 20, h - 22), "bpp", fill="black")
-    d.text((6, 12), f"PSNR (dB)  {title}", fill="black")
-    colours = {"ours": "red", "jpeg": "blue", "webp": "green"}
-    for row, (name, cs) in enumerate(curves.items()):
-        line = [xy(c["bpp"], c["psnr"]) for c in sorted(cs, key=lambda c: c["bpp"])]
-        colour = colours.get(name, "black")
-        if len(line) > 1:
-            d.line(line, fill=colour, width=2)
-        for px, py in line:
-            d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
-        d.text((w - m - 60, m + 8 + 14 * row), name, fill=colour)
-    img.save(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", required=True, choices=[*SMALL, "kodak"])
+    p.add_argument("--dataset", choices=[*SMALL, "kodak"], help="required unless --plot-only")
     p.add_argument("--runs", nargs="*", default=None, help="run dirs (default: see module doc)")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--limit", type=int, default=None, help="mosaics (small sets) or photos")
@@ -268,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         help="code our images in tiles of this side (default: one test image for the "
         "mosaics, none for Kodak; 0: whole images)",
     )
+    figures.add_arguments(p, results_dir=False)
     args = p.parse_args(argv)
+    if args.plot_only:
+        return figures.plot_only("rd", args.plot_only)
+    if args.dataset is None:
+        p.error("the following arguments are required: --dataset")
     torch.set_grad_enabled(False)
     torch.set_num_threads(args.threads)
     runs = [Path(r) for r in args.runs] if args.runs is not None else default_runs(args.dataset)
@@ -353,10 +327,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot(out / f"rd-{args.dataset}.png", {"ours": rows, "jpeg": jpeg, "webp": webp}, what)
-    (out / f"rd-{args.dataset}.json").write_text(
-        json.dumps({"rows": rows, "jpeg": jpeg, "webp": webp}, indent=1) + "\n"
-    )
+    curves = {"dataset": args.dataset, "rows": rows, "jpeg": jpeg, "webp": webp}
+    figures.save("rd", curves, out, f"rd-{args.dataset}")  # rd-<dataset>.json and .svg
     result = {
         "dataset": args.dataset,
         "ours": [[round(r["bpp"], 4), round(r["psnr"], 2)] for r in rows],

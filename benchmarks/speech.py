@@ -72,6 +72,9 @@ from vqvae.media import read_audio
 from vqvae.metrics import audio as audio_metrics
 from vqvae.progress import Progress, is_quiet, set_quiet
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 8000
 TOOLS = {"c2enc": "codec2", "c2dec": "codec2", "opusenc": "opus-tools", "opusdec": "opus-tools"}
@@ -517,11 +520,14 @@ def _arguments() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=30, help="single clips coded alone (0: none)")
     p.add_argument("--epochs", type=int, default=12, help="classifier training epochs")
     p.add_argument("--quick", action="store_true", help="2 files a set, 10 clips (a smoke test)")
+    figures.add_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments().parse_args(argv)
+    if args.plot_only:
+        return figures.plot_only("speech", args.plot_only)
     missing = missing_tools()
     if missing:
         packages = sorted({TOOLS[t] for t in missing})
@@ -579,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"~{FILE_SECONDS:g} s; clean digit accuracy {clean:.3f}", results["seen"])  # fmt: skip
     print_table("unseen: held-out voices and languages", results["unseen"])
     print(f"\nspeed (one thread): {results['speed']}")
+    print(f"figure: {figures.save('speech', results, args.results_dir)}")
     print(json.dumps(results))
     return 0
 

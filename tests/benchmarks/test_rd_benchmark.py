@@ -33,7 +33,8 @@ def test_rd_prints_one_json_line_and_codes_mosaics_in_tiles(tmp_path, capsys):
     rows = json.loads((tmp_path / "rd-mnist.json").read_text())["rows"]
     assert rows[0]["run"] == "mnist" and rows[0]["rd_lambda"] is None
     assert rows[0]["tile"] == 28 and 0.99 <= rows[0]["payload_over_ideal"] < 1.01
-    assert (tmp_path / "rd-mnist.png").stat().st_size > 0
+    assert (tmp_path / "rd-mnist.svg").read_text().startswith("<svg")
+    assert "WebP" in (tmp_path / "rd-mnist.svg").read_text()
 
 
 def test_each_dataset_defaults_to_its_shipped_model():

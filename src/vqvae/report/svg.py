@@ -157,8 +157,8 @@ def _legend(series: Sequence[Series], ax: _Axes, where: str) -> list[str]:
     if not named:
         return []
     width = 14 + 7 * max(len(s.label) for s, _ in named)
-    x = ax.left + 8 if where == "left" else ax.left + ax.width - width - 8
-    y = ax.top + 8 if where != "bottom" else ax.top + ax.height - 16 * len(named) - 8
+    x = ax.left + 8 if where in ("left", "bottom") else ax.left + ax.width - width - 8
+    y = ax.top + 8 if not where.startswith("bottom") else ax.top + ax.height - 16 * len(named) - 8
     out = [
         f"<rect x='{x - 4:.1f}' y='{y - 2:.1f}' width='{width + 8}' height='{16 * len(named) + 4}' "
         "fill='white' fill-opacity='0.85' stroke='#ccc'/>"
@@ -191,7 +191,8 @@ def line_chart(
     Args:
         series: what to draw; colours default to ``PALETTE`` in order.
         log_x: a logarithmic x axis (points with x <= 0 are left out).
-        legend: "right" or "left" (top corner), "bottom" (bottom left), "none".
+        legend: "right" or "left" (top corner), "bottom" (bottom left), "bottom-right",
+            "none".
         y_range: fixed y limits (default: the data's, padded).
     """
     cleaned = [_finite(s.points, log_x) for s in series]

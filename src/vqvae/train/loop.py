@@ -53,6 +53,7 @@ from .batches import InMemoryBatches, StreamedBatches, batch_source, load_splits
 from .sampler import DistributedBatchSampler, epoch_permutation
 from .sampler import batch_generator as _batch_generator
 from .schedule import scheduled_lr
+from .tensorboard import log_media
 
 METRICS_FILE = "metrics.jsonl"
 DEFAULT_STRIDES = (2, 4, 4, 5)  # an audio model's strides when none are given: hop 160
@@ -492,6 +493,7 @@ class Loop:
         if writer is not None:
             for key, value in self.last_eval.items():
                 writer.add_scalar(f"test/{key}", value, self.step)
+            log_media(writer, self.model, self.test_set, self.step)  # pictures or sound
         e = self.last_eval
         self.log(
             f"epoch {self.epoch_number} step {self.step}: test {summary(e)}, "

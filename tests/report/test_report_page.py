@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from vqvae.cli import main
-from vqvae.report import build_report
+from vqvae.report import build_report, svg
 
 TINY = ["--codebook-size", "32", "--code-dim", "8", "--hidden", "16", "--res-channels", "8",
         "--res-blocks", "1", "--batch-size", "32", "--train-subset", "128", "--eval-subset",
@@ -97,6 +97,11 @@ def test_image_page_has_curves_codebook_reconstructions_and_rd(image_page):
         assert f">{title}</h2>" in image_page
     assert "test PSNR (dB)" in image_page and "code perplexity" in image_page  # from metrics.jsonl
     assert "JPEG" in image_page and "code vectors (PCA)" in image_page
+    for label in ("JPEG", "WebP"):  # each curve its own colour, not the model's red
+        (colour,) = re.findall(
+            rf"stroke='(#\w+)'[^<]*/><circle[^>]*/><text[^>]*>{label}<", image_page
+        )
+        assert colour != svg.PALETTE[1]
     pngs = re.findall(r"src='data:image/png;base64,([^']+)'", image_page)
     assert pngs and Image.open(io.BytesIO(base64.b64decode(pngs[0]))).size[0] > 200
 

@@ -92,7 +92,7 @@ def reconstruction_section(coded: list[Coded], what: str) -> page.Section:
     pixels = sum(c.x.shape[1] * c.x.shape[2] for c in coded)
     bpp = 8 * sum(c.num_bytes for c in coded) / pixels
     body = page.paragraph(
-        f"{len(coded)} images ({what}) compressed to .vqz files and decoded: mean PSNR "
+        f"{len(coded)} image{'s' if len(coded) > 1 else ''} ({what}) compressed to .vqz files and decoded: mean PSNR "
         f"{mean_psnr:.2f} dB at {bpp:.3f} bits per pixel (whole files, header included)."
     ) + page.figure(page.image(embed.png_data_uri(grid), "originals and reconstructions"))
     return page.Section("Reconstructions", body)
@@ -104,7 +104,8 @@ def rd_section(coded: list[Coded], model_name: str) -> page.Section:
     pixels = sum(x.shape[1] * x.shape[2] for x in images)
     ours = (8 * sum(c.num_bytes for c in coded) / pixels, sum(c.psnr for c in coded) / len(coded))
     series = [svg.Series(model_name, [ours], style="points", color=svg.PALETTE[1])]
-    series.append(svg.Series("JPEG", classic_curve(images, "JPEG", JPEG_QUALITIES)))
+    jpeg = classic_curve(images, "JPEG", JPEG_QUALITIES)
+    series.append(svg.Series("JPEG", jpeg, color=svg.PALETTE[0]))
     missing = ""
     if features.check("webp"):
         series.append(

@@ -1,10 +1,23 @@
 # Shared by the recipes: run from the repository root, `vqvae` on PATH (make install, or a venv).
 #   VQVAE_DATA_DIR      where the datasets are (default ../shared/data)
 #   VQVAE_RECIPE_STEPS  a miniature: every training step count capped at N (the recipe test)
+# The recipes of the shipped models fix each training's optimizer steps (`steps`): the counts
+# their shipped runs reached, so a rebuild trains the same model on any machine, a busy one
+# only taking longer. (Those runs were bounded by minutes; MODEL.md says how long they took.)
 set -euo pipefail
 DATA=${VQVAE_DATA_DIR:-../shared/data}
 
-# length MINUTES: "--max-minutes MINUTES", or "--max-steps N" in a miniature
+# steps N: "--max-steps N" (N at most VQVAE_RECIPE_STEPS in a miniature)
+steps() {
+  local n=$1
+  if [ -n "${VQVAE_RECIPE_STEPS:-}" ] && [ "$VQVAE_RECIPE_STEPS" -lt "$n" ]; then
+    n=$VQVAE_RECIPE_STEPS
+  fi
+  echo "--max-steps $n"
+}
+
+# length MINUTES (the benchmark recipes, bounded by time): "--max-minutes MINUTES", or
+# "--max-steps N" in a miniature
 length() {
   if [ -n "${VQVAE_RECIPE_STEPS:-}" ]; then
     echo "--max-steps $VQVAE_RECIPE_STEPS"
@@ -45,23 +58,24 @@ bsds_links() {
   for f in "$bsds/test"/*.jpg; do ln -s "$f" "$1/test/$(basename "$f")"; done
 }
 
-# photo_entropy_models RUN [MINUTES [LEVELS]]: a photo run's static code distribution (a random
-# 64x64 crop of each of the 1200 training links), its context model (MINUTES, default 20, on one
-# thread, the training photos' whole code maps and their mirror images; --levels LEVELS, default
-# 1) and its metrics on BSDS500 test
+# photo_entropy_models RUN STEPS [LEVELS]: a photo run's static code distribution (a random
+# 64x64 crop of each of the 1200 training links), its context model (STEPS steps on one
+# thread, the training photos' whole code maps and their mirror images; --levels LEVELS,
+# default 1) and its metrics on BSDS500 test
 photo_entropy_models() {
   vqvae fit-entropy "$1" $(limit 1200) --quiet
   vqvae train-context "$1" --images "$1/data" --threads 1 --levels "${3:-1}" \
-    $(length "${2:-20}") --quiet
+    $(steps "$2") --quiet
   vqvae eval "$1" $(limit 24) --json
 }
 
-# photo_sibling RUN FROM CODES RATE_WEIGHT SEED MINUTES: a photo model of CODES codes trained on
-# RUN/data (bsds_links) for MINUTES, warm-started from run or shipped model FROM (its encoder and
-# decoder; its codebook too when the sizes match), at photo's settings otherwise and lr 5e-4
+# photo_sibling RUN FROM CODES RATE_WEIGHT SEED STEPS: a photo model of CODES codes trained on
+# RUN/data (bsds_links) for STEPS steps, warm-started from run or shipped model FROM (its
+# encoder and decoder; its codebook too when the sizes match), at photo's settings otherwise
+# and lr 5e-4
 photo_sibling() {
   vqvae train --dataset "$1/data" --out "$1" --overwrite --codebook-size "$3" --code-dim 64 \
     --downsample 4 --hidden 128 --rate-weight "$4" --random-crop 64 --batch-size 32 --lr 5e-4 \
-    --eval-subset 24 --device cpu --seed "$5" --init-from "$2" --epochs 1000 \
-    --data-loading memory --quiet $(length "$6")
+    --eval-subset 24 --device cpu --seed "$5" --init-from "$2" \
+    --data-loading memory --quiet $(steps "$6")
 }

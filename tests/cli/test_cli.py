@@ -34,7 +34,8 @@ TINY = [
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    assert main(["train", "--out", str(out), "--epochs", "2", "--seed", "1", *TINY]) == 0
+    argv = ["train", "--out", str(out), "--epochs", "2", "--eval-every", "8", "--seed", "1"]
+    assert main([*argv, *TINY]) == 0
     return out
 
 
@@ -48,9 +49,10 @@ def test_train_writes_a_run_dir(run_dir):
     assert (run_dir / "config.json").is_file()
     assert (run_dir / "model.safetensors").is_file()
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 2
-    record = json.loads(lines[-1])
-    assert record["epoch"] == 2 and record["step"] == 16
+    assert len(lines) == 2  # --eval-every 8: step 8, and the last step
+    first, record = json.loads(lines[0]), json.loads(lines[-1])
+    assert first["epoch"] == 1 and first["step"] == 8
+    assert record["epoch"] == 2 and record["step"] == 16 and record["test_images"] == 64
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["quantizer"]["codebook_size"] == 32
     assert config["train"]["dataset"] == "mnist"

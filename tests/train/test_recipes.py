@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vqvae.cli import build_parser, main
-from vqvae.train.configure import TIME_BUDGET_EPOCHS, recipe_schedule
+from vqvae.train.configure import NO_EPOCH_LIMIT, count_training_images, fit_batch, recipe_schedule
 from vqvae.train.recipes import RECIPES, recipe_for
 
 DIGITS = str(Path(__file__).parents[2] / "examples" / "digits")
@@ -24,15 +24,46 @@ def test_recipes_by_dataset():
     assert recipe_for("cifar10").model["codebook_size"] == 512
 
 
-def test_a_bare_run_takes_the_recipes_time_budget_and_any_length_replaces_it():
+def test_a_bare_run_takes_the_recipes_steps_and_any_length_replaces_them():
     mnist = RECIPES["mnist"]
     bare = recipe_schedule(_args(), mnist)
-    assert bare["max_minutes"] == mnist.minutes and bare["epochs"] == TIME_BUDGET_EPOCHS
+    assert bare["max_steps"] == mnist.steps and bare["epochs"] == NO_EPOCH_LIMIT
+    assert "max_minutes" not in bare  # steps, not minutes: the same model on any machine
     assert bare["batch_size"] == 64 and bare["lr"] == 2e-3
-    assert "max_minutes" not in recipe_schedule(_args("--epochs", "2"), mnist)
-    assert "max_minutes" not in recipe_schedule(_args("--max-steps", "9"), mnist)
+    epochs = recipe_schedule(_args("--epochs", "2"), mnist)
+    assert "max_steps" not in epochs and "epochs" not in epochs  # the flag's
+    steps = recipe_schedule(_args("--max-steps", "9"), mnist)
+    assert "max_steps" not in steps and steps["epochs"] == NO_EPOCH_LIMIT  # the steps decide
     alone = recipe_schedule(_args("--max-minutes", "1"), mnist)
-    assert alone["epochs"] == TIME_BUDGET_EPOCHS and "max_minutes" not in alone  # the flag's
+    assert alone["epochs"] == NO_EPOCH_LIMIT and "max_minutes" not in alone  # the flag's
+    assert "max_steps" not in alone  # the time is the plan
+    capped = recipe_schedule(_args("--max-minutes", "1", "--max-steps", "9"), mnist)
+    assert "max_steps" not in capped and capped["epochs"] == NO_EPOCH_LIMIT
+
+
+def test_a_small_folder_gets_a_smaller_batch(tmp_path):
+    assert fit_batch(128, 100_000) == 128
+    assert fit_batch(128, 1024) == 128  # 8 batches an epoch
+    assert fit_batch(128, 1023) == 64
+    assert fit_batch(128, 200) == 16  # 12 batches an epoch, not 1
+    assert fit_batch(128, 40) == 16  # never below 16 ...
+    assert fit_batch(128, 10) == 10  # ... nor above the images there are
+    photos = RECIPES["folder"]
+    assert recipe_schedule(_args(), photos, 200)["batch_size"] == 16
+    assert recipe_schedule(_args("--batch-size", "128"), photos, 200)["batch_size"] == 128
+    assert recipe_schedule(_args(), photos, None)["batch_size"] == 128  # large or unknown
+
+    folder = tmp_path / "photos"
+    (folder / "train").mkdir(parents=True)
+    for i in range(5):
+        (folder / "train" / f"{i}.png").write_bytes(b"")
+    (folder / "train" / ".hidden.png").write_bytes(b"")
+    (folder / "train" / "notes.txt").write_bytes(b"")
+    assert count_training_images(_args("--dataset", str(folder)), 100) == 5
+    assert count_training_images(_args("--dataset", str(folder)), 3) == 3  # enough: stops
+    assert count_training_images(_args("--dataset", str(folder), "--train-subset", "2"), 9) == 2
+    assert count_training_images(_args("--dataset", "mnist"), 100) is None
+    assert count_training_images(_args("--dataset", str(tmp_path / "none")), 100) is None
 
 
 def test_the_recipe_is_recorded_and_flags_override_it(tmp_path, capsys):

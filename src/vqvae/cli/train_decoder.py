@@ -10,7 +10,7 @@ from ..checkpoint import read_run_config
 from ..config import VQVAEConfig
 from ..errors import VQVAEError
 from ..train import train
-from ..train.configure import train_config_from
+from ..train.configure import NO_EPOCH_LIMIT, train_config_from
 from ..train.decoder import carry_over, with_decoder_sizes
 from .train import add_schedule_arguments
 
@@ -51,10 +51,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         if (out / "config.json").exists():
             raise VQVAEError(f"{out} already holds a run; pick a new --out or pass --resume")
-        # The source's data and schedule; not its step limit nor how it was started.
-        # The source's code assignment rule comes with its codes (``decoder.load_codes_from``).
-        skip = ("max_steps", "init_from", "rate_prior", "rate_prior_weight")
+        # The source's data and schedule (its steps or minutes too, unless a run length is
+        # given); not how it was started. The source's code assignment rule comes with its
+        # codes (``decoder.load_codes_from``).
+        skip = ["init_from", "rate_prior", "rate_prior_weight"]
+        lengths = ("epochs", "max_steps", "max_minutes")
+        if any(getattr(args, k) is not None for k in lengths):
+            skip += lengths
         base = {k: v for k, v in saved.get("train", {}).items() if k not in skip}
+        if args.epochs is None and "epochs" in skip:
+            base["epochs"] = NO_EPOCH_LIMIT  # the steps or minutes given decide
         base["codes_from"] = os.path.abspath(source)  # --resume may run from elsewhere
     try:
         train_config = train_config_from(args, base)

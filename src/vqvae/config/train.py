@@ -87,7 +87,11 @@ class ScheduleConfig:
             clipping).
         seed: seeds initialisation, shuffling, crops and code restarts.
         device: "auto", "cpu", "cuda" or "mps".
-        checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
+        checkpoint_every: also checkpoint every this many steps (0: only at evaluations
+            and at the end).
+        eval_every: evaluate on the test set every this many steps (None: about 10 times
+            over the run, on a part of the test set; see ``vqvae.train.schedule``); the
+            run's last step is always evaluated, on the whole test set (``eval_subset``).
         compile: torch.compile the encoder and decoder (in place: the saved weights do not
             change). Off by default: on CPU it does not pay (benchmarks/README.md).
     """
@@ -104,9 +108,11 @@ class ScheduleConfig:
     compile: bool = False
     warmup_steps: int = 0
     clip_grad: float | None = None
+    eval_every: int | None = None
 
     def __post_init__(self) -> None:
         check_int("--epochs", self.epochs, 1, MAX_INT)
+        check_optional(self.eval_every, lambda v: check_int("--eval-every", v, 1, MAX_INT))
         check_type("compile", self.compile, bool)
         check_optional(self.max_steps, lambda v: check_int("--max-steps", v, 1, MAX_INT))
         check_int("--batch-size", self.batch_size, 1, 1 << 20)

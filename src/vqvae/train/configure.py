@@ -12,11 +12,18 @@ import math
 from argparse import Namespace
 
 from ..config import QuantizerConfig, TrainConfig, VQVAEConfig
+from ..data.audio import is_audio_dataset
+from ..data.datasets import canonical_name, image_folder
+from ..errors import VQVAEError
+from ..media.image import IMAGE_EXTENSIONS
 from ..quantizers import build_quantizer
 from .recipes import Recipe, recipe_for
 
-# --max-minutes without --epochs: so many epochs that the time budget always ends the run.
-TIME_BUDGET_EPOCHS = 1000
+# A run length in steps or minutes without --epochs: so many epochs that they never end the
+# run first (a folder of a few images has an epoch of one step).
+NO_EPOCH_LIMIT = 1_000_000
+MIN_BATCHES_PER_EPOCH = 8  # a recipe's batch shrinks until an epoch holds this many...
+SMALLEST_FITTED_BATCH = 16  # ... but not below this
 
 _TRAIN_FIELDS = TrainConfig.field_names()
 
@@ -123,27 +130,72 @@ def audio_fields(flags: Namespace) -> dict:
     return {**fields, "phase_weight": getattr(flags, "phase_weight", 0.0)}
 
 
-def recipe_schedule(flags: Namespace, recipe: Recipe) -> dict:
-    """The recipe's training settings, with its time budget when no run length is given."""
+def recipe_schedule(flags: Namespace, recipe: Recipe, num_images: int | None = None) -> dict:
+    """The recipe's training settings: its steps when no run length is given (a length
+    given replaces them; ``--max-minutes`` alone makes the time the plan), and its batch
+    fitted to a training set of ``num_images`` (None: large or unknown; ``fit_batch``)."""
     base = dict(recipe.train)
-    if all(v is None for v in (flags.epochs, flags.max_steps, flags.max_minutes)):
-        base.update(max_minutes=recipe.minutes, epochs=TIME_BUDGET_EPOCHS)
-    elif flags.max_minutes is not None and flags.epochs is None:
-        base["epochs"] = TIME_BUDGET_EPOCHS  # --max-minutes alone: the time budget decides
+    if num_images is not None and flags.batch_size is None:
+        base["batch_size"] = fit_batch(base["batch_size"], num_images)
+    if flags.epochs is None and flags.max_steps is None:
+        if flags.max_minutes is None:
+            base["max_steps"] = recipe.steps
+        base["epochs"] = NO_EPOCH_LIMIT  # the steps (or --max-minutes alone) decide
+    elif flags.epochs is None:
+        base["epochs"] = NO_EPOCH_LIMIT  # --max-steps decides
     return base
+
+
+def fit_batch(batch_size: int, num_images: int) -> int:
+    """A recipe's batch for a training set of ``num_images``: halved (down to
+    ``SMALLEST_FITTED_BATCH``) until an epoch holds ``MIN_BATCHES_PER_EPOCH`` batches, so a
+    small folder trains on many different batches, each step cheaper, rather than on the
+    same few images at every step; never more than the images there are."""
+    while batch_size > SMALLEST_FITTED_BATCH and num_images < MIN_BATCHES_PER_EPOCH * batch_size:
+        batch_size //= 2
+    return max(1, min(batch_size, num_images))
+
+
+def count_training_images(flags: Namespace, limit: int) -> int | None:
+    """How many training images a folder dataset holds, counted up to ``limit`` (at least
+    that many: returns ``limit``); None for named datasets, audio, tar shards and anything
+    the loader will report on itself."""
+    dataset = flags.dataset
+    if dataset is None or canonical_name(dataset) is not None or "{" in dataset:
+        return None
+    try:
+        if is_audio_dataset(dataset, flags.data_dir):
+            return None
+        folder = image_folder(dataset, "train", flags.data_dir)
+    except (VQVAEError, OSError):
+        return None
+    if not folder.is_dir():
+        return None
+    if flags.train_subset is not None:
+        limit = min(limit, flags.train_subset)
+    count = 0
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder).parts
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(p.startswith(".") for p in rel):
+            count += 1
+            if count >= limit:
+                break
+    return count or None
 
 
 def describe_plan(config: TrainConfig, recipe: Recipe, flags: Namespace) -> str:
     """One line saying what will be trained and for how long, before it starts."""
     s = config.schedule
-    if s.max_minutes:
+    if s.max_steps:
+        length = f"{s.max_steps} step{'' if s.max_steps == 1 else 's'}"
+        if s.max_minutes:
+            length += f" (or {s.max_minutes:g} min, whichever ends first)"
+    elif s.max_minutes:
         length = f"{s.max_minutes:g} min"
-        if s.epochs != TIME_BUDGET_EPOCHS:
-            length += f" or {s.epochs} epochs, whichever ends first"
-    elif s.max_steps:
-        length = f"up to {s.max_steps} steps"
     else:
         length = f"{s.epochs} epochs"
+    if s.epochs != NO_EPOCH_LIMIT and (s.max_steps or s.max_minutes):
+        length += f", at most {s.epochs} epochs"
     model = f"{flags.hidden} channels, {flags.codebook_size} codes of dimension {flags.code_dim}"
     return (
         f"training on {config.data.dataset} ({model}, batch {s.batch_size}; settings not given "
@@ -159,6 +211,10 @@ def configure(
     ValueError if a setting is wrong."""
     saved = saved or {}
     recipe = recipe_for(saved.get("dataset") if flags.resume else flags.dataset)
-    base = saved if flags.resume else recipe_schedule(flags, recipe)
+    if flags.resume:
+        base = saved
+    else:
+        enough = MIN_BATCHES_PER_EPOCH * recipe.train["batch_size"]
+        base = recipe_schedule(flags, recipe, count_training_images(flags, enough))
     train_config = train_config_from(flags, base)
     return recipe, train_config, model_config_from(flags, recipe)

@@ -2,8 +2,14 @@
 
 Read top-down: ``train`` prepares everything (data, the model with its initialisation and
 code assignment rule, the optimizer, the restored position), then ``Loop.run`` repeats
-batch -> forward -> loss -> step, with logging, checkpoints and an evaluation per epoch on a
-schedule. Training modes are preparation steps (``prepare_model``), not branches in the loop.
+batch -> forward -> loss -> step, with logging, evaluations every ``eval_every`` steps (or
+tenth of a time budget) and at the end, and checkpoints at each evaluation, every
+``checkpoint_every`` steps and at the end. Training modes are preparation steps
+(``prepare_model``), not branches in the loop.
+
+The run's length is its plan: ``max_steps`` (the recipes' way: the same model on any
+machine), ``epochs``, or a time budget ``max_minutes`` alone; ``max_minutes`` beside a step
+plan caps it, and a run cut short says how far it got. Evaluations count inside the time.
 
 Everything random is derived from ``seed``: the model's initialisation, each epoch's
 permutation (a generator seeded by (seed, epoch)), each batch's crops (a generator seeded by
@@ -52,10 +58,11 @@ from .adversarial import Adversary
 from .batches import InMemoryBatches, StreamedBatches, batch_source, load_splits, rank_warn
 from .sampler import DistributedBatchSampler, epoch_permutation
 from .sampler import batch_generator as _batch_generator
-from .schedule import scheduled_lr
+from .schedule import EVALUATIONS, evaluation_interval, evaluation_size, scheduled_lr
 from .tensorboard import log_media
 
 METRICS_FILE = "metrics.jsonl"
+ETA_AFTER = 10.0  # seconds of training before the first estimate of the time left
 DEFAULT_STRIDES = (2, 4, 4, 5)  # an audio model's strides when none are given: hop 160
 # What train_state.pt must hold to resume.
 _STATE_KEYS = ("model", "optimizer", "rng", "step", "epoch", "batch", "elapsed")
@@ -119,6 +126,7 @@ def train(
         if stop_requested():
             log(f"interrupted at step {loop.step}: checkpoint written, continue with --resume")
             raise KeyboardInterrupt
+        loop.report_cut_short()
         return result
 
 
@@ -202,6 +210,10 @@ def _prepare(
             train_set, config.data, schedule.batch_size, schedule.seed, device, rank_warn
         )
     model = prepare_model(model_config, config, run_dir, saved, device, log)
+    if state is None and not is_audio(model):  # (an audio clip's length varies)
+        note = too_small_note(len(train_set), _stored_size(train_set), model)
+        if note:
+            log(note)
     optimizer = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad], lr=config.schedule.lr
     )
@@ -289,6 +301,37 @@ def _memory_format(model_config: VQVAEConfig, device: torch.device) -> torch.mem
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
+def _stored_size(dataset: ImageDataset | StreamedImages) -> tuple[int, int]:
+    """(H, W) of a dataset's images before any random crop."""
+    if isinstance(dataset, StreamedImages):
+        return tuple(dataset.full_size)
+    return tuple(dataset.images.shape[-2:])
+
+
+VECTORS_PER_CODE = 4  # fewer training code vectors than this per code: many go unused
+
+
+def too_small_note(num_images: int, image_size: tuple[int, int], model: VQVAE) -> str | None:
+    """One line when ``num_images`` training images of ``image_size`` (H, W) are little data
+    for ``model`` (fewer pixel values than the model has parameters, or fewer code vectors
+    than ``VECTORS_PER_CODE`` per code), else None."""
+    config = model.config
+    h, w = image_size
+    f = model.downsample_factor
+    vectors = num_images * -(-h // f) * -(-w // f)
+    values = num_images * config.in_channels * h * w
+    params = sum(p.numel() for p in model.parameters())
+    codes = model.quantizer.codebook_size
+    if values >= params and vectors >= VECTORS_PER_CODE * codes:
+        return None
+    return (
+        f"note: {num_images} training images ({values:,} pixel values, {vectors:,} code "
+        f"vectors) are little data for this model ({params:,} parameters, {codes} codes): "
+        "expect it to fit these images better than new ones, and codes left unused; more "
+        "images, or a smaller model (--hidden, --codebook-size), fit better"
+    )
+
+
 def model_config_for(dataset: ImageDataset, base: VQVAEConfig) -> VQVAEConfig:
     """Adapt ``base`` to the dataset's channels and image size (audio: its sample rate)."""
     if base.modality == "audio" and not isinstance(dataset, AudioDataset):
@@ -338,7 +381,15 @@ class Loop:
         self.budget = schedule.max_minutes * 60 if schedule.max_minutes else math.inf
         self.max_steps = schedule.max_steps or math.inf
         self.total_steps = min(self.max_steps, schedule.epochs * self.source.batches_per_epoch)
+        # --max-minutes without --max-steps: the time is the plan, evaluated by the clock
+        self.timed = self.budget < math.inf and self.max_steps == math.inf
+        self.eval_every = evaluation_interval(
+            math.inf if self.timed else self.total_steps, schedule.eval_every
+        )
         self.last_eval: dict[str, float] = {}
+        self.evaluated_at = -1  # the step of the last evaluation
+        self.started_at = (0, 0.0)  # (step, elapsed) when this invocation started
+        self.eta_shown = False
 
     @property
     def deadline(self) -> float:
@@ -346,39 +397,64 @@ class Loop:
         return self.elapsed_before + self.budget
 
     def run(self, progress: bool, stop_requested: Callable[[], bool] = lambda: False) -> dict:
-        """Train epoch by epoch until the schedule ends (or a stop is requested: then after
-        the current step); evaluate and checkpoint after each epoch and at the end."""
+        """Train until the plan ends (or a stop is requested: then after the current step),
+        evaluating and checkpointing along the way (``train_epoch``); then evaluate on the
+        whole test set and checkpoint."""
         writer = _tensorboard_writer(self.run_dir) if self.main else None
         stop = False
         self.elapsed_before = self.elapsed
-        while self.epoch < self.config.schedule.epochs and not stop:
-            stop = self.train_epoch(progress, writer, stop_requested)
-            if self.batch >= self.source.batches_per_epoch:
-                self.epoch, self.batch = self.epoch + 1, 0
-            if stop_requested():  # interrupted: keep the work, skip the evaluation
-                self.save()
-                return self.last_eval
-            if self.main:  # the others wait in their next collective
-                self.evaluate(writer)
-            self.save()
+        self.started_at = (self.step, self.elapsed)
+        self.next_eval_time = self.elapsed + self.budget / EVALUATIONS  # timed plans
+        self.check_set = self.periodic_test_set()
+        total = None if self.timed else self.total_steps
+        bar = Progress(total, "training", "step", enabled=progress)
+        bar.update(self.step)  # a resumed run starts where it stopped
+        try:
+            while self.epoch < self.config.schedule.epochs and not stop:
+                stop = self.train_epoch(bar, writer, stop_requested)
+                if self.batch >= self.source.batches_per_epoch:
+                    self.epoch, self.batch = self.epoch + 1, 0
+                if stop_requested():  # interrupted: keep the work, skip the evaluation
+                    self.save()
+                    return self.last_eval
+        finally:
+            bar.close()
+        if self.main:  # the others wait in their next collective
+            self.evaluate(writer, self.test_set)
+        self.save()
         if writer is not None:
             writer.close()
-        if self.main and not self.last_eval:  # resumed a run that had already finished
-            self.last_eval = evaluate(self.model, self.test_set, device=self.device)
         return self.last_eval
 
-    def train_epoch(self, progress: bool, writer, stop_requested: Callable[[], bool]) -> bool:
+    def periodic_test_set(self):
+        """The part of the test set seen by the evaluations along the way
+        (``schedule.evaluation_size``; all of it with --eval-subset or a timed plan)."""
+        if self.config.data.eval_subset:
+            return self.test_set
+        total = math.inf if self.timed else self.total_steps
+        n = evaluation_size(len(self.test_set), total, self.source.batch_size)
+        return self.test_set if n >= len(self.test_set) else self.test_set.subset(n)
+
+    def evaluation_due(self) -> bool:
+        """Whether the step just taken is evaluated along the way (never the last one: the
+        run's end evaluates on the whole test set)."""
+        if self.step >= self.total_steps:
+            return False
+        if self.timed and self.eval_every == math.inf:
+            if self.elapsed < self.next_eval_time or self.elapsed >= self.deadline:
+                return False
+            while self.next_eval_time <= self.elapsed:
+                self.next_eval_time += self.budget / EVALUATIONS
+            return True
+        return self.step % self.eval_every == 0
+
+    def train_epoch(self, bar: Progress, writer, stop_requested: Callable[[], bool]) -> bool:
         """The rest of the current epoch; True when the run must stop (time or step limit,
         or a stop requested by a signal)."""
         self.model.train()
         if self.config.init.codes_from is not None:
             decoder.hold_codes(self.model)
-        epochs = self.config.schedule.epochs
         per_epoch = self.source.batches_per_epoch
-        # Under a time budget the epoch count is only a ceiling: not worth showing.
-        of = "" if self.config.schedule.max_minutes else f"/{epochs}"
-        bar = Progress(per_epoch, f"epoch {self.epoch + 1}{of}", "step", enabled=progress)
-        bar.update(self.batch)  # a resumed epoch starts where it stopped
         batches = self.source.epoch(self.epoch, self.batch)
         started = time.perf_counter()
         try:
@@ -390,25 +466,60 @@ class Loop:
                 started = now
                 self.sync_clock()
                 bar.update()
-                if progress and self.step % 10 == 0:
+                if bar.enabled and self.step % 10 == 0:
                     bar.set_postfix(**self.postfix(out, loss, x))
                 if writer is not None:
-                    writer.add_scalar("train/loss", float(loss), self.step)
-                    for key in ("adversarial", "feature", "discriminator"):
-                        if key in out.losses:
-                            writer.add_scalar(f"train/{key}", float(out.losses[key]), self.step)
-                    writer.add_scalar("train/perplexity", float(out.perplexity), self.step)
+                    _log_step(writer, self.step, loss, out)
+                self.show_eta()
                 # Ranks measure time and see signals separately; stop together when any must.
                 must_stop = stop_requested() or self.elapsed >= self.deadline
                 if dist.any_rank(must_stop, self.device) or self.step >= self.max_steps:
                     return True
                 every = self.config.schedule.checkpoint_every
-                if every and self.step % every == 0:
+                if self.evaluation_due():
+                    if self.main:
+                        self.evaluate(writer, self.check_set)
+                        self.model.train()
+                        if self.config.init.codes_from is not None:
+                            decoder.hold_codes(self.model)
+                    self.save()
+                    started = time.perf_counter()  # the evaluation's time is counted in it
+                elif every and self.step % every == 0:
                     self.save()
         finally:
             batches.close()
-            bar.close()
         return False
+
+    def eta(self) -> str | None:
+        """The time left to the planned step count at this invocation's measured speed
+        (evaluations included), or None when the plan is a time budget."""
+        step0, elapsed0 = self.started_at
+        done, spent = self.step - step0, self.elapsed - elapsed0
+        if self.timed or done <= 0 or not math.isfinite(self.total_steps):
+            return None
+        left = (self.total_steps - self.step) * spent / done
+        return f"about {_duration(min(left, self.deadline - self.elapsed))} to go"
+
+    def show_eta(self) -> None:
+        """Once, after ``ETA_AFTER`` seconds of this invocation: the measured speed and the
+        time left (each evaluation's line updates it)."""
+        if self.eta_shown or self.elapsed - self.started_at[1] < ETA_AFTER:
+            return
+        self.eta_shown = True
+        eta = self.eta()
+        if eta is not None and self.step < self.total_steps:
+            rate = (self.step - self.started_at[0]) / (self.elapsed - self.started_at[1])
+            self.log(f"step {self.step} of {self.total_steps} at {rate:.1f} steps/s: {eta}")
+
+    def report_cut_short(self) -> None:
+        """One line when --max-minutes ended a run before its planned steps."""
+        if self.timed or self.step >= self.total_steps or self.elapsed < self.deadline:
+            return
+        self.log(
+            f"stopped at {self.step} of {self.total_steps} steps by --max-minutes "
+            f"{self.config.schedule.max_minutes:g}; the recipe's quality needs all of them "
+            "(--resume continues the run)"
+        )
 
     def train_step(self, b: int, x: torch.Tensor):
         """One optimizer step on batch ``b`` of the current epoch, whose images the batch
@@ -482,12 +593,16 @@ class Loop:
             return {"stft": f"{float(out.losses['stft']):.3f}", **adversarial}
         return {"psnr": f"{float(metrics.psnr(x, out.x_hat.detach().float()).mean()):.2f}"}
 
-    def evaluate(self, writer) -> None:
-        """Evaluate on the test set, append to metrics.jsonl and log one line (rank 0)."""
-        self.last_eval = evaluate(self.model, self.test_set, device=self.device)
+    def evaluate(self, writer, test_set) -> None:
+        """Evaluate on ``test_set``, append to metrics.jsonl and log one line (rank 0); the
+        evaluation's time counts in the run's."""
+        started = time.perf_counter()
+        self.last_eval = evaluate(self.model, test_set, device=self.device)
+        self.elapsed += time.perf_counter() - started
+        self.evaluated_at = self.step
         record = {
             "epoch": self.epoch_number, "step": self.step, "elapsed": round(self.elapsed, 2),
-            **self.last_eval,
+            "test_images": len(test_set), **self.last_eval,
         }  # fmt: skip
         _append_jsonl(self.run_dir / METRICS_FILE, record)
         if writer is not None:
@@ -495,9 +610,12 @@ class Loop:
                 writer.add_scalar(f"test/{key}", value, self.step)
             log_media(writer, self.model, self.test_set, self.step)  # pictures or sound
         e = self.last_eval
+        of = "" if self.timed else f" of {self.total_steps}"
+        eta = self.eta() if self.step < self.total_steps else None
+        part = "" if test_set is self.test_set else f" ({len(test_set)} images)"
         self.log(
-            f"epoch {self.epoch_number} step {self.step}: test {summary(e)}, "
-            f"perplexity {e['perplexity']:.1f}"
+            f"step {self.step}{of} (epoch {self.epoch_number}): test{part} {summary(e)}, "
+            f"perplexity {e['perplexity']:.1f}" + (f"; {eta}" if eta else "")
         )
 
     def save(self) -> None:
@@ -587,6 +705,24 @@ def _check_state(state: dict[str, Any], path: Path) -> None:
     for key in ("model", "optimizer"):
         if not isinstance(state[key], dict):
             raise bad(key, "a state dict")
+
+
+def _log_step(writer, step: int, loss: torch.Tensor, out) -> None:
+    """A training step's scalars for tensorboard."""
+    writer.add_scalar("train/loss", float(loss), step)
+    for key in ("adversarial", "feature", "discriminator"):
+        if key in out.losses:
+            writer.add_scalar(f"train/{key}", float(out.losses[key]), step)
+    writer.add_scalar("train/perplexity", float(out.perplexity), step)
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as "40 s", "12 min" or "1 h 5 min"."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -80,3 +80,36 @@ def scheduled_lr(
     ``deadline`` seconds, or "constant")."""
     done = run_progress(step, total_steps, elapsed, deadline)
     return learning_rate(schedule.lr, step, done, schedule.warmup_steps, 0.0, schedule.lr_schedule)
+
+
+# Evaluations of the VQ-VAE loop. A run given no --eval-every evaluates about EVALUATIONS
+# times (the last at its end), at least MIN_EVAL_INTERVAL steps apart; a run planned in time
+# alone (--max-minutes) at each tenth of its budget. Those along the way see a part of the
+# test set sized so that they cost about EVAL_SHARE of the training: an evaluated image
+# costs about a third of a trained one (a forward pass against forward + backward).
+EVALUATIONS = 10
+MIN_EVAL_INTERVAL = 100
+EVAL_SHARE = 0.05
+MIN_EVAL_IMAGES = 256
+
+
+def evaluation_interval(total_steps: float, eval_every: int | None = None) -> float:
+    """Steps between evaluations along a run of ``total_steps`` (``math.inf``: a run planned
+    in time; evaluated by the clock instead): ``eval_every`` when given, else about
+    ``EVALUATIONS`` evaluations in all, at least ``MIN_EVAL_INTERVAL`` steps apart."""
+    if eval_every:
+        return eval_every
+    if not math.isfinite(total_steps):
+        return math.inf
+    return max(MIN_EVAL_INTERVAL, math.ceil(total_steps / EVALUATIONS))
+
+
+def evaluation_size(test_images: int, total_steps: float, batch_size: int) -> int:
+    """Test images seen by each evaluation along the way (the last one sees them all): as
+    many as cost about ``EVAL_SHARE`` of the training's time over ``EVALUATIONS``
+    evaluations, at least ``MIN_EVAL_IMAGES``, at most ``test_images``."""
+    if not math.isfinite(total_steps):
+        return test_images
+    trained = total_steps * batch_size
+    share = math.ceil(3 * EVAL_SHARE * trained / EVALUATIONS)
+    return min(test_images, max(MIN_EVAL_IMAGES, share))

@@ -92,3 +92,23 @@ def test_fsq_levels_decide_the_codebook_size(tmp_path, levels, k):
     assert main([*argv, "--code-dim", "2", "--hidden", "8", "--no-progress"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["quantizer"]["codebook_size"] == k
+
+
+def test_little_data_for_the_model_is_said_once(tmp_path, capsys):
+    from vqvae import VQVAE
+    from vqvae.config import QuantizerConfig, VQVAEConfig
+    from vqvae.train.loop import too_small_note
+
+    quantizer = QuantizerConfig(kind="ema", codebook_size=512, code_dim=64)
+    model = VQVAE(VQVAEConfig(hidden_channels=128, quantizer=quantizer, in_channels=3))
+    assert too_small_note(200, (64, 64), model) is None  # 2.5M values, 51 200 code vectors
+    note = too_small_note(40, (64, 64), model)  # 492k values, fewer than the parameters
+    assert note.startswith("note: 40 training images (491,520 pixel values, 10,240 code")
+    assert too_small_note(400, (16, 16), model).startswith("note: 400 training images")
+
+    out = tmp_path / "few"
+    argv = ["train", "--out", str(out), "--dataset", DIGITS, *SHORT, "--no-progress"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "batch 8;" in lines[0]  # the folder's 8 digits, not 128
+    assert sum(line.startswith("note: 8 training images") for line in lines) == 1

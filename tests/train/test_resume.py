@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -246,3 +247,24 @@ def test_max_minutes_is_this_invocations_budget(tmp_path, monkeypatch):
     assert checkpoint.load_train_state(run)["step"] >= first + 3  # not a single step
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert records[0]["epoch"] == 1  # stopped inside the first epoch: epoch 1, as the bar says
+
+
+def test_a_run_cut_short_by_max_minutes_says_how_far_it_got(tmp_path, monkeypatch, capsys):
+    """Steps are the plan, --max-minutes a cap: the time left is shown at the measured
+    speed, and a run the cap ends early says so; --resume trains the rest."""
+    from vqvae.train import loop
+
+    clock = iter(range(10**6))  # a fake clock: one second per reading
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(clock)))
+    run = tmp_path / "run"
+    i = TINY.index("--epochs")
+    args = ["--out", str(run), *TINY[:i], *TINY[i + 2 :], "--max-steps", "40"]
+    assert main(["train", *args, "--max-minutes", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "for 40 steps (or 0.25 min, whichever ends first)" in out.splitlines()[0]
+    assert re.search(r"step \d+ of 40 at [\d.]+ steps/s: about \d+ s to go", out), out
+    step = checkpoint.load_train_state(run)["step"]
+    assert 5 <= step < 40
+    assert f"stopped at {step} of 40 steps by --max-minutes 0.25; the recipe's quality" in out
+    assert main(["train", "--resume", "--out", str(run), "--no-progress"]) == 0
+    assert checkpoint.load_train_state(run)["step"] > step  # the rest, under a new budget

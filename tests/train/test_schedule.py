@@ -7,8 +7,12 @@ import pytest
 
 from vqvae.config import ScheduleConfig
 from vqvae.train.schedule import (
+    MIN_EVAL_IMAGES,
+    MIN_EVAL_INTERVAL,
     PRIOR_FLOOR,
     cosine,
+    evaluation_interval,
+    evaluation_size,
     learning_rate,
     run_progress,
     scheduled_lr,
@@ -71,3 +75,21 @@ def test_the_vqvae_loops_learning_rate_is_unchanged():
 def test_an_unknown_schedule_is_refused():
     with pytest.raises(ValueError, match="constant or cosine"):
         learning_rate(0.01, 0, 0.0, schedule="linear")
+
+
+def test_a_run_evaluates_about_ten_times_at_least_a_hundred_steps_apart():
+    assert evaluation_interval(4000) == 400  # steps 400, 800, ..., 3600, and the last
+    assert evaluation_interval(3001) == 301
+    assert evaluation_interval(500) == MIN_EVAL_INTERVAL == 100
+    assert evaluation_interval(16) == 100  # a tiny run: only its last step
+    assert evaluation_interval(4000, eval_every=7) == 7  # --eval-every
+    assert evaluation_interval(math.inf) == math.inf  # a time budget: by the clock
+    assert evaluation_interval(math.inf, eval_every=50) == 50
+
+
+def test_evaluations_along_the_way_see_a_part_of_the_test_set_that_fits_the_budget():
+    # 4000 steps of 64 images: 3 x 5% x 256 000 / 10 evaluations = 3840 test images each
+    assert evaluation_size(10_000, 4000, 64) == 3840
+    assert evaluation_size(200, 3000, 16) == 200  # never more than there are
+    assert evaluation_size(10_000, 16, 32) == MIN_EVAL_IMAGES  # a figure worth reading
+    assert evaluation_size(10_000, math.inf, 64) == 10_000  # a time budget: all of them

@@ -388,7 +388,7 @@ class Loop:
         )
         self.last_eval: dict[str, float] = {}
         self.evaluated_at = -1  # the step of the last evaluation
-        self.started_at = (0, 0.0)  # (step, elapsed) when this invocation started
+        self.started_at = (0, 0.0)  # (step, elapsed) after this invocation's first step
         self.eta_shown = False
 
     @property
@@ -403,7 +403,7 @@ class Loop:
         writer = _tensorboard_writer(self.run_dir) if self.main else None
         stop = False
         self.elapsed_before = self.elapsed
-        self.started_at = (self.step, self.elapsed)
+        self.started_at = (self.step + 1, math.inf)  # set after the first step (k-means init)
         self.next_eval_time = self.elapsed + self.budget / EVALUATIONS  # timed plans
         self.check_set = self.periodic_test_set()
         total = None if self.timed else self.total_steps
@@ -465,6 +465,8 @@ class Loop:
                 self.elapsed += now - started
                 started = now
                 self.sync_clock()
+                if self.step == self.started_at[0]:  # the speed is measured from here on
+                    self.started_at = (self.step, self.elapsed)
                 bar.update()
                 if bar.enabled and self.step % 10 == 0:
                     bar.set_postfix(**self.postfix(out, loss, x))

@@ -111,5 +111,5 @@ def evaluation_size(test_images: int, total_steps: float, batch_size: int) -> in
     if not math.isfinite(total_steps):
         return test_images
     trained = total_steps * batch_size
-    share = math.ceil(3 * EVAL_SHARE * trained / EVALUATIONS)
+    share = round(3 * EVAL_SHARE * trained / EVALUATIONS)
     return min(test_images, max(MIN_EVAL_IMAGES, share))

@@ -27,7 +27,8 @@ def test_each_evaluation_logs_a_reconstruction_grid(tmp_path, monkeypatch):
     monkeypatch.setattr(
         loop, "_tensorboard_writer", lambda run_dir: writers.append(Writer()) or writers[-1]
     )
-    assert main(["train", "--out", str(tmp_path / "run"), "--epochs", "2", *TINY]) == 0
+    argv = ["train", "--out", str(tmp_path / "run"), "--epochs", "2", "--eval-every", "2"]
+    assert main([*argv, *TINY]) == 0
     (writer,) = writers
     images = [c for c in writer.calls if c[0] == "add_image"]
     evaluations = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()

@@ -284,12 +284,7 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     g.add_argument(
-        "--eval-every",
-        type=int,
-        default=None,
-        metavar="N",
-        help="evaluate on the test set every N steps (default: about 10 times over the run, "
-        "on part of the test set; the last step on all of it)",
+        "--eval-every", type=int, metavar="N", help="evaluate every N steps (default: ~10 a run)"
     )
     g.add_argument(
         "--compile",

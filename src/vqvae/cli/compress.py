@@ -99,7 +99,7 @@ def register(subparsers) -> None:
         metavar="N",
         help="speech: choose the codes by analysis by synthesis, N steps of a search for the "
         "codes whose decoded sound is closest to the input (better quality at about the same "
-        "rate; 50 steps take about twice the sound's length on one thread). Files decode as "
+        "rate; 50 steps take about the sound's length on one thread). Files decode as "
         f"before. At most {MAX_REFINE_STEPS} (about 20x the sound's length). Default 0: the "
         "encoder's nearest codes",
     )

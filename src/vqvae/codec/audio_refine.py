@@ -15,8 +15,8 @@ synthesising it (Schroeder and Atal 1985):
 and keep the codes of the step with the lowest loss (step 0 is the encoder's own codes,
 so the loss never gets worse). Only the encoder side changes: the decoder decodes these
 codes as any others, so refined files need nothing new to decode. Each step costs a decoder
-pass forward and back: a 50-step search takes about twice as long as the sound on one CPU
-thread. Long sounds are refined in windows of ``CHUNK_FRAMES`` code frames, each with
+pass forward and back: a 50-step search takes about as long as the sound on one CPU thread
+(longer on a busy machine). Long sounds are refined in windows of ``CHUNK_FRAMES`` code frames, each with
 ``MARGIN_FRAMES`` of decoded context on either side, one window after the other.
 """
 

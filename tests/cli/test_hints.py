@@ -78,3 +78,12 @@ def test_flags_out_of_range_name_the_limit(tmp_path, capsys, monkeypatch, argv, 
     err = _refused(capsys, argv)
     assert flag in err and "must be an integer in" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_larger_than_the_limit_is_refused_before_anything_is_written(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    err = _refused(capsys, ["train", "--out", "run", "--batch-size", "65536"])
+    assert "--batch-size must be in [1, 4096], got 65536" in err
+    assert list(tmp_path.iterdir()) == []

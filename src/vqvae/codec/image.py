@@ -108,6 +108,7 @@ def compress_image(
     """
     image = _image_to_uint8(image, max_pixels)  # the size check, before any pixel is decoded
     chosen = _choose(model, image, entropy_model, rd_lambda, tile)
+    del image  # a large image's pixels are not needed by the entropy coder: free them first
     model, entropy_model, indices = chosen.model, chosen.entropy_model, chosen.indices
     stages = model.quantizer.num_stages
     if stages > 1 and entropy_model.name == "prior":

@@ -223,13 +223,15 @@ def _within_bitrate(
     stages_for_bitrate(model, bitrate)  # the nominal check: a bitrate below one stage's
     budget = bitrate * samples / model.sample_rate  # bits the file may take
 
+    pack = _packer(model, samples, entropy_model, gain_db)
+
     def fits(codes: torch.Tensor) -> bool:
-        return 8 * len(pack_audio(model, codes, samples, entropy_model, gain_db)) <= budget
+        return 8 * len(pack(codes)) <= budget
 
     plain = _encode(model, x, model.num_stages, 0)  # (S, L): prefixes are the k-stage codes
     fitting = [k for k in range(1, model.num_stages + 1) if fits(plain[:k])]
     if not fitting:
-        lowest = 8 * len(pack_audio(model, plain[:1], samples, entropy_model, gain_db))
+        lowest = 8 * len(pack(plain[:1]))
         raise DataError(
             f"bitrate {bitrate:g} bit/s is below this sound's lowest, "
             f"{lowest * model.sample_rate / samples:.0f} bit/s (one residual stage, header "
@@ -325,25 +327,38 @@ def pack_audio(
         entropy_model: overrides the codec's own (a bare VQVAE: uniform tables).
         gain_db: the gain the codes were made at (``choose_gain_db``), undone on decoding.
     """
+    return _packer(model, samples, entropy_model, gain_db)(indices)
+
+
+def _packer(model, samples: int, entropy_model, gain_db: float):
+    """``pack_audio`` of one sound as a function of its codes: the model, its fingerprint and
+    the entropy model resolved once (``--bitrate`` packs several stage counts)."""
     model, entropy_model = _audio_model(model, entropy_model)
     entropy_model = _choose_entropy(model, entropy_model)
-    indices = torch.as_tensor(indices).detach().cpu().long()
+    fingerprint = model_fingerprint(model)
     frames = -(-int(samples) // model.hop_length)
-    if indices.dim() != 2 or not 1 <= indices.shape[0] <= model.num_stages:
-        raise ValueError(f"indices must be (k, L) with 1 <= k <= {model.num_stages}")
-    if indices.shape[1] != frames:
-        raise ValueError(f"{samples} samples make {frames} frames, the map has {indices.shape[1]}")
-    header = AudioHeader(
-        model_fingerprint=model_fingerprint(model),
-        entropy_name=entropy_model.name,
-        entropy_fingerprint=entropy_model.fingerprint(),
-        sample_rate=model.sample_rate,
-        samples=int(samples),
-        hop_length=model.hop_length,
-        stages=int(indices.shape[0]),
-        gain_db=float(gain_db),
-    )
-    return container.write(header, entropy.encode(indices, entropy_model))
+
+    def pack(indices: torch.Tensor) -> bytes:
+        indices = torch.as_tensor(indices).detach().cpu().long()
+        if indices.dim() != 2 or not 1 <= indices.shape[0] <= model.num_stages:
+            raise ValueError(f"indices must be (k, L) with 1 <= k <= {model.num_stages}")
+        if indices.shape[1] != frames:
+            raise ValueError(
+                f"{samples} samples make {frames} frames, the map has {indices.shape[1]}"
+            )
+        header = AudioHeader(
+            model_fingerprint=fingerprint,
+            entropy_name=entropy_model.name,
+            entropy_fingerprint=entropy_model.fingerprint(),
+            sample_rate=model.sample_rate,
+            samples=int(samples),
+            hop_length=model.hop_length,
+            stages=int(indices.shape[0]),
+            gain_db=float(gain_db),
+        )
+        return container.write(header, entropy.encode(indices, entropy_model))
+
+    return pack
 
 
 def read_audio_header(data: bytes) -> AudioHeader:

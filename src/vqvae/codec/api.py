@@ -64,6 +64,21 @@ def _refuse(options: dict, names: tuple[str, ...], modality: str) -> None:
             raise DataError(f"{flag} applies to {other}; the input is coded as {coded}")
 
 
+def _route(model, signal, entropy_model, options: dict):
+    """(VQVAE, entropy model) to code ``signal`` with, ``options`` checked in place: the other
+    modality's size limit dropped, its options refused, a sound file refused by an image
+    model."""
+    model, entropy_model = resolve(_model_for(model, signal), entropy_model)
+    options.pop(LIMITS[model.modality], None)
+    if model.modality == "audio":
+        _refuse(options, IMAGE_OPTIONS, "audio")
+        return model, entropy_model
+    _refuse(options, AUDIO_OPTIONS, "image")
+    if modality_of(signal) == "audio" and isinstance(signal, (str, os.PathLike)):
+        raise DataError(f"{signal}: a sound file, and this is an image model")
+    return model, entropy_model
+
+
 def compress(model, signal, entropy_model: EntropyModel | None = None, **options) -> bytes:
     """Compress an image or a sound into ``.vqz`` bytes with the model's modality.
 
@@ -85,26 +100,18 @@ def compress(model, signal, entropy_model: EntropyModel | None = None, **options
     Raises:
         DataError: input the model cannot code, or an option of the other modality.
     """
-    model, entropy_model = resolve(_model_for(model, signal), entropy_model)
-    options.pop(LIMITS[model.modality], None)
+    model, entropy_model = _route(model, signal, entropy_model, options)
     if model.modality == "audio":
-        _refuse(options, IMAGE_OPTIONS, "audio")
         return audio.compress_audio(model, signal, entropy_model=entropy_model, **options)
-    _refuse(options, AUDIO_OPTIONS, "image")
-    if modality_of(signal) == "audio" and isinstance(signal, (str, os.PathLike)):
-        raise DataError(f"{signal}: a sound file, and this is an image model")
     return image.compress_image(model, signal, entropy_model, **options)
 
 
 def encode_indices(model, signal, entropy_model: EntropyModel | None = None, **options):
     """The code map ``compress`` (same arguments) writes: images ([S,] H', W'), speech
     (k, L), int64."""
-    model, entropy_model = resolve(_model_for(model, signal), entropy_model)
-    options.pop(LIMITS[model.modality], None)
+    model, entropy_model = _route(model, signal, entropy_model, options)
     if model.modality == "audio":
-        _refuse(options, IMAGE_OPTIONS, "audio")
         return audio.encode_audio_indices(model, signal, **options)
-    _refuse(options, AUDIO_OPTIONS, "image")
     return image.encode_indices(model, signal, entropy_model, **options)
 
 

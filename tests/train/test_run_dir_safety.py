@@ -109,3 +109,22 @@ def test_every_seed_in_range_runs_and_small_ones_are_unchanged():
     assert batch_generator(5, 1, 2).initial_seed() == (5 * 1_000_003 + 1) * 1_000_003 + 2
     expected = torch.randperm(10, generator=torch.Generator().manual_seed(5 * 7919 + 3))
     assert torch.equal(epoch_permutation(10, 5, 3), expected)
+
+
+def test_a_killed_encode_dataset_or_fit_entropy_leaves_nothing_after_the_next(tmp_path):
+    run, codes = tmp_path / "run", tmp_path / "run" / "codes"
+    assert main(["train", "--out", str(run), *TINY]) == 0
+    codes.mkdir()
+    leftovers = [codes / ".test.codes.q8z1x0ab.tmp", codes / ".test.json.a1b2c3d4.tmp",
+                 run / ".entropy.json.zz9y8x7w.tmp"]  # fmt: skip
+    for path in leftovers:
+        path.write_bytes(b"half")
+    (codes / ".train.codes.q8z1x0ab.tmp").write_bytes(b"another split's: its own run sweeps it")
+    quiet = ["--quiet", "--device", "cpu"]
+    assert (
+        main(["encode-dataset", str(run), "--out-dir", str(codes), "--split", "test", *quiet]) == 0
+    )
+    assert main(["fit-entropy", str(run), "--limit", "32", *quiet]) == 0
+    assert not any(path.exists() for path in leftovers)
+    assert (codes / "test.codes").is_file() and (run / "entropy.json").is_file()
+    assert (codes / ".train.codes.q8z1x0ab.tmp").exists()

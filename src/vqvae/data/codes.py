@@ -79,6 +79,7 @@ def encode_dataset(
         chunks.append(model.encode(x.to(device)).cpu().numpy().astype(np.uint16))
     array = np.ascontiguousarray(np.concatenate(chunks))  # (N, h, w)
     out_dir = Path(out_dir)
+    checkpoint.remove_stale_temp_files(out_dir, (f"{split}.codes", f"{split}.json"))
     checkpoint.atomic_write_bytes(out_dir / f"{split}.codes", array.tobytes())
     labels = dataset.labels.tolist() if dataset.labels is not None else None
     meta = {

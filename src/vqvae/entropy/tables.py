@@ -38,7 +38,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..checkpoint import read_json, write_json
+from ..checkpoint import read_json, remove_stale_temp_files, write_json
 from ..errors import CheckpointError
 from ..progress import track
 
@@ -254,6 +254,7 @@ class StaticEntropyModel:
     def save(self, run_dir: str | Path, extra: dict | None = None) -> None:
         obj = {"format_version": 1, "kind": self.name, "counts": [int(c) for c in self.counts]}
         obj.update(extra or {})
+        remove_stale_temp_files(run_dir, (self.FILE,))  # a killed fit-entropy's
         write_json(Path(run_dir) / self.FILE, obj)
 
     @classmethod

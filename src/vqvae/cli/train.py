@@ -67,6 +67,7 @@ def register(subparsers) -> None:
     )
     add_schedule_arguments(p)
     add_model_arguments(p)
+    _add_adversarial_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -146,19 +147,41 @@ def _add_kind_arguments(m) -> None:
         help="audio, istft decoder: weight of a phase loss on the decoder's STFT phase "
         "(instantaneous phase, group delay, phase advance; default 0: none)",
     )
-    m.add_argument(
+
+
+def _add_adversarial_arguments(p: argparse.ArgumentParser) -> None:
+    """Adversarial training (``vqvae.train.adversarial``), for images and audio alike."""
+    a = p.add_argument_group("adversarial training")
+    a.add_argument(
         "--adversarial-weight",
         type=float,
         default=None,
-        help="audio: train a multi-scale STFT discriminator beside the model and add this "
-        "weight x the hinge loss of fooling it (default 0: none)",
+        metavar="W",
+        help="train a discriminator beside the model (images: a patch discriminator; audio: "
+        "multi-scale STFT) and add W x the hinge loss of fooling it (default 0: none)",
     )
-    m.add_argument(
+    a.add_argument(
         "--feature-weight",
         type=float,
         default=None,
-        help="audio: weight of feature matching on that discriminator's feature maps "
+        metavar="W",
+        help="weight of feature matching on that discriminator's feature maps "
         "(default: --adversarial-weight)",
+    )
+    a.add_argument(
+        "--adversarial-start",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="the discriminator joins at step STEP: before it, it neither trains nor adds "
+        "losses, so the autoencoder settles first (default 0)",
+    )
+    a.add_argument(
+        "--adaptive-weight",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="scale the adversarial term by VQGAN's adaptive weight, ||grad L_rec|| / "
+        "||grad L_adv|| at the decoder's output layer (default: on for images, off for audio)",
     )
 
 

@@ -180,17 +180,26 @@ class InitConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Extra training losses (audio: adversarial training, ``vqvae.train.adversarial``).
+    """Extra training losses: adversarial training (``vqvae.train.adversarial``).
 
     Args:
-        adversarial_weight: weight of the hinge loss of fooling a multi-scale STFT
-            discriminator trained beside the model (0: no discriminator).
+        adversarial_weight: weight of the hinge loss of fooling a discriminator trained
+            beside the model (images: a patch discriminator; audio: multi-scale STFT; 0: no
+            discriminator).
         feature_weight: weight of feature matching on that discriminator's feature maps
             (None: ``adversarial_weight``).
+        adversarial_start: the first this many steps train without the discriminator (it
+            neither trains nor adds losses): the autoencoder settles first (VQGAN).
+        adaptive_weight: scale the adversarial term by VQGAN's adaptive weight, the ratio of
+            the gradient norms of the other losses and of it at the decoder's output layer
+            (Esser et al. 2021, eq. 7). None: on for images, off for audio.
     """
 
     adversarial_weight: float = 0.0
     feature_weight: float | None = None
+    # -- adversarial schedule and adaptive weight (issue #39) --
+    adversarial_start: int = 0
+    adaptive_weight: bool | None = None
 
     def __post_init__(self) -> None:
         check_real("--adversarial-weight", self.adversarial_weight, 0.0, 1000.0)
@@ -199,6 +208,22 @@ class LossConfig:
             object.__setattr__(self, "feature_weight", self.adversarial_weight)
         check_real("--feature-weight", self.feature_weight, 0.0, 1000.0)
         object.__setattr__(self, "feature_weight", float(self.feature_weight))
+        self._check_adversarial_schedule()
+
+    def _check_adversarial_schedule(self) -> None:
+        check_int("--adversarial-start", self.adversarial_start, 0, MAX_INT)
+        check_optional(self.adaptive_weight, lambda v: check_type("adaptive_weight", v, bool))
+        if self.adversarial_start and not self.adversarial:
+            raise ValueError("--adversarial-start needs --adversarial-weight or --feature-weight")
+        if self.adaptive_weight and not self.adversarial_weight > 0:
+            raise ValueError("--adaptive-weight scales the --adversarial-weight term: give it")
+
+    def adaptive(self, modality: str) -> bool:
+        """Whether the adversarial term gets the adaptive weight in a model of ``modality``
+        (``adaptive_weight``, or by default: images yes, audio no)."""
+        if self.adaptive_weight is None:
+            return modality == "image" and self.adversarial_weight > 0
+        return self.adaptive_weight
 
     @property
     def adversarial(self) -> bool:

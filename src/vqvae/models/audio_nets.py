@@ -107,6 +107,11 @@ class AudioDecoder(nn.Module):
     def forward(self, z_q: torch.Tensor) -> torch.Tensor:
         return self.net(z_q)
 
+    @property
+    def output_layer(self) -> nn.Module:
+        """The conv that gives the waveform."""
+        return self.net[-1]
+
 
 class ConvNeXtBlock1d(nn.Module):
     """x + gamma * Linear(GELU(Linear(LayerNorm(depthwise_conv7(x))))) over (B, C, L), the
@@ -171,6 +176,11 @@ class ISTFTDecoder(nn.Module):
 
     def forward(self, z_q: torch.Tensor) -> torch.Tensor:
         return self.samples(*self.spectrum(z_q))
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """The linear layer that gives each frame's spectrum (the inverse STFT has no weights)."""
+        return self.head
 
 
 def spectrum_to_samples(

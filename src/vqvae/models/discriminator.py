@@ -1,11 +1,17 @@
-"""A multi-scale STFT discriminator and the adversarial losses of audio training.
+"""The discriminators of adversarial training and their losses, for every modality.
 
-As in neural audio codecs (EnCodec, Defossez et al. 2022; DAC, Kumar et al. 2023), the
-discriminator judges complex spectrograms at several resolutions: each scale stacks 2-D
+``build_discriminator`` picks the model's: a patch discriminator for images
+(``models.image_discriminator``), a multi-scale STFT discriminator for audio. Both judge a
+batch as a list of (logits, feature maps), one per scale, so the same hinge losses and
+feature matching (below) train either.
+
+The audio one, as in neural audio codecs (EnCodec, Defossez et al. 2022; DAC, Kumar et al.
+2023), judges complex spectrograms at several resolutions: each scale stacks 2-D
 convolutions over (real, imaginary) STFT planes, strided along frequency and dilated along
-time, and returns a map of logits and its intermediate feature maps. The decoder is trained
-to fool it (hinge loss) and to match its features on the real signal (feature matching,
-relative L1): both reward detail that a spectral distance averages away.
+time, and returns a map of logits and its intermediate feature maps. The decoder of either
+modality is trained to fool its discriminator (hinge loss) and to match its features on the
+real signal (feature matching, relative L1): both reward detail that a pixel or spectral
+distance averages away.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
+
+from ..config import VQVAEConfig
+from .image_discriminator import PatchDiscriminator
 
 DEFAULT_FFTS = (128, 256, 512)
 """STFT sizes of the scales: 16, 32 and 64 ms windows at 8 kHz."""
@@ -68,6 +77,15 @@ class MultiScaleSTFTDiscriminator(nn.Module):
 
 
 Judgement = list[tuple[torch.Tensor, list[torch.Tensor]]]
+
+
+def build_discriminator(config: VQVAEConfig) -> nn.Module:
+    """The discriminator of a model's signal (``config.modality``): a ``PatchDiscriminator``
+    over ``config.in_channels`` for images, a ``MultiScaleSTFTDiscriminator`` for audio;
+    either maps a batch to a ``Judgement``."""
+    if config.modality == "audio":
+        return MultiScaleSTFTDiscriminator()
+    return PatchDiscriminator(config.in_channels)
 
 
 def discriminator_loss(real: Judgement, fake: Judgement) -> torch.Tensor:

@@ -67,6 +67,11 @@ class ConvDecoder(nn.Module):
     def forward(self, z_q: torch.Tensor) -> torch.Tensor:
         return self.net(z_q)
 
+    @property
+    def output_layer(self) -> nn.Module:
+        """The layer that gives the image (a transposed conv, or a 3x3 conv at f = 1)."""
+        return self.net[-1]
+
 
 class MLPEncoder(nn.Module):
     """Flattened image -> two hidden layers -> a (D, H/f, W/f) grid of latents."""
@@ -111,3 +116,8 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z_q: torch.Tensor) -> torch.Tensor:
         return self.net(z_q).view(z_q.shape[0], *self.shape)
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """The linear layer that gives the pixels."""
+        return self.net[-1]

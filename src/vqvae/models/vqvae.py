@@ -264,6 +264,11 @@ class VQVAE(nn.Module):
         x_hat = self.signal.crop(self.decode(self.encode(x), stages), x)
         return x_hat.clamp(*self.signal.value_range)
 
+    def last_decoder_weight(self) -> nn.Parameter:
+        """The weight of the decoder's output layer, for every architecture: where VQGAN's
+        adaptive weight (``train.adversarial.adaptive_weight``) compares gradient norms."""
+        return self.decoder.output_layer.weight
+
     def part_state(self, *parts: str) -> dict[str, torch.Tensor]:
         """The ``state_dict`` entries of the named parts ("encoder", "quantizer", "decoder")."""
         return {k: v for k, v in self.state_dict().items() if k.split(".", 1)[0] in parts}

@@ -1,11 +1,15 @@
-"""Adversarial training of an audio decoder: the discriminator, its optimizer and its step.
+"""Adversarial training, one mechanism for every modality: the discriminator, its optimizer,
+its step and the adaptive weight.
 
-``Adversary.generator_losses`` gives the decoder's extra losses (the hinge loss of fooling
-the discriminator, weighted by ``adversarial_weight``, and feature matching, by
+``Adversary`` builds the discriminator of the model's signal (``build_discriminator``: patches
+for images, STFT scales for audio). ``Adversary.generator_losses`` gives the decoder's extra
+losses (the hinge loss of fooling the discriminator, weighted by ``adversarial_weight`` and,
+with the adaptive weight, by VQGAN's gradient-norm ratio; feature matching, weighted by
 ``feature_weight``) with the discriminator frozen; ``Adversary.step`` then trains the
-discriminator one step on the real batch and the detached reconstruction. Its weights and
-optimizer go into ``train_state.pt`` (the shipped model does not need them), so a resumed
-run continues both players exactly.
+discriminator one step on the real batch and the detached reconstruction. Neither happens
+before step ``adversarial_start`` (``Adversary.active``). Its weights and optimizer go into
+``train_state.pt`` (the shipped model does not need them), so a resumed run continues both
+players exactly.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import torch
 
 from .. import dist
 from ..config import LossConfig
+from ..models import VQVAE
 from ..models.discriminator import (
-    MultiScaleSTFTDiscriminator,
+    build_discriminator,
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
@@ -25,24 +30,67 @@ from ..models.discriminator import (
 
 STATE_KEYS = ("discriminator", "discriminator_optimizer")
 BETAS = (0.5, 0.9)
-"""Adam's betas for the discriminator, as GAN vocoders and codecs use."""
+"""Adam's betas for the discriminator, as GAN vocoders, codecs and VQGAN use."""
+ADAPTIVE_EPS = 1e-4  # VQGAN's: keeps the ratio finite when the adversarial gradient vanishes
+ADAPTIVE_MAX = 1e4  # and its clamp
+
+
+def adaptive_weight(
+    other: torch.Tensor, adversarial: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """VQGAN's adaptive weight (Esser et al. 2021, eq. 7), detached:
+
+        lambda = ||grad_w other|| / (||grad_w adversarial|| + 1e-4), clamped to [0, 1e4]
+
+    Args:
+        other: the rest of the loss (reconstruction + ...), a scalar with its graph.
+        adversarial: the generator's adversarial loss, a scalar with its graph.
+        weight: the decoder's output layer's weight (``VQVAE.last_decoder_weight``).
+
+    Under DDP the gradients are averaged over ranks first (as DDP averages the step's), so
+    every rank gets the same lambda, that of the global batch.
+    """
+    grads = torch.stack([_gradient(loss, weight) for loss in (other, adversarial)])
+    if dist.world_size() > 1:
+        grads = dist.all_reduce_sum_(grads) / dist.world_size()
+    other_norm, adversarial_norm = grads.flatten(1).norm(dim=1)
+    return (other_norm / (adversarial_norm + ADAPTIVE_EPS)).clamp(0.0, ADAPTIVE_MAX).detach()
+
+
+def _gradient(loss: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """d loss / d weight in fp32 (zeros where the loss does not reach it); the graph is kept."""
+    if not loss.requires_grad:
+        return torch.zeros_like(weight, dtype=torch.float32)
+    (grad,) = torch.autograd.grad(loss, weight, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(weight, dtype=torch.float32) if grad is None else grad.float()
 
 
 class Adversary:
-    """The discriminator of a run with ``losses.adversarial_weight`` > 0.
+    """The discriminator of a run with ``losses.adversarial`` (a weight > 0).
 
     Args:
-        losses: the weights (``LossConfig``).
+        model: the model it judges (its signal picks the discriminator; the adaptive weight
+            reads its decoder's output layer).
+        losses: the weights and schedule (``LossConfig``).
         lr: the discriminator's learning rate (the run's peak lr; it follows the same schedule).
         device: where it trains.
         wrap: wraps the discriminator for data-parallel training (DDP under torchrun), or None.
     """
 
-    def __init__(self, losses: LossConfig, lr: float, device: torch.device, wrap=None) -> None:
+    def __init__(
+        self, model: VQVAE, losses: LossConfig, lr: float, device: torch.device, wrap=None
+    ) -> None:
         self.losses = losses
-        self.discriminator = MultiScaleSTFTDiscriminator().to(device)
+        self.discriminator = build_discriminator(model.config).to(device)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=BETAS)
         self.judge = wrap(self.discriminator) if wrap is not None else self.discriminator
+        self.adaptive = losses.adaptive(model.modality)
+        self.output_weight = model.last_decoder_weight()
+
+    def active(self, step: int) -> bool:
+        """Whether the discriminator plays in the step after ``step`` steps: from step
+        ``adversarial_start`` on (before it, no losses and no discriminator step)."""
+        return step >= self.losses.adversarial_start
 
     def generator_losses(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """{"adversarial", "feature"}: the reconstruction's losses against the discriminator
@@ -56,10 +104,22 @@ class Adversary:
             self.discriminator.requires_grad_(True)
         return {"adversarial": generator_loss(fake), "feature": feature_matching_loss(real, fake)}
 
-    def weighted(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The decoder's extra loss: the weighted sum of ``generator_losses``."""
+    def weighted(
+        self, parts: dict[str, torch.Tensor], other: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The decoder's extra loss from ``generator_losses``: adversarial_weight [x the
+        adaptive weight of the adversarial term against ``other``, the rest of the loss,
+        added to ``parts`` as "adaptive_weight"] x adversarial + feature_weight x feature."""
         w = self.losses
-        return w.adversarial_weight * parts["adversarial"] + w.feature_weight * parts["feature"]
+        scale: float | torch.Tensor = w.adversarial_weight
+        if self.adaptive:
+            if other is None:
+                raise ValueError("the adaptive weight needs the rest of the loss (other)")
+            parts["adaptive_weight"] = adaptive_weight(
+                other, parts["adversarial"], self.output_weight
+            )
+            scale = scale * parts["adaptive_weight"]
+        return scale * parts["adversarial"] + w.feature_weight * parts["feature"]
 
     def step(self, x_hat: torch.Tensor, x: torch.Tensor, lr: float) -> torch.Tensor:
         """One discriminator step on the real ``x`` and the (detached) ``x_hat``; returns its

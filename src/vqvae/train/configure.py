@@ -109,10 +109,6 @@ def audio_fields(flags: Namespace) -> dict:
             raise ValueError("--audio-decoder is a setting of audio models (audio data)")
         if getattr(flags, "phase_weight", 0.0):
             raise ValueError("--phase-weight is a setting of audio models (audio data)")
-        for flag in ("adversarial_weight", "feature_weight"):
-            if getattr(flags, flag, None):
-                name = flag.replace("_", "-")
-                raise ValueError(f"--{name} is a setting of audio models (audio data)")
         return {}
     try:
         strides = tuple(int(v) for v in str(flags.strides).split(","))

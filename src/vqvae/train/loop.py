@@ -236,13 +236,11 @@ def _prepare(
 
 
 def _adversary(config: TrainConfig, model: VQVAE, device: torch.device) -> Adversary | None:
-    """The discriminator of adversarial training (audio models only), or None."""
+    """The discriminator of adversarial training (the model's signal picks it), or None."""
     if not config.losses.adversarial:
         return None
-    if not is_audio(model):
-        raise TrainingError("--adversarial-weight and --feature-weight train audio models only")
     wrap = (lambda m: _wrap_ddp(m, device)) if dist.world_size() > 1 else None
-    return Adversary(config.losses, config.schedule.lr, device, wrap)
+    return Adversary(model, config.losses, config.schedule.lr, device, wrap)
 
 
 def prepare_model(
@@ -535,12 +533,14 @@ class Loop:
             )
             for t in (x, x_in)
         )
+        # the discriminator joins at step --adversarial-start (it neither trains nor judges before)
+        adversarial = self.adversary is not None and self.adversary.active(self.step)
         with autocast_for(self.device):
             out = self.ddp(x_in, target=x)
             total = out.loss
-            if self.adversary is not None:
+            if adversarial:
                 extra = self.adversary.generator_losses(out.x_hat, x)
-                total = total + self.adversary.weighted(extra)
+                total = total + self.adversary.weighted(extra, other=out.loss)
                 out.losses.update({k: v.detach() for k, v in extra.items()})
         loss = total.detach().float()
         if dist.world_size() > 1:  # every rank must see the same verdict
@@ -559,7 +559,7 @@ class Loop:
         if schedule.clip_grad is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), schedule.clip_grad)
         self.optimizer.step()
-        if self.adversary is not None:  # then the discriminator, on this step's output
+        if adversarial:  # then the discriminator, on this step's output
             out.losses["discriminator"] = self.adversary.step(out.x_hat, x, lr)
         self.step += 1
         return out, loss, x
@@ -585,15 +585,17 @@ class Loop:
         }
 
     def quality(self, out, x: torch.Tensor) -> dict[str, str]:
-        """The progress bar's reconstruction figure: PSNR (images) or the STFT loss (audio)."""
+        """The progress bar's reconstruction figure, PSNR (images) or the STFT loss (audio),
+        and the adversarial losses once the discriminator plays."""
+        adversarial = {
+            name: f"{float(out.losses[key]):.3f}"
+            for name, key in (("adv", "adversarial"), ("disc", "discriminator"))
+            if key in out.losses
+        }
         if is_audio(self.model):
-            adversarial = {
-                name: f"{float(out.losses[key]):.3f}"
-                for name, key in (("adv", "adversarial"), ("disc", "discriminator"))
-                if key in out.losses
-            }
             return {"stft": f"{float(out.losses['stft']):.3f}", **adversarial}
-        return {"psnr": f"{float(metrics.psnr(x, out.x_hat.detach().float()).mean()):.2f}"}
+        psnr = float(metrics.psnr(x, out.x_hat.detach().float()).mean())
+        return {"psnr": f"{psnr:.2f}", **adversarial}
 
     def evaluate(self, writer, test_set) -> None:
         """Evaluate on ``test_set``, append to metrics.jsonl and log one line (rank 0); the
@@ -712,7 +714,7 @@ def _check_state(state: dict[str, Any], path: Path) -> None:
 def _log_step(writer, step: int, loss: torch.Tensor, out) -> None:
     """A training step's scalars for tensorboard."""
     writer.add_scalar("train/loss", float(loss), step)
-    for key in ("adversarial", "feature", "discriminator"):
+    for key in ("adversarial", "feature", "discriminator", "adaptive_weight"):
         if key in out.losses:
             writer.add_scalar(f"train/{key}", float(out.losses[key]), step)
     writer.add_scalar("train/perplexity", float(out.perplexity), step)

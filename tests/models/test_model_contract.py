@@ -152,3 +152,27 @@ def test_rate_figures_are_audio_only():
     assert image.downsample_factor == 4
     with pytest.raises(AttributeError, match="audio models"):
         image.bitrate()
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_last_decoder_weight_is_the_output_layer(name):
+    """``last_decoder_weight`` (where the adaptive weight of adversarial training compares
+    gradients) belongs to the last decoder layer with weights that runs, and x_hat depends
+    on it."""
+    model, x, _ = _model(name, 1)
+    weight = model.last_decoder_weight()
+    ran = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: ran.append(m))
+        for m in model.decoder.modules()
+        if isinstance(getattr(m, "weight", None), torch.nn.Parameter)
+    ]
+    try:
+        out = model.train()(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert ran[-1].weight is weight
+    assert any(p is weight for p in model.decoder.parameters())
+    (grad,) = torch.autograd.grad(out.x_hat.square().sum(), weight)
+    assert bool(grad.abs().sum() > 0)

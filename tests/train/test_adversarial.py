@@ -1,4 +1,5 @@
-"""Adversarial audio training: the discriminator, its losses by hand, and exact resume."""
+"""Adversarial audio training: the discriminator, its losses by hand, and exact resume
+(images: ``test_image_adversarial.py``)."""
 
 import json
 
@@ -8,8 +9,9 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
+from vqvae import VQVAE
 from vqvae.cli import main
-from vqvae.config import LossConfig, TrainConfig
+from vqvae.config import LossConfig, QuantizerConfig, TrainConfig, VQVAEConfig
 from vqvae.models.discriminator import (
     MultiScaleSTFTDiscriminator,
     discriminator_loss,
@@ -23,6 +25,14 @@ TINY = [
     "--num-stages", "2", "--strides", "2,5", "--batch-size", "4", "--random-crop", "400",
     "--seed", "0", "--no-progress", "--epochs", "100", "--lr-schedule", "constant",
 ]  # fmt: skip
+
+
+def _audio_model() -> VQVAE:
+    quantizer = QuantizerConfig(kind="vq", codebook_size=16, code_dim=8)
+    config = VQVAEConfig(
+        modality="audio", sample_rate=8000, strides=(2, 5), hidden_channels=4, quantizer=quantizer
+    )
+    return VQVAE(config)
 
 
 def _judgement(logits: list[float], features: list[list[float]]):
@@ -52,7 +62,9 @@ def test_discriminator_judges_every_scale(length):
 
 def test_generator_losses_train_the_decoder_not_the_discriminator():
     torch.manual_seed(0)
-    adversary = Adversary(LossConfig(adversarial_weight=1.0), 1e-3, torch.device("cpu"))
+    adversary = Adversary(
+        _audio_model(), LossConfig(adversarial_weight=1.0), 1e-3, torch.device("cpu")
+    )
     x = torch.randn(2, 1, 800)
     x_hat = torch.randn(2, 1, 800, requires_grad=True)
     parts = adversary.generator_losses(x_hat, x)
@@ -64,7 +76,9 @@ def test_generator_losses_train_the_decoder_not_the_discriminator():
 
 def test_discriminator_steps_learn_to_tell_real_from_fake():
     torch.manual_seed(0)
-    adversary = Adversary(LossConfig(adversarial_weight=1.0), 2e-3, torch.device("cpu"))
+    adversary = Adversary(
+        _audio_model(), LossConfig(adversarial_weight=1.0), 2e-3, torch.device("cpu")
+    )
     t = torch.arange(1600) / 8000
     real = torch.sin(2 * torch.pi * 220 * t).expand(4, 1, -1) * 0.5
     fake = 0.3 * torch.randn(4, 1, 1600)
@@ -72,6 +86,14 @@ def test_discriminator_steps_learn_to_tell_real_from_fake():
     for _ in range(30):
         last = float(adversary.step(fake, real, 2e-3))
     assert first > 1.5 and last < 0.5 * first
+
+
+def test_audio_keeps_its_discriminator_and_no_adaptive_weight_by_default():
+    adversary = Adversary(_audio_model(), LossConfig(adversarial_weight=1.0), 1e-3, "cpu")
+    assert isinstance(adversary.discriminator, MultiScaleSTFTDiscriminator)
+    assert not adversary.adaptive
+    parts = {"adversarial": torch.tensor(2.0), "feature": torch.tensor(3.0)}
+    assert float(adversary.weighted(parts)) == 5.0 and "adaptive_weight" not in parts
 
 
 def test_feature_weight_defaults_to_the_adversarial_weight():
@@ -114,15 +136,6 @@ def test_adversarial_run_resumes_exactly(speech, tmp_path):
     for key, tensor in states[0]["discriminator"].items():
         assert torch.equal(tensor, states[1]["discriminator"][key])
     assert not any(k.startswith("discriminator") for k in a)  # not in the shipped weights
-
-
-@pytest.mark.parametrize("flag", ["--adversarial-weight", "--feature-weight"])
-def test_adversarial_flags_need_audio(tmp_path, capsys, flag):
-    args = ["train", "--out", str(tmp_path / "run"), "--max-steps", "1", "--no-progress"]
-    assert main([*args, flag, "0.1"]) == 2  # MNIST: an image model
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and flag in err
-    assert not (tmp_path / "run").exists()
 
 
 def test_negative_adversarial_weight_is_one_line_exit_2(speech, tmp_path, capsys):

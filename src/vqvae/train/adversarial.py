@@ -31,6 +31,7 @@ from ..models.discriminator import (
 STATE_KEYS = ("discriminator", "discriminator_optimizer")
 BETAS = (0.5, 0.9)
 """Adam's betas for the discriminator, as GAN vocoders, codecs and VQGAN use."""
+SEED_OFFSET = 0x5EED_D15C  # the discriminator's initialisation: seed + this, on its own
 ADAPTIVE_EPS = 1e-4  # VQGAN's: keeps the ratio finite when the adversarial gradient vanishes
 ADAPTIVE_MAX = 1e4  # and its clamp
 
@@ -75,13 +76,25 @@ class Adversary:
         lr: the discriminator's learning rate (the run's peak lr; it follows the same schedule).
         device: where it trains.
         wrap: wraps the discriminator for data-parallel training (DDP under torchrun), or None.
+        seed: the run's seed. The discriminator is initialised from a generator of its own
+            (``seed + SEED_OFFSET``), leaving the global RNG (k-means init, code restarts)
+            as it was: before ``adversarial_start`` the run is the plain run, bit for bit.
     """
 
     def __init__(
-        self, model: VQVAE, losses: LossConfig, lr: float, device: torch.device, wrap=None
+        self,
+        model: VQVAE,
+        losses: LossConfig,
+        lr: float,
+        device: torch.device,
+        wrap=None,
+        seed: int = 0,
     ) -> None:
         self.losses = losses
-        self.discriminator = build_discriminator(model.config).to(device)
+        with torch.random.fork_rng(devices=[]):  # built on the CPU, then moved
+            torch.manual_seed(seed + SEED_OFFSET)
+            self.discriminator = build_discriminator(model.config)
+        self.discriminator.to(device)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=BETAS)
         self.judge = wrap(self.discriminator) if wrap is not None else self.discriminator
         self.adaptive = losses.adaptive(model.modality)

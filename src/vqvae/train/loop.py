@@ -240,7 +240,8 @@ def _adversary(config: TrainConfig, model: VQVAE, device: torch.device) -> Adver
     if not config.losses.adversarial:
         return None
     wrap = (lambda m: _wrap_ddp(m, device)) if dist.world_size() > 1 else None
-    return Adversary(model, config.losses, config.schedule.lr, device, wrap)
+    schedule = config.schedule
+    return Adversary(model, config.losses, schedule.lr, device, wrap, seed=schedule.seed)
 
 
 def prepare_model(

@@ -90,6 +90,22 @@ def test_adaptive_weight_clamps_and_survives_a_vanishing_adversarial_gradient():
     assert float(adaptive_weight(constant, -y.mean(), layer.weight)) == 0.0
 
 
+def test_adaptive_weight_under_ddp_takes_the_norms_of_the_averaged_gradients(monkeypatch):
+    """Two ranks: lambda is that of the global batch (the gradients averaged, as DDP
+    averages the step's), not the mean of the ranks' lambdas."""
+    import vqvae.train.adversarial as adversarial
+
+    layer, h = _toy_decoder()
+    y = layer(h).squeeze(1)
+    other, adv = ((y - 1) ** 2).sum(), -(3.0 * y).mean()  # dW: [1, 33] and [-1.5, -4.5]
+    rank1 = torch.tensor([[[3.0, -9.0]], [[1.5, 0.5]]])  # the other rank's two gradients
+    monkeypatch.setattr(adversarial.dist, "world_size", lambda: 2)
+    monkeypatch.setattr(adversarial.dist, "all_reduce_sum_", lambda t: t.add_(rank1))
+    # averaged: [2, 12] and [0, -2]
+    want = math.sqrt(4 + 144) / (2 + 1e-4)
+    assert float(adaptive_weight(other, adv, layer.weight)) == pytest.approx(want, rel=1e-6)
+
+
 def test_image_adversary_scales_the_hinge_by_the_adaptive_weight():
     model = _image_model()
     losses = LossConfig(adversarial_weight=0.5, feature_weight=0.25)

@@ -541,7 +541,8 @@ class Loop:
             total = out.loss
             if adversarial:
                 extra = self.adversary.generator_losses(out.x_hat, x)
-                total = total + self.adversary.weighted(extra, other=out.loss)
+                # the adaptive weight balances it against every loss before it (as VQGAN's nll)
+                total = total + self.adversary.weighted(extra, other=total)
                 out.losses.update({k: v.detach() for k, v in extra.items()})
         loss = total.detach().float()
         if dist.world_size() > 1:  # every rank must see the same verdict

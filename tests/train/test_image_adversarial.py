@@ -126,7 +126,7 @@ def test_image_adversary_scales_the_hinge_by_the_adaptive_weight():
 # ---- runs --------------------------------------------------------------------------------
 
 
-def test_adversarial_start_keeps_the_discriminator_out_before_it(tmp_path, monkeypatch):
+def test_adversarial_start_keeps_the_discriminator_out_before_it(tmp_path, monkeypatch, capsys):
     calls = {"generator_losses": [], "step": []}
     for name in calls:
         original = getattr(Adversary, name)
@@ -139,6 +139,7 @@ def test_adversarial_start_keeps_the_discriminator_out_before_it(tmp_path, monke
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), *TINY, "--adversarial-start", "4"]) == 0
     assert len(calls["generator_losses"]) == len(calls["step"]) == 2  # steps 5 and 6
+    assert "step 5: the discriminator joins" in capsys.readouterr().out
     state = checkpoint.load_train_state(run)
     adam = state["discriminator_optimizer"]["state"]
     assert all(int(s["step"]) == 2 for s in adam.values())

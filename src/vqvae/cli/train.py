@@ -173,8 +173,8 @@ def _add_adversarial_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="STEP",
-        help="the discriminator joins at step STEP: before it, it neither trains nor adds "
-        "losses, so the autoencoder settles first (default 0)",
+        help="the first STEP steps train without the discriminator (it neither trains nor "
+        "adds losses), so the autoencoder settles first (default 0)",
     )
     a.add_argument(
         "--adaptive-weight",

@@ -536,6 +536,8 @@ class Loop:
         )
         # the discriminator joins at step --adversarial-start (it neither trains nor judges before)
         adversarial = self.adversary is not None and self.adversary.active(self.step)
+        if adversarial and self.step == self.config.losses.adversarial_start > 0:
+            self.log(f"step {self.step + 1}: the discriminator joins (--adversarial-start)")
         with autocast_for(self.device):
             out = self.ddp(x_in, target=x)
             total = out.loss

@@ -104,3 +104,44 @@ def test_data_keeps_the_old_names():
     assert audio.read_audio is media.read_audio and audio.resample is media.resample
     assert audio.write_audio is media.write_audio
     assert audio.AUDIO_EXTENSIONS == media.AUDIO_EXTENSIONS == (".flac", ".wav")
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_pixels_are_copied_out_in_strips_exactly(monkeypatch, mode):
+    import vqvae.media.image as media_image
+
+    monkeypatch.setattr(media_image, "STRIP_PIXELS", 7 * 13)  # 7 rows of 13 a strip: 5 strips
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (31, 13) if mode == "L" else (31, 13, 3), dtype=np.uint8)
+    got = media_image.pixels_chw(Image.fromarray(a))
+    assert got.flags.writeable and got.flags.c_contiguous
+    assert np.array_equal(got, a[None] if mode == "L" else a.transpose(2, 0, 1))
+
+
+def test_a_large_photo_is_read_and_written_with_its_pixels_held_twice_at_most(tmp_path):
+    """12 MP: Pillow holds 48 MB (RGBX) and the (C, H, W) tensor 36 MB. Reading used to hold
+    the pixels five times more (an EXIF copy, a mode copy, numpy's copies, the transpose)."""
+    rng = np.random.default_rng(0)
+    tile = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(np.tile(tile, (10, 10, 1))).save(tmp_path / "big.png", compress_level=1)
+    script = """
+import json, resource, sys
+from PIL import Image
+from vqvae.media import load_image, save_image
+def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = peak()
+x = load_image(sys.argv[1] + "/big.png")
+read = peak() - start
+del x
+image = Image.open(sys.argv[1] + "/big.png"); image.load()
+start = peak()
+save_image(image, sys.argv[1] + "/out.png")
+print(json.dumps({"read": read, "write": peak() - start, "shape": list(load_image(sys.argv[1] + "/out.png").shape)}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    result = __import__("json").loads(done.stdout.splitlines()[-1])
+    assert result["shape"] == [3, 3000, 4000]
+    assert result["read"] < 48 + 36 + 25, result
+    assert result["write"] < 25, result  # a PIL image is written as it is, not copied

@@ -95,7 +95,7 @@ def _write(target: Path, item) -> None:
     if isinstance(item, tuple):
         write_audio(target, *item)
     else:
-        save_image(_to_tensor(item), target)
+        save_image(item, target)  # the decoded PIL image, written without a copy
 
 
 def _header(path: str, data: bytes, args: argparse.Namespace):
@@ -144,12 +144,3 @@ def run(args: argparse.Namespace) -> int:
     counts = [plural(kinds.count(kind), WHAT[kind]) for kind in SUFFIX if kind in kinds]
     print(f"wrote {' and '.join(counts)} to {where}")
     return 0
-
-
-def _to_tensor(img):
-    import numpy as np
-    import torch
-
-    a = np.asarray(img, dtype=np.uint8)
-    a = a[:, :, None] if a.ndim == 2 else a
-    return torch.from_numpy(a.copy()).permute(2, 0, 1)

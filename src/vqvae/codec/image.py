@@ -24,7 +24,7 @@ from PIL import Image
 
 from ..errors import DataError
 from ..limits import MAX_PIXELS, check_max_pixels, check_pixels
-from ..media.image import infer_channels, load_image, to_8bit
+from ..media.image import infer_channels, load_image, pixels_chw, to_8bit
 from ..models import VQVAE
 from . import container, entropy, tiling
 from .container import Header
@@ -49,10 +49,7 @@ def _image_to_uint8(image, max_pixels: int | None = None) -> torch.Tensor:
     if size is not None:
         check_pixels(*size, max_pixels, "the image", DataError)
     if isinstance(image, Image.Image):
-        img = to_8bit(image, infer_channels(image.mode))
-        a = np.asarray(img, dtype=np.uint8)
-        a = a[:, :, None] if a.ndim == 2 else a
-        return torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()
+        return torch.from_numpy(pixels_chw(to_8bit(image, infer_channels(image.mode))))
     if isinstance(image, np.ndarray):
         a = image[:, :, None] if image.ndim == 2 else image
         image = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)

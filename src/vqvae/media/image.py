@@ -45,7 +45,8 @@ def to_8bit(img: Image.Image, channels: int) -> Image.Image:
     if img.mode.startswith("I;16"):
         a = np.asarray(img, dtype=np.float64) / 257.0
         img = Image.fromarray(np.round(a).astype(np.uint8), mode="L")
-    return img.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    return img if img.mode == mode else img.convert(mode)
 
 
 _PILLOW_LIMIT = threading.Lock()
@@ -106,7 +107,9 @@ def load_image(
         with open_image(path, max_pixels) as img:
             check_pixels(*img.size, max_pixels, str(path), DataError)
             img.load()
-            img = ImageOps.exif_transpose(img)
+            # in place and no conversion to the mode it has: a 64 MP photo's pixels are held
+            # once by Pillow (256 MB as RGBX), not three times
+            ImageOps.exif_transpose(img, in_place=True)
             c = channels if channels is not None else infer_channels(img.mode)
             img = to_8bit(img, c)
     except DataError:
@@ -118,38 +121,51 @@ def load_image(
     except DECODE_ERRORS as e:
         reason = "not a readable image" if isinstance(e, Image.UnidentifiedImageError) else e
         raise DataError(f"cannot read image {path}: {reason}".replace("\n", " ")) from e
-    a = np.asarray(img, dtype=np.uint8)
-    del img  # a large image: the pixels are held once, then once more in (C, H, W) order
-    a = a[:, :, None] if a.ndim == 2 else a
-    return torch.from_numpy(np.array(a.transpose(2, 0, 1), order="C"))  # a writable copy
+    return torch.from_numpy(pixels_chw(img))
 
 
-def save_image(x: torch.Tensor, path: str | Path) -> None:
+STRIP_PIXELS = 1 << 20
+"""Pixels ``pixels_chw`` copies out of Pillow at a time."""
+
+
+def pixels_chw(img: Image.Image) -> np.ndarray:
+    """An 'L' or 'RGB' image's pixels as a new, writable uint8 (C, H, W) array.
+
+    Copied a strip of rows at a time straight into channel-first order: a large image is held
+    by Pillow and once more here, with no whole-image intermediate (``np.asarray`` on the
+    whole image would hold its bytes twice more, then the transpose once more).
+    """
+    width, height = img.size
+    channels = len(img.getbands())
+    out = np.empty((channels, height, width), dtype=np.uint8)
+    rows = max(1, STRIP_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        strip = np.asarray(img.crop((0, top, width, min(height, top + rows))), dtype=np.uint8)
+        out[:, top : top + strip.shape[0]] = (
+            strip[None] if strip.ndim == 2 else strip.transpose(2, 0, 1)
+        )
+    return out
+
+
+def save_image(x: torch.Tensor | Image.Image, path: str | Path) -> None:
     """Write an image file atomically (temporary file in the same folder, then ``os.replace``).
 
     The format follows the extension; WebP is written lossless, JPEG at quality 95.
     Missing parent folders are created.
 
     Args:
-        x: float (C, H, W) or (H, W) in [0, 1] (clamped), C = 1 or 3; uint8 is taken as is.
+        x: float (C, H, W) or (H, W) in [0, 1] (clamped), C = 1 or 3; uint8 is taken as is;
+            or a PIL image ("L" or "RGB"), written as it is (no copy of its pixels).
         path: destination file, e.g. ``out/recon.png``.
 
     Raises:
         DataError: unknown extension or the file cannot be written.
     """
     path = Path(path)
-    x = x.detach().cpu()
-    if x.ndim == 2:
-        x = x.unsqueeze(0)
-    if x.ndim != 3 or x.shape[0] not in (1, 3):
-        raise ValueError(f"save_image expects (C, H, W) with C in (1, 3), got {tuple(x.shape)}")
-    if x.dtype != torch.uint8:
-        x = x.float().clamp(0, 1).mul(255).round().to(torch.uint8)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"cannot save {path}: unknown image extension {path.suffix!r}")
-    a = x.permute(1, 2, 0).numpy()
-    img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+    img = x if isinstance(x, Image.Image) else _tensor_to_pil(x)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,3 +177,16 @@ def save_image(x: torch.Tensor, path: str | Path) -> None:
             tmp.unlink(missing_ok=True)
         reason = e.strerror if isinstance(e, OSError) and e.strerror else e  # not the temp name
         raise DataError(f"cannot write image {path}: {reason}") from e
+
+
+def _tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """float (C, H, W) / (H, W) in [0, 1] or uint8 -> an "L" or "RGB" PIL image."""
+    x = x.detach().cpu()
+    if x.ndim == 2:
+        x = x.unsqueeze(0)
+    if x.ndim != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"save_image expects (C, H, W) with C in (1, 3), got {tuple(x.shape)}")
+    if x.dtype != torch.uint8:
+        x = x.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    a = x.permute(1, 2, 0).numpy()
+    return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)

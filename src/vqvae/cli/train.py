@@ -9,6 +9,7 @@ from pathlib import Path
 from ..checkpoint import read_run_config
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import summary
+from ..models.features import FeatureNet
 from ..priors import load_prior
 from ..quantizers import quantizer_names
 from ..train import train
@@ -68,7 +69,29 @@ def register(subparsers) -> None:
     add_schedule_arguments(p)
     add_model_arguments(p)
     _add_adversarial_arguments(p)
+    add_perceptual_arguments(p)
     p.set_defaults(run=run)
+
+
+def add_perceptual_arguments(p: argparse.ArgumentParser) -> None:
+    """The perceptual-loss flags (images; default None: the recipe's 0, or the saved run's)."""
+    g = p.add_argument_group("perceptual loss (images)")
+    g.add_argument(
+        "--perceptual-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="add W x an LPIPS-style distance between the features of x and x_hat in a frozen "
+        "feature net (the project's own `perceptual` net, not VGG/LPIPS) to the "
+        "reconstruction loss (default 0: none; images only)",
+    )
+    g.add_argument(
+        "--perceptual-net",
+        default=None,
+        metavar="PATH",
+        help="the feature net of --perceptual-weight: a folder with config.json + "
+        "model.safetensors of the same interface (default: the shipped `perceptual`)",
+    )
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -347,6 +370,9 @@ def run(args: argparse.Namespace) -> int:
         if args.rate_prior is not None:
             load_prior(args.rate_prior)  # has a prior for its weights, or a one-line error
             args.rate_prior = os.path.abspath(args.rate_prior)
+        if args.perceptual_net is not None:  # a feature net, or a one-line error
+            FeatureNet.from_pretrained(args.perceptual_net)
+            args.perceptual_net = os.path.abspath(args.perceptual_net)
         recipe, train_config, model_config = configure(args, saved)
     except ValueError as exc:  # config validation
         raise VQVAEError(str(exc)) from None

@@ -182,6 +182,11 @@ class InitConfig:
 class LossConfig:
     """Extra training losses: adversarial training (``vqvae.train.adversarial``).
 
+    Perceptual loss (images; ``vqvae.models.features.PerceptualLoss``):
+        perceptual_weight: weight of the distance between the feature maps of x and x_hat
+            in a frozen feature net, added to the reconstruction loss (0: none).
+        perceptual_net: that net's folder (None: the shipped ``perceptual`` net).
+
     Args:
         adversarial_weight: weight of the hinge loss of fooling a discriminator trained
             beside the model (images: a patch discriminator; audio: multi-scale STFT; 0: no
@@ -195,6 +200,8 @@ class LossConfig:
             (Esser et al. 2021, eq. 7). None: on for images, off for audio.
     """
 
+    perceptual_weight: float = 0.0
+    perceptual_net: str | None = None
     adversarial_weight: float = 0.0
     feature_weight: float | None = None
     # -- adversarial schedule and adaptive weight (issue #39) --
@@ -202,6 +209,9 @@ class LossConfig:
     adaptive_weight: bool | None = None
 
     def __post_init__(self) -> None:
+        check_real("--perceptual-weight", self.perceptual_weight, 0.0, 1000.0)
+        object.__setattr__(self, "perceptual_weight", float(self.perceptual_weight))
+        check_optional(self.perceptual_net, lambda v: check_type("--perceptual-net", v, str))
         check_real("--adversarial-weight", self.adversarial_weight, 0.0, 1000.0)
         object.__setattr__(self, "adversarial_weight", float(self.adversarial_weight))
         if self.feature_weight is None:

@@ -51,6 +51,7 @@ from ..errors import CheckpointError, VQVAEError
 from ..evaluation import evaluate, summary
 from ..models import VQVAE, is_audio
 from ..models.assignment import context_assignment, load_assignment
+from ..models.features import PerceptualLoss
 from ..progress import Progress
 from . import decoder, distributed, rundir, warm_start
 from .adversarial import STATE_KEYS as ADVERSARY_STATE_KEYS
@@ -219,6 +220,7 @@ def _prepare(
     )
     loop = Loop(config, run_dir, model, optimizer, source, train_set, test_set, device, log)
     loop.adversary = _adversary(config, model, device)
+    loop.perceptual = _perceptual(config, model, device)
     if state is not None:
         loop.restore(state)
         log(f"resuming {run_dir} at epoch {loop.epoch + 1}, step {loop.step}")
@@ -242,6 +244,15 @@ def _adversary(config: TrainConfig, model: VQVAE, device: torch.device) -> Adver
     wrap = (lambda m: _wrap_ddp(m, device)) if dist.world_size() > 1 else None
     schedule = config.schedule
     return Adversary(model, config.losses, schedule.lr, device, wrap, seed=schedule.seed)
+
+
+def _perceptual(config: TrainConfig, model: VQVAE, device: torch.device) -> PerceptualLoss | None:
+    """The perceptual loss of --perceptual-weight (image models only), or None."""
+    if config.losses.perceptual_weight == 0:
+        return None
+    if is_audio(model):
+        raise TrainingError("--perceptual-weight trains image models only")
+    return PerceptualLoss.load(config.losses.perceptual_net, device)
 
 
 def prepare_model(
@@ -371,6 +382,7 @@ class Loop:
     elapsed: float = 0.0  # training seconds, over every invocation of the run
     elapsed_before: float = 0.0  # of that, before this invocation (--max-minutes is per call)
     adversary: Adversary | None = None  # the discriminator of adversarial training
+    perceptual: PerceptualLoss | None = None  # --perceptual-weight's loss (its net frozen)
 
     def __post_init__(self) -> None:
         self.main = dist.is_main_process()
@@ -541,6 +553,10 @@ class Loop:
         with autocast_for(self.device):
             out = self.ddp(x_in, target=x)
             total = out.loss
+            if self.perceptual is not None:  # frozen net: gradients reach x_hat only
+                perceptual = self.perceptual(out.x_hat, x)
+                total = total + self.config.losses.perceptual_weight * perceptual
+                out.losses["perceptual"] = perceptual.detach()
             if adversarial:
                 extra = self.adversary.generator_losses(out.x_hat, x)
                 # the adaptive weight balances it against every loss before it (as VQGAN's nll)

@@ -34,6 +34,14 @@ def register(subparsers) -> None:
         help="audio (residual VQ): decode with only the first K stages, a lower bitrate "
         "(default: all)",
     )
+    p.add_argument(
+        "--fid",
+        action="store_true",
+        help="images: also ms_ssim (5-scale MS-SSIM, fewer scales on small images) and "
+        "fd_vqvae, a Fréchet distance between the real and reconstructed images' features in "
+        "the project's own CIFAR-10 classifier (gray replicated to RGB, resized to 32x32); "
+        "not Inception FID",
+    )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.set_defaults(run=run)
@@ -42,7 +50,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     run = Run(args.run_dir, args.device)
     dataset = run.dataset(args.split, args.dataset, args.data_dir, args.limit)
-    result = evaluate(run.model, dataset, args.batch_size, run.device, args.stages)
+    result = evaluate(run.model, dataset, args.batch_size, run.device, args.stages, args.fid)
     if args.json:
         print(json.dumps(result))
     else:

@@ -20,6 +20,7 @@ def evaluate(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     stages: int | None = None,
+    fid: bool = False,
 ) -> dict[str, float]:
     """Reconstruct every item of ``dataset`` with ``model`` in eval mode and measure it.
 
@@ -31,20 +32,26 @@ def evaluate(
         device: where the model runs.
         stages: audio (residual VQ) only: decode with the first ``stages`` stages, a lower
             bitrate (None: all).
+        fid: images only: also MS-SSIM and the Fréchet distance ``fd_vqvae`` in the
+            project's scoring net (``image.FeatureScores``; not Inception FID).
 
     Returns:
-        For images, ``evaluate_images``'s mse, nmse, psnr, ssim; for audio,
+        For images, ``evaluate_images``'s mse, nmse, psnr, ssim (with ``fid``: ms_ssim,
+        fd_vqvae); for audio,
         ``evaluate_audio``'s snr, lsd, pesq, stoi, bits_per_second, stages; for both,
         perplexity, usage and bits_per_code of the codes.
 
     Raises:
-        VQVAEError: ``stages`` for an image model, or out of [1, the model's stages].
+        VQVAEError: ``stages`` for an image model, or out of [1, the model's stages];
+            ``fid`` for an audio model.
     """
     if is_audio(model):  # whole clips, speech metrics
+        if fid:
+            raise VQVAEError("--fid is for image models (fd_vqvae scores images)")
         return evaluate_audio(model, dataset, device, stages)
     if stages is not None:
         raise VQVAEError("stages is for audio models")
-    return evaluate_images(model, dataset, batch_size, device)
+    return evaluate_images(model, dataset, batch_size, device, fid)
 
 
 def summary(result: dict[str, float]) -> str:

@@ -16,8 +16,8 @@ def test_large_images_are_scored_as_whole_32_pixel_tiles():
     x = torch.arange(2 * 70 * 100, dtype=torch.float32).reshape(2, 1, 70, 100)
     tiles = _tiles(x)
     assert tiles.shape == (2 * 2 * 3, 1, 32, 32)
-    assert torch.equal(tiles[4], x[1, :, 0:32, 32:64])  # image 1, row 0, column 1
-    assert torch.equal(tiles[5], x[1, :, 0:32, 64:96])
+    assert torch.equal(tiles[4], x[0, :, 32:64, 32:64])  # image 0, row 1, column 1
+    assert torch.equal(tiles[7], x[1, :, 0:32, 32:64])  # image 1, row 0, column 1
     small = torch.zeros(3, 1, 28, 28)
     assert _tiles(small) is small and _tiles(torch.zeros(3, 3, 32, 32)).shape == (3, 3, 32, 32)
 
@@ -41,6 +41,14 @@ def test_perfect_reconstructions_score_zero_and_blur_scores_worse():
     sharper.update(x, _blur(x))
     assert blurred.result()["fd_vqvae"] > sharper.result()["fd_vqvae"] > 0.01
     assert sharper.result()["ms_ssim"] == pytest.approx(float(ms_ssim(x, _blur(x)).mean()))
+
+
+def test_tiled_images_average_ms_ssim_over_images_not_tiles():
+    x = torch.rand(3, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    scores = FeatureScores()
+    scores.update(x, _blur(x))
+    assert scores.real.n == 3 * 6  # six tiles each
+    assert scores.result()["ms_ssim"] == pytest.approx(float(ms_ssim(x, _blur(x)).mean()))
 
 
 def test_one_image_is_refused():

@@ -111,6 +111,7 @@ class FeatureScores:
         self.real = GaussianStatistics(self.net.feature_dim)
         self.fake = GaussianStatistics(self.net.feature_dim)
         self.ms_ssim_sum = 0.0
+        self.images = 0
 
     def update(self, x: torch.Tensor, x_hat: torch.Tensor) -> None:
         """Add a batch of images and their reconstructions, (B, C, H, W) in [0, 1]."""
@@ -118,13 +119,14 @@ class FeatureScores:
         self.real.update(self.net.embed(_tiles(x.float())))
         self.fake.update(self.net.embed(_tiles(x_hat)))
         self.ms_ssim_sum += float(ms_ssim(x, x_hat).sum())
+        self.images += len(x)
 
     def result(self) -> dict[str, float]:
-        """{"ms_ssim": mean, "fd_vqvae": distance}; VQVAEError under 2 images."""
+        """{"ms_ssim": mean over images, "fd_vqvae": distance}; VQVAEError under 2 samples."""
         if self.real.n < 2:
             raise VQVAEError("--fid needs at least 2 images")
         return {
-            "ms_ssim": self.ms_ssim_sum / self.real.n,
+            "ms_ssim": self.ms_ssim_sum / self.images,
             "fd_vqvae": frechet_distance_of(self.real, self.fake),
         }
 

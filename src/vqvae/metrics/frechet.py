@@ -39,7 +39,8 @@ def frechet_distance(
     middle = root1 @ ((sigma2 + sigma2.T) / 2) @ root1
     trace_sqrt = np.sqrt(np.linalg.eigvalsh((middle + middle.T) / 2).clip(min=0)).sum()
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+    value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+    return max(value, 0.0)  # >= 0 in exact arithmetic; round-off can dip below
 
 
 class GaussianStatistics:

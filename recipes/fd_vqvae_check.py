@@ -59,9 +59,8 @@ if which == "mnist":
 else:
     model = VQVAE.from_pretrained("photo")
     pairs = []
-    for p in sorted(
-        Path(os.environ.get("VQVAE_DATA_DIR", "../shared/data")) / "kodak".glob("kodim*.png")
-    ):
+    kodak = Path(os.environ.get("VQVAE_DATA_DIR", "../shared/data")) / "kodak"
+    for p in sorted(kodak.glob("kodim*.png")):
         x = (
             torch.from_numpy(np.asarray(Image.open(p).convert("RGB")).copy())
             .permute(2, 0, 1)[None]

@@ -39,7 +39,7 @@ class FeatureNetConfig:
 
     Args:
         arch: "vgg" (3x3 conv + batch norm + ReLU, then 2x2 max pooling between stages) or
-            "strided" (3x3 conv of stride 2 from the second stage on + group norm + leaky ReLU).
+            "strided" (3x3 conv of stride 2 from the second stage on + batch norm + leaky ReLU).
         widths: channels of each stage.
         num_outputs: size of the training head (10 classes, 4 rotations).
         input_size: side images are resized to before the net (None: any size, as given).
@@ -77,7 +77,7 @@ def _stage(arch: str, c_in: int, c_out: int, first: bool) -> nn.Sequential:
         )  # fmt: skip
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride=1 if first else 2, padding=1),
-        nn.GroupNorm(min(8, c_out), c_out),
+        nn.BatchNorm2d(c_out),
         nn.LeakyReLU(0.2, inplace=True),
     )
 

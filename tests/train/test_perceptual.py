@@ -94,3 +94,13 @@ def test_perceptual_weight_refuses_audio(tmp_path, capsys):
     args = ["train", "--dataset", str(root), "--out", str(tmp_path / "run"), "--max-steps", "1"]
     assert main([*args, "--no-progress", "--perceptual-weight", "1"]) == 2
     _one_line_error(capsys, "--perceptual-weight trains image models only")
+
+
+def test_perceptual_and_adversarial_train_together(net_dir, tmp_path):
+    """VQGAN's recipe: the adaptive weight balances the hinge term against reconstruction +
+    perceptual; two steps run and the run records both."""
+    args = ["train", *TINY, "--perceptual-weight", "0.5", "--perceptual-net", str(net_dir)]
+    out = tmp_path / "both"
+    assert main([*args, "--adversarial-weight", "0.1", "--out", str(out), "--max-steps", "2"]) == 0
+    saved = json.loads((out / "config.json").read_text())["train"]
+    assert saved["perceptual_weight"] == 0.5 and saved["adversarial_weight"] == 0.1

@@ -46,7 +46,7 @@ def crops(photos: list[torch.Tensor], n: int, gen: torch.Generator) -> torch.Ten
     for _ in range(n):
         photo = photos[int(torch.randint(0, len(photos), (1,), generator=gen))]
         _, h, w = photo.shape
-        side = int(torch.randint(MIN_SIDE, min(h, w) + 1, (1,), generator=gen))
+        side = int(torch.randint(min(MIN_SIDE, h, w), min(h, w) + 1, (1,), generator=gen))
         top = int(torch.randint(0, h - side + 1, (1,), generator=gen))
         left = int(torch.randint(0, w - side + 1, (1,), generator=gen))
         crop = photo[None, :, top : top + side, left : left + side].float() / 255

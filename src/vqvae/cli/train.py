@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     )
     add_schedule_arguments(p)
     add_model_arguments(p)
-    _add_adversarial_arguments(p)
+    add_adversarial_arguments(p)
     add_perceptual_arguments(p)
     p.set_defaults(run=run)
 
@@ -172,8 +172,9 @@ def _add_kind_arguments(m) -> None:
     )
 
 
-def _add_adversarial_arguments(p: argparse.ArgumentParser) -> None:
-    """Adversarial training (``vqvae.train.adversarial``), for images and audio alike."""
+def add_adversarial_arguments(p: argparse.ArgumentParser) -> None:
+    """Adversarial training (``vqvae.train.adversarial``), for images and audio alike (also
+    ``train-decoder``'s)."""
     a = p.add_argument_group("adversarial training")
     a.add_argument(
         "--adversarial-weight",

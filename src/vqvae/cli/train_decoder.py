@@ -9,10 +9,11 @@ from pathlib import Path
 from ..checkpoint import read_run_config
 from ..config import VQVAEConfig
 from ..errors import VQVAEError
+from ..models.features import FeatureNet
 from ..train import train
 from ..train.configure import NO_EPOCH_LIMIT, train_config_from
 from ..train.decoder import carry_over, with_decoder_sizes
-from .train import add_schedule_arguments
+from .train import add_adversarial_arguments, add_perceptual_arguments, add_schedule_arguments
 
 
 def register(subparsers) -> None:
@@ -23,7 +24,8 @@ def register(subparsers) -> None:
         "into --out: RUN_DIR's own, continued, or a new one when --hidden, --res-channels or "
         "--res-blocks give other sizes. The codes stay exactly RUN_DIR's, so its "
         "entropy.json and prior are carried over: the same bits, a better reconstruction. "
-        "Data and schedule default to RUN_DIR's; --resume continues --out.",
+        "Data and schedule default to RUN_DIR's; --resume continues --out. The adversarial and "
+        "perceptual losses train a sharper decoder at exactly the same bits.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run whose codes to keep")
     p.add_argument("--out", required=True, help="new run directory")
@@ -38,6 +40,8 @@ def register(subparsers) -> None:
     m.add_argument("--hidden", type=int, default=None, help="conv trunk width")
     m.add_argument("--res-channels", type=int, default=None, help="residual bottleneck width")
     m.add_argument("--res-blocks", type=int, default=None, help="residual blocks")
+    add_adversarial_arguments(p)  # a sharper decoder on the same codes (issue #39)
+    add_perceptual_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -46,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == source.resolve():
         raise VQVAEError("--out must be a new run directory, not RUN_DIR itself")
     saved = read_run_config(source)
+    if args.perceptual_net is not None:  # a feature net, or a one-line error
+        FeatureNet.from_pretrained(args.perceptual_net)
+        args.perceptual_net = os.path.abspath(args.perceptual_net)
     if args.resume:
         base = read_run_config(out).get("train", {})
     else:

@@ -1,7 +1,7 @@
 """Sharp images (issue #39): an MSE-only decoder against an adversarial + perceptual one, at
 exactly the same bits.
 
-    python benchmarks/sharp.py [--steps 1000] [--data-dir ../shared/data] [--eval kodak]
+    python benchmarks/sharp.py [--steps 1600] [--data-dir ../shared/data] [--eval kodak]
 
 Both arms are ``vqvae train-decoder`` fine-tunes of the same start (default: the shipped
 ``photo`` model): its encoder and codebook copied and frozen, its decoder continued, from the
@@ -56,7 +56,7 @@ GRID_CROP = 96  # side of each crop in the grid (shown at 2x)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=1000, help="training steps of each arm")
+    p.add_argument("--steps", type=int, default=1600, help="training steps of each arm")
     p.add_argument(
         "--data-dir",
         default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),

@@ -50,7 +50,10 @@ from vqvae.metrics import psnr  # noqa: E402
 
 SOURCE = ROOT / "src" / "vqvae" / "pretrained" / "photo"
 ARMS = ("mse", "sharp")
-SPLITS = {"kodak": ("kodak", "Kodak, 24 whole photos"), "bsds-test": ("bsds500/test", "BSDS500 test")}
+SPLITS = {
+    "kodak": ("kodak", "Kodak, 24 whole photos"),
+    "bsds-test": ("bsds500/test", "BSDS500 test"),
+}
 GRID_CROP = 96  # side of each crop in the grid (shown at 2x)
 
 

@@ -166,3 +166,31 @@ def test_same_size_continues_the_source_decoder(source, tmp_path):
     assert theirs.keys() == ours.keys()
     for key in theirs:
         assert torch.allclose(theirs[key], ours[key], atol=1e-9), key
+
+
+def test_sharp_losses_train_the_decoder_on_the_same_codes(source, tmp_path):
+    """--perceptual-weight and --adversarial-weight (issue #39): the decoder changes, the codes
+    and the carried-over entropy model do not, and the losses are saved with the run."""
+    out = tmp_path / "sharp"
+    argv = ["train-decoder", str(source), "--out", str(out), "--no-progress", "--max-steps", "2"]
+    argv += ["--perceptual-weight", "0.5", "--adversarial-weight", "0.1", "--feature-weight", "0"]
+    assert main(argv) == 0
+    old, new = VQVAE.from_pretrained(source), VQVAE.from_pretrained(out)
+    theirs, ours = _code_state(old), _code_state(new)
+    assert all(torch.equal(theirs[k], ours[k]) for k in theirs)
+    changed = [
+        k
+        for k, v in old.decoder.state_dict().items()
+        if not torch.equal(v, new.decoder.state_dict()[k])
+    ]
+    assert changed  # the decoder trained
+    saved = json.loads((out / "config.json").read_text())["train"]
+    assert (saved["perceptual_weight"], saved["adversarial_weight"]) == (0.5, 0.1)
+    assert (out / "entropy.json").read_bytes() == (source / "entropy.json").read_bytes()
+
+
+def test_bad_perceptual_net_is_one_line_exit_2(source, tmp_path, capsys):
+    argv = ["train-decoder", str(source), "--out", str(tmp_path / "x"), "--perceptual-weight"]
+    assert main([*argv, "1", "--perceptual-net", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing" in err[0]

@@ -223,6 +223,14 @@ def grid(rows: list[list[Image.Image]], side: int, gap: int = 4) -> Image.Image:
     return sheet
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results files name no checkout)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def table(results: dict) -> str:
     lines = ["| arm | bpp | PSNR dB | MS-SSIM | fd_vqvae |", "|---|---:|---:|---:|---:|"]
     for arm, m in results.items():
@@ -257,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         perceptual_weight=args.perceptual_weight,
         adversarial_weight=args.adversarial_weight,
         adversarial_start=args.adversarial_start,
-        source=str(args.source),
+        source=_relative(Path(args.source)),
     )
     (out / "sharp.json").write_text(json.dumps({**results, "settings": settings}, indent=1))
     print(table(results))

@@ -40,7 +40,7 @@ def test_models_lists_every_shipped_model(capsys):
         assert {"data", "size_mb", "headline", "description", "path"} <= set(info)
         assert 0 < info["size_mb"] < 40
     total = sum(pretrained.size_bytes(name) for name in pretrained.names())
-    assert total <= 40e6  # all shipped weights together
+    assert total <= 50e6  # all shipped weights together (PyPI's file limit is 100 MB)
     assert main(["models"]) == 0
     assert capsys.readouterr().out.startswith("mnist")
 

@@ -13,14 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from vqvae import VQVAE
 from vqvae.data import load_dataset
 from vqvae.evaluation.image import FeatureScores
+from vqvae.media import load_image
 
 
 def blur(x):
@@ -61,11 +60,6 @@ else:
     pairs = []
     kodak = Path(os.environ.get("VQVAE_DATA_DIR", "../shared/data")) / "kodak"
     for p in sorted(kodak.glob("kodim*.png")):
-        x = (
-            torch.from_numpy(np.asarray(Image.open(p).convert("RGB")).copy())
-            .permute(2, 0, 1)[None]
-            .float()
-            / 255
-        )
+        x = load_image(p, channels=3)[None].float() / 255
         pairs.append((x, model.reconstruct(x)))
 print(json.dumps({which: score(pairs), "seconds": round(time.time() - t)}))

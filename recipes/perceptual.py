@@ -15,11 +15,10 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from vqvae.media import load_image
 from vqvae.models.features import FeatureNet, FeatureNetConfig, freeze
 
 CROP = 64
@@ -31,11 +30,7 @@ CONFIG = FeatureNetConfig(
 
 
 def load_photos(folder: Path) -> list[torch.Tensor]:
-    photos = []
-    for path in sorted(folder.glob("*.jpg")):
-        with Image.open(path) as img:
-            photos.append(torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1))
-    return photos
+    return [load_image(path, channels=3) for path in sorted(folder.glob("*.jpg"))]
 
 
 def crops(photos: list[torch.Tensor], n: int, gen: torch.Generator) -> torch.Tensor:

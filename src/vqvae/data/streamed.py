@@ -40,6 +40,7 @@ from vqvae.media.image import (
     IMAGE_EXTENSIONS,
     infer_channels,
     open_image,
+    pixels_chw,
     to_8bit,
 )
 
@@ -189,9 +190,7 @@ def decode_image(
             raise DataError("not a readable image") from None
         reason = str(exc).split("\n")[0] or type(exc).__name__
         raise DataError(f"not a readable image ({reason})") from None
-    a = np.asarray(img, dtype=np.uint8)
-    a = a[:, :, None] if a.ndim == 2 else a
-    return torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(pixels_chw(img))
 
 
 @dataclass

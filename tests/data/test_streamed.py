@@ -3,16 +3,15 @@ skipped and counted, exact resume after kill -9."""
 
 import io
 import os
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from kill_mid_run import kill_after_first_checkpoint
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -235,16 +234,6 @@ def test_shards_resume_exactly_after_a_stop_mid_epoch(tmp_path, one_thread):
     _same_weights(tmp_path / "run", tmp_path / "ref")
 
 
-# The child sleeps after every optimizer step (numerics untouched) so the kill lands mid-run.
-CHILD = """
-import sys, time
-from torch.optim.optimizer import register_optimizer_step_post_hook
-register_optimizer_step_post_hook(lambda *args: time.sleep(0.3))
-from vqvae.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, one_thread):
     data = _folder(tmp_path / "imgs", 40)
     # 5 steps an epoch, 10 in all, a checkpoint every 2 steps: killed mid-epoch.
@@ -256,26 +245,7 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, 
     argv += ["--lr-schedule", "constant", "--no-progress"]
     assert main([*argv, "--out", str(tmp_path / "ref")]) == 0
     run = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    env["OMP_NUM_THREADS"] = "1"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, *argv, "--out", str(run)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "train_state.pt").exists():
-            assert child.poll() is None, child.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint within 120 s"
-            time.sleep(0.01)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-        child.stderr.close()
-    assert child.returncode == -signal.SIGKILL
+    kill_after_first_checkpoint([*argv, "--out", str(run)], run, pause=0.3)
     state = checkpoint.load_train_state(run)
     assert 2 <= state["step"] < 10 and state["batch"] > 0  # mid-epoch
     assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0

@@ -3,15 +3,10 @@ after kill -9, and the flags' one-line errors."""
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import torch
+from kill_mid_run import kill_after_first_checkpoint
 from safetensors.torch import load_file
 from torch import nn
 
@@ -21,7 +16,6 @@ from vqvae.config import LossConfig, QuantizerConfig, TrainConfig, VQVAEConfig
 from vqvae.models.image_discriminator import PatchDiscriminator
 from vqvae.train.adversarial import ADAPTIVE_MAX, Adversary, adaptive_weight
 
-SRC = Path(__file__).parents[2] / "src"
 # MNIST, 64 images / 16 per step = 4 steps an epoch, 6 steps; a checkpoint every 2 steps.
 PLAIN = [
     "--codebook-size", "16", "--code-dim", "4", "--hidden", "8", "--res-channels", "4",
@@ -30,13 +24,6 @@ PLAIN = [
     "--no-progress",
 ]  # fmt: skip
 TINY = [*PLAIN, "--adversarial-weight", "0.5", "--feature-weight", "0.1"]
-CHILD = """
-import sys, time
-from torch.optim.optimizer import register_optimizer_step_post_hook
-register_optimizer_step_post_hook(lambda *args: time.sleep(0.1))
-from vqvae.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -163,26 +150,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_adversarial_run(tmp_path):
     reference = tmp_path / "reference"
     assert main(["train", "--out", str(reference), *args]) == 0
     run = tmp_path / "run"
-    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "train", "--out", str(run), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "train_state.pt").exists():
-            assert child.poll() is None, child.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint within 120 s"
-            time.sleep(0.01)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-        child.stderr.close()
-    assert child.returncode == -signal.SIGKILL
+    kill_after_first_checkpoint(["train", "--out", str(run), *args], run, pause=0.1)
     assert 2 <= checkpoint.load_train_state(run)["step"] < 6  # killed mid-run
     assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0
     got, want = load_file(run / "model.safetensors"), load_file(reference / "model.safetensors")

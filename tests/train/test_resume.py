@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from kill_mid_run import CHILD, kill_after_first_checkpoint
 from safetensors.torch import load_file
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -34,14 +35,6 @@ TINY = [
     # runs here change --max-steps on resume: a cosine schedule would change its horizon
     "--lr-schedule", "constant",
 ]  # fmt: skip
-# The child sleeps after every optimizer step (numerics untouched) so the kill lands mid-run.
-CHILD = """
-import sys, time
-from torch.optim.optimizer import register_optimizer_step_post_hook
-register_optimizer_step_post_hook(lambda *args: time.sleep(0.2))
-from vqvae.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,26 +72,7 @@ def _assert_same_run(run: Path, reference: Path) -> None:
 
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(reference, tmp_path):
     run = tmp_path / "run"
-    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "train", "--out", str(run), *TINY],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (run / "train_state.pt").exists():
-            assert child.poll() is None, child.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint within 120 s"
-            time.sleep(0.01)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-        child.stderr.close()
-    assert child.returncode == -signal.SIGKILL
+    kill_after_first_checkpoint(["train", "--out", str(run), *TINY], run)
     step = checkpoint.load_train_state(run)["step"]
     assert 2 <= step < 12  # killed mid-run, after at least one checkpoint
     assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0
@@ -203,7 +177,7 @@ def test_a_signal_writes_a_checkpoint_and_the_run_resumes_exactly(sig, reference
     env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
     argv = ["train", "--out", str(run), *TINY, "--checkpoint-every", "0"]
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, *argv], env=env, stdout=subprocess.PIPE,
+        [sys.executable, "-c", CHILD.format(pause=0.2), *argv], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

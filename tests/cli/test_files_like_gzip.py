@@ -119,7 +119,7 @@ def test_speech_round_trip_beside_the_input(tmp_path, capsys):
     shutil.copyfile("examples/speech.wav", wav)
     assert main(["compress", str(wav), "--bitrate", "1200"]) == 0
     out = capsys.readouterr().out
-    assert "model fsdd" in out and "bit/s" in out and "stages" in out, out
+    assert "model speech" in out and "bit/s" in out and "stages" in out, out
     vqz = tmp_path / "speech.wav.vqz"
     _refused(capsys, ["decompress", str(vqz)])  # speech.wav exists
     assert main(["decompress", str(vqz), "--out-dir", str(tmp_path / "d")]) == 0

@@ -332,8 +332,8 @@ def test_cli_without_a_model_uses_the_speech_model(capsys, monkeypatch, run_dir,
 def test_the_shipped_speech_model_codes_the_example(tmp_path):
     from vqvae import pretrained
 
-    if "fsdd" not in pretrained.names():
-        pytest.skip("this build ships no fsdd model yet")
+    if pretrained.SPEECH not in pretrained.names():
+        pytest.skip("this build ships no speech model yet")
     example = Path(__file__).resolve().parents[2] / "examples" / "speech.wav"
     vqz, out = tmp_path / "s.vqz", tmp_path / "s.wav"
     assert main(["compress", str(example), "-o", str(vqz), "--bitrate", "1200"]) == 0

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         description="Compress images or mono speech (WAV, FLAC) with a run's (or a shipped "
         "model's) VQ-VAE and entropy model; without one, each file gets the shipped model that "
         "fits it (the digit model for grayscale 28x28 images, else the photo model when there "
-        "is one; the fsdd model for .wav and .flac files, at 8 kHz). One .vqz per file, "
+        "is one; the speech model for .wav and .flac files, at 8 kHz). One .vqz per file, "
         "named like gzip's: photo.png -> photo.png.vqz beside it (or in --out-dir DIR; -o OUT "
         "for one file); an existing file is replaced only with -f. Prints the model and the "
         "bits per pixel (per second for speech) of each file.",

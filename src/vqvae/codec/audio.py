@@ -275,7 +275,7 @@ def compress_audio(
 
     Args:
         model: an audio ``VQVAE``, a ``Codec``, a run dir or shipped name, or None for the
-            shipped speech model (``fsdd``).
+            shipped speech model (``speech``).
         audio: a sound file path (WAV, FLAC, ...: ``vqvae.data.read_audio``) or mono float
             samples (T,) in [-1, 1] (numpy or torch) at ``sample_rate``. Audio at another rate
             than the model's is resampled to it.

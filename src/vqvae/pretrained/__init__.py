@@ -65,11 +65,12 @@ def for_image(channels: int, height: int, width: int) -> str:
     return "photo"
 
 
-SPEECH = "fsdd"
+SPEECH = "speech"
+"""The default model of ``vqvae compress x.wav``: the general one, not ``fsdd`` (six voices)."""
 
 
 def for_audio() -> str:
-    """The shipped speech model (8 kHz speech: ``fsdd``).
+    """The shipped speech model (8 kHz speech: ``speech``).
 
     Raises:
         CheckpointError: this build ships none (pass a run dir).

@@ -18,8 +18,13 @@ compressed to a real ``.vqz`` file and decompressed with the arm's codec: ``bpp`
 file's size (header included) over H x W pixels; ``psnr`` (RGB, mean per photo), ``ms_ssim``
 (mean per photo) and ``fd_vqvae`` (the Fréchet distance of 32x32 tiles in the project's own
 CIFAR-10 classifier, ``vqvae eval --fid``; not Inception FID) of the decoded 8-bit photos.
-The start model is scored too (``start``, in the table and the JSON file). Writes
-``sharp.json`` and ``sharp.png`` (crops: original | mse | sharp, 2x) under ``--out``, and
+The same arms are also scored on the first ``--cifar-images`` (default 2000) CIFAR-10 test
+images, each whole 32x32 image its own ``.vqz`` file (``cifar10`` inside each arm:
+``bits_per_image``, ``payload_bits_per_image``, ``bpp``, ``psnr``, ``ms_ssim``, ``fd_vqvae``
+over whole images); the decoders never trained on CIFAR-10, and ``fd_vqvae``'s classifier
+trained on its train split only. The start model is scored too (``start``, in the table and
+the JSON file). ``--reuse`` scores the arms already in ``--out`` instead of training them.
+Writes ``sharp.json`` and ``sharp.png`` (crops: original | mse | sharp, 2x) under ``--out``, and
 prints one final JSON line ``{"mse": {...}, "sharp": {...}}``, each with ``bpp``, ``psnr``,
 ``ms_ssim``, ``fd_vqvae`` (and ``split``, ``bpp_from``, ``steps``, ``train_seconds``).
 ``--quick`` is a miniature (2 steps, 2 crops): a smoke test, not a measurement.
@@ -43,7 +48,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from vqvae.codec import compress, decompress, load  # noqa: E402
+from vqvae.codec import compress, decompress, load, read_header  # noqa: E402
+from vqvae.data import load_dataset  # noqa: E402
 from vqvae.data.folder import list_images  # noqa: E402
 from vqvae.evaluation.image import FeatureScores  # noqa: E402
 from vqvae.metrics import psnr  # noqa: E402
@@ -68,8 +74,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--source", default=str(SOURCE), help="the run both arms start from")
     p.add_argument("--eval", choices=sorted(SPLITS), default="kodak", help="held-out photos")
     p.add_argument("--limit", type=int, default=None, help="only the first N held-out photos")
+    p.add_argument(
+        "--cifar-images",
+        type=int,
+        default=2000,
+        help="also score the first N CIFAR-10 test images, whole 32x32 (0: not)",
+    )
+    p.add_argument(
+        "--reuse", action="store_true", help="score arms already trained in --out (no training)"
+    )
     p.add_argument("--perceptual-weight", type=float, default=1.0)
     p.add_argument("--adversarial-weight", type=float, default=0.8)
+    p.add_argument(
+        "--feature-weight",
+        type=float,
+        default=None,
+        help="discriminator feature matching (default: the adversarial weight)",
+    )
     p.add_argument("--adversarial-start", type=int, default=0)
     p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (cosine decay)")
     p.add_argument("--warmup-steps", type=int, default=20)
@@ -81,6 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.limit, args.batch_size = 2, 2, 4
+        args.cifar_images = min(args.cifar_images, 8)
     return args
 
 
@@ -116,13 +138,21 @@ def arm_flags(arm: str, args: argparse.Namespace) -> list[str]:
     if arm == "sharp":
         flags += ["--perceptual-weight", str(args.perceptual_weight)]
         flags += ["--adversarial-weight", str(args.adversarial_weight)]
+        if args.feature_weight is not None:
+            flags += ["--feature-weight", str(args.feature_weight)]
         flags += ["--adversarial-start", str(args.adversarial_start), "--adaptive-weight"]
     return flags
 
 
-def train_arm(arm: str, args: argparse.Namespace, data: Path, runs: Path) -> tuple[Path, float]:
-    """Fine-tune the source's decoder into runs/ARM; returns (run dir, seconds)."""
+def train_arm(
+    arm: str, args: argparse.Namespace, data: Path, runs: Path
+) -> tuple[Path, float | None]:
+    """Fine-tune the source's decoder into runs/ARM; returns (run dir, seconds; None when
+    ``--reuse`` found it trained)."""
     out = runs / arm
+    if args.reuse and (out / "model.safetensors").exists():
+        log(f"{arm}: reusing {out} (--reuse)")
+        return out, None
     command = [sys.executable, "-m", "vqvae", "train-decoder", args.source, "--out", str(out)]
     command += ["--dataset", str(data), *arm_flags(arm, args)]
     if (out / "config.json").exists():  # a previous invocation's run: this one replaces it
@@ -194,6 +224,42 @@ def score(run: Path, photos: list[Image.Image], split: str) -> tuple[dict, list[
     return metrics, decoded
 
 
+def cifar_test(args: argparse.Namespace) -> list[Image.Image]:
+    """The first ``--cifar-images`` CIFAR-10 test images (none when 0)."""
+    if args.cifar_images <= 0:
+        return []
+    images = load_dataset("cifar10", "test", args.data_dir).images[: args.cifar_images]
+    return [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in images]
+
+
+def score_small(run: Path, images: list[Image.Image], split: str) -> dict:
+    """Each small image compressed to its own .vqz file and decoded with the run's codec:
+    bits per image (the whole file, and its entropy-coded payload alone), PSNR, MS-SSIM and
+    ``fd_vqvae`` over the whole images."""
+    codec = load(str(run))
+    scores = FeatureScores("cpu")
+    total_bytes = payload_bytes = psnr_sum = 0.0
+    for image in images:
+        data = compress(codec, image)
+        back = decompress(data, codec).convert("RGB")
+        x, x_hat = as_tensor(image), as_tensor(back)
+        total_bytes += len(data)
+        payload_bytes += read_header(data).payload_length
+        psnr_sum += float(psnr(x, x_hat)[0])
+        scores.update(x, x_hat)
+    extra = scores.result()
+    n, pixels = len(images), images[0].width * images[0].height
+    return {
+        "bits_per_image": round(8 * total_bytes / n, 1),
+        "payload_bits_per_image": round(8 * payload_bytes / n, 1),
+        "bpp": round(8 * total_bytes / n / pixels, 4),
+        "psnr": round(psnr_sum / n, 3),
+        "ms_ssim": round(extra["ms_ssim"], 4),
+        "fd_vqvae": round(extra["fd_vqvae"], 3),
+        "split": split,
+    }
+
+
 def busiest_crop(image: Image.Image, side: int) -> tuple[int, int, int, int]:
     """The side x side crop (on a side/2 grid) with the largest gradient energy: detail, where
     blur shows."""
@@ -249,26 +315,38 @@ def main(argv: list[str] | None = None) -> int:
     data = link_training_data(Path(args.data_dir) / "bsds500", runs / "data")
     paths, split = held_out(args)
     photos = [load_photo(p, args.quick) for p in paths]
+    tiny = cifar_test(args)
+    tiny_split = f"CIFAR-10 test, first {len(tiny)} images, whole 32x32"
     log(f"held out: {split}, {len(photos)} photos; training data: BSDS500 train + val")
     results, decoded, seconds = {}, {}, {}
     for arm in ARMS:
         run, seconds[arm] = train_arm(arm, args, data, runs)
-        log(f"scoring {arm} ({seconds[arm]:.0f} s of training)")
+        took = "reused" if seconds[arm] is None else f"{seconds[arm]:.0f} s of training"
+        log(f"scoring {arm} ({took})")
         results[arm], decoded[arm] = score(run, photos, split)
-        results[arm].update(steps=args.steps, train_seconds=round(seconds[arm], 1))
+        results[arm].update(steps=args.steps, train_seconds=seconds[arm] and round(seconds[arm], 1))
+        if tiny:
+            log(f"  {arm}: {tiny_split}")
+            results[arm]["cifar10"] = score_small(run, tiny, tiny_split)
     log("scoring the start model")
     results["start"], _ = score(Path(args.source), photos, split)
+    if tiny:
+        results["start"]["cifar10"] = score_small(Path(args.source), tiny, tiny_split)
     rows = [[photos[i], decoded["mse"][i], decoded["sharp"][i]] for i in range(min(4, len(photos)))]
     grid(rows, GRID_CROP).save(out / "sharp.png")
     settings = {k: getattr(args, k) for k in ("steps", "lr", "seed", "batch_size", "threads")}
     settings.update(
         perceptual_weight=args.perceptual_weight,
         adversarial_weight=args.adversarial_weight,
+        feature_weight=args.feature_weight,
         adversarial_start=args.adversarial_start,
         source=_relative(Path(args.source)),
     )
     (out / "sharp.json").write_text(json.dumps({**results, "settings": settings}, indent=1))
     print(table(results))
+    if tiny:
+        print(f"\n{tiny_split}:")
+        print(table({arm: m["cifar10"] for arm, m in results.items()}))
     print(f"grid: {out / 'sharp.png'} (rows: original | mse | sharp crops, 2x)")
     print(json.dumps({arm: results[arm] for arm in ARMS}))
     return 0

@@ -27,6 +27,11 @@ def test_quick_prints_one_json_line_per_arm_at_equal_bits(tmp_path, capsys):
         assert 0 < arm["bpp"] < 2 and 20 < arm["psnr"] < 45 and 0 < arm["ms_ssim"] <= 1
         assert arm["fd_vqvae"] >= 0 and "Kodak" in arm["split"] and arm["steps"] == 2
     assert last["mse"]["bpp"] == last["sharp"]["bpp"]  # frozen codes: the same files' sizes
+    tiny = [arm["cifar10"] for arm in last.values()]  # CIFAR-10 test images, whole
+    assert (
+        tiny[0]["bits_per_image"] == tiny[1]["bits_per_image"] > tiny[0]["payload_bits_per_image"]
+    )
+    assert all("CIFAR-10 test, first 8" in t["split"] and t["fd_vqvae"] >= 0 for t in tiny)
     saved = json.loads((tmp_path / "sharp.json").read_text())
     assert saved["mse"] == last["mse"] and "start" in saved
     assert Image.open(tmp_path / "sharp.png").size == (3 * 2 * 96 + 8, 2 * 2 * 96 + 4)

@@ -239,10 +239,12 @@ def score_small(run: Path, images: list[Image.Image], split: str) -> dict:
     codec = load(str(run))
     scores = FeatureScores("cpu")
     total_bytes = payload_bytes = psnr_sum = 0.0
-    for image in images:
+    for i, image in enumerate(images):
         data = compress(codec, image)
         back = decompress(data, codec).convert("RGB")
         x, x_hat = as_tensor(image), as_tensor(back)
+        if (i + 1) % 500 == 0:
+            log(f"  {run.name}: {i + 1} of {len(images)} images")
         total_bytes += len(data)
         payload_bytes += read_header(data).payload_length
         psnr_sum += float(psnr(x, x_hat)[0])

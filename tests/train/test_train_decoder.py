@@ -4,7 +4,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from vqvae import VQVAE, VQVAEConfig
@@ -194,3 +196,31 @@ def test_bad_perceptual_net_is_one_line_exit_2(source, tmp_path, capsys):
     assert main([*argv, "1", "--perceptual-net", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing" in err[0]
+
+
+def test_an_audio_run_gets_a_decoder_on_its_frozen_codes(tmp_path):
+    """Speech runs too: the codes stay the source's (strides, not a downsample factor, shape
+    them), the decoder trains, the per-stage entropy model carries over."""
+    root = tmp_path / "speech"
+    for split, n in (("train", 4), ("test", 2)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            t = np.arange(4800) / 8000
+            x = 0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) * np.hanning(4800)
+            sf.write(str(root / split / f"{i}.wav"), x.astype(np.float32), 8000)
+    source, out = tmp_path / "source", tmp_path / "decoder"
+    tiny = ["--hidden", "8", "--res-channels", "8", "--res-blocks", "1", "--codebook-size", "16"]
+    tiny += ["--code-dim", "4", "--batch-size", "4", "--random-crop", "1600", "--no-progress"]
+    argv = ["train", "--dataset", str(root), "--out", str(source), "--max-steps", "2", *tiny]
+    assert main([*argv, "--seed", "1"]) == 0
+    assert main(["fit-entropy", str(source)]) == 0
+    argv = ["train-decoder", str(source), "--out", str(out), "--max-steps", "2", "--no-progress"]
+    assert main(argv) == 0
+    before, after = VQVAE.from_pretrained(source), VQVAE.from_pretrained(out)
+    assert all(torch.equal(v, _code_state(after)[k]) for k, v in _code_state(before).items())
+    decoders = [m.decoder.state_dict() for m in (before, after)]
+    assert any(not torch.equal(decoders[0][k], decoders[1][k]) for k in decoders[0])
+    entropy = json.loads((out / "entropy.json").read_text())
+    assert (
+        entropy["stage_counts"] == json.loads((source / "entropy.json").read_text())["stage_counts"]
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..checkpoint import read_run_config
 from ..config import VQVAEConfig
 from ..errors import VQVAEError
+from ..evaluation import summary
 from ..models.features import FeatureNet
 from ..train import train
 from ..train.configure import NO_EPOCH_LIMIT, train_config_from
@@ -92,5 +93,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     copied = carry_over(train_config.init.codes_from, out)
     extra = f"; carried over {', '.join(copied)}" if copied else ""
-    print(f"done: {out} (test psnr {result['psnr']:.2f} dB, nmse {result['nmse']:.4f}){extra}")
+    print(f"done: {out} (test {summary(result)}){extra}")
     return 0

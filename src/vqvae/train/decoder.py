@@ -37,6 +37,15 @@ def _code_tensors(model: VQVAE) -> dict[str, torch.Tensor]:
     return model.part_state("encoder", "quantizer")
 
 
+ENCODER_KEYS = (
+    "modality", "arch", "in_channels", "hidden_channels", "res_channels", "num_res_blocks",
+)  # fmt: skip
+"""Config keys that shape the encoder: the source's and the new model's must agree."""
+CODE_KEYS = ("downsample_factor", "strides", "sample_rate", "quantizer")
+"""Config keys that shape the codes (images: ``downsample_factor``; audio: ``strides`` and
+``sample_rate``); a key one modality lacks is None on both sides."""
+
+
 def _decoder_sizes(config: VQVAEConfig) -> tuple[int, int, int]:
     built = config.decoder_config()
     return built.hidden_channels, built.res_channels, built.num_res_blocks
@@ -63,15 +72,12 @@ def load_codes_from(model: VQVAE, source_run: str | Path) -> None:
     encoder or quantizer settings differ."""
     source = VQVAE.from_pretrained(source_run)
     ours, theirs = model.config.to_dict(), source.config.to_dict()
-    for key in ("arch", "in_channels", "hidden_channels", "res_channels", "num_res_blocks"):
-        if ours[key] != theirs[key]:
+    for key in ENCODER_KEYS:
+        if ours.get(key) != theirs.get(key):
             raise CheckpointError(
-                f"{source_run}: its encoder has {key}={theirs[key]}, this model {ours[key]}"
+                f"{source_run}: its encoder has {key}={theirs.get(key)}, this model {ours.get(key)}"
             )
-    if (
-        ours["downsample_factor"] != theirs["downsample_factor"]
-        or ours["quantizer"] != theirs["quantizer"]
-    ):
+    if any(ours.get(key) != theirs.get(key) for key in CODE_KEYS):
         raise CheckpointError(f"{source_run}: another quantizer or downsampling than this model")
     same_decoder = _decoder_sizes(model.config) == _decoder_sizes(source.config)
     state = source.state_dict() if same_decoder else _code_tensors(source)

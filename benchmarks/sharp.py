@@ -52,6 +52,7 @@ from vqvae.codec import compress, decompress, load, read_header  # noqa: E402
 from vqvae.data import load_dataset  # noqa: E402
 from vqvae.data.folder import list_images  # noqa: E402
 from vqvae.evaluation.image import FeatureScores  # noqa: E402
+from vqvae.media.image import pixels_chw  # noqa: E402
 from vqvae.metrics import psnr  # noqa: E402
 
 SOURCE = ROOT / "src" / "vqvae" / "pretrained" / "photo"
@@ -191,37 +192,44 @@ def load_photo(path: Path, quick: bool) -> Image.Image:
 
 
 def as_tensor(image: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float()[None] / 255
+    return torch.from_numpy(pixels_chw(image)).float()[None] / 255
+
+
+def code_all(run: Path, images: list[Image.Image], every: int) -> dict:
+    """Compress each image to its own ``.vqz`` file and decompress it with the run's codec (a
+    progress line every ``every`` images): the files' and payloads' bytes, the pixels, the sum
+    of per-image PSNR, ``ms_ssim`` and ``fd_vqvae`` over all images, and the decoded images."""
+    codec = load(str(run))
+    scores = FeatureScores("cpu")
+    totals = {"bytes": 0, "payload_bytes": 0, "pixels": 0, "psnr_sum": 0.0, "decoded": []}
+    for i, image in enumerate(images):
+        data = compress(codec, image)
+        back = decompress(data, codec).convert("RGB")
+        x, x_hat = as_tensor(image), as_tensor(back)
+        totals["bytes"] += len(data)
+        totals["payload_bytes"] += read_header(data).payload_length
+        totals["pixels"] += image.width * image.height
+        totals["psnr_sum"] += float(psnr(x, x_hat)[0])
+        scores.update(x, x_hat)
+        totals["decoded"].append(back)
+        if (i + 1) % every == 0:
+            log(f"  {run.name}: {i + 1} of {len(images)} images")
+    return {**totals, **scores.result()}
 
 
 def score(run: Path, photos: list[Image.Image], split: str) -> tuple[dict, list[Image.Image]]:
     """Compress and decompress each photo with the run's codec: the metrics and the decoded
     photos."""
-    codec = load(str(run))
-    scores = FeatureScores("cpu")
-    bits = pixels = psnr_sum = 0.0
-    decoded = []
-    for i, photo in enumerate(photos):
-        data = compress(codec, photo)
-        back = decompress(data, codec).convert("RGB")
-        x, x_hat = as_tensor(photo), as_tensor(back)
-        bits += 8 * len(data)
-        pixels += photo.width * photo.height
-        psnr_sum += float(psnr(x, x_hat)[0])
-        scores.update(x, x_hat)
-        decoded.append(back)
-        if (i + 1) % 8 == 0:
-            log(f"  {run.name}: {i + 1} of {len(photos)} photos")
-    extra = scores.result()
+    t = code_all(run, photos, every=8)
     metrics = {
-        "bpp": round(bits / pixels, 4),
-        "psnr": round(psnr_sum / len(photos), 3),
-        "ms_ssim": round(extra["ms_ssim"], 4),
-        "fd_vqvae": round(extra["fd_vqvae"], 3),
+        "bpp": round(8 * t["bytes"] / t["pixels"], 4),
+        "psnr": round(t["psnr_sum"] / len(photos), 3),
+        "ms_ssim": round(t["ms_ssim"], 4),
+        "fd_vqvae": round(t["fd_vqvae"], 3),
         "split": split,
         "bpp_from": "whole .vqz files (header included) / pixels",
     }
-    return metrics, decoded
+    return metrics, t["decoded"]
 
 
 def cifar_test(args: argparse.Namespace) -> list[Image.Image]:
@@ -236,28 +244,15 @@ def score_small(run: Path, images: list[Image.Image], split: str) -> dict:
     """Each small image compressed to its own .vqz file and decoded with the run's codec:
     bits per image (the whole file, and its entropy-coded payload alone), PSNR, MS-SSIM and
     ``fd_vqvae`` over the whole images."""
-    codec = load(str(run))
-    scores = FeatureScores("cpu")
-    total_bytes = payload_bytes = psnr_sum = 0.0
-    for i, image in enumerate(images):
-        data = compress(codec, image)
-        back = decompress(data, codec).convert("RGB")
-        x, x_hat = as_tensor(image), as_tensor(back)
-        if (i + 1) % 500 == 0:
-            log(f"  {run.name}: {i + 1} of {len(images)} images")
-        total_bytes += len(data)
-        payload_bytes += read_header(data).payload_length
-        psnr_sum += float(psnr(x, x_hat)[0])
-        scores.update(x, x_hat)
-    extra = scores.result()
-    n, pixels = len(images), images[0].width * images[0].height
+    t = code_all(run, images, every=500)
+    n = len(images)
     return {
-        "bits_per_image": round(8 * total_bytes / n, 1),
-        "payload_bits_per_image": round(8 * payload_bytes / n, 1),
-        "bpp": round(8 * total_bytes / n / pixels, 4),
-        "psnr": round(psnr_sum / n, 3),
-        "ms_ssim": round(extra["ms_ssim"], 4),
-        "fd_vqvae": round(extra["fd_vqvae"], 3),
+        "bits_per_image": round(8 * t["bytes"] / n, 1),
+        "payload_bits_per_image": round(8 * t["payload_bytes"] / n, 1),
+        "bpp": round(8 * t["bytes"] / t["pixels"], 4),
+        "psnr": round(t["psnr_sum"] / n, 3),
+        "ms_ssim": round(t["ms_ssim"], 4),
+        "fd_vqvae": round(t["fd_vqvae"], 3),
         "split": split,
     }
 

@@ -94,6 +94,14 @@ def add_perceptual_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_perceptual_net(args: argparse.Namespace) -> None:
+    """``--perceptual-net``: a feature net or a one-line error before training; its path made
+    absolute (``--resume`` may run from elsewhere)."""
+    if args.perceptual_net is not None:
+        FeatureNet.from_pretrained(args.perceptual_net)
+        args.perceptual_net = os.path.abspath(args.perceptual_net)
+
+
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """The "model" flags: architecture and quantizer (default None: the recipe's)."""
     m = p.add_argument_group("model")
@@ -371,9 +379,7 @@ def run(args: argparse.Namespace) -> int:
         if args.rate_prior is not None:
             load_prior(args.rate_prior)  # has a prior for its weights, or a one-line error
             args.rate_prior = os.path.abspath(args.rate_prior)
-        if args.perceptual_net is not None:  # a feature net, or a one-line error
-            FeatureNet.from_pretrained(args.perceptual_net)
-            args.perceptual_net = os.path.abspath(args.perceptual_net)
+        check_perceptual_net(args)
         recipe, train_config, model_config = configure(args, saved)
     except ValueError as exc:  # config validation
         raise VQVAEError(str(exc)) from None

@@ -10,11 +10,15 @@ from ..checkpoint import read_run_config
 from ..config import VQVAEConfig
 from ..errors import VQVAEError
 from ..evaluation import summary
-from ..models.features import FeatureNet
 from ..train import train
 from ..train.configure import NO_EPOCH_LIMIT, train_config_from
 from ..train.decoder import carry_over, with_decoder_sizes
-from .train import add_adversarial_arguments, add_perceptual_arguments, add_schedule_arguments
+from .train import (
+    add_adversarial_arguments,
+    add_perceptual_arguments,
+    add_schedule_arguments,
+    check_perceptual_net,
+)
 
 
 def register(subparsers) -> None:
@@ -51,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == source.resolve():
         raise VQVAEError("--out must be a new run directory, not RUN_DIR itself")
     saved = read_run_config(source)
-    if args.perceptual_net is not None:  # a feature net, or a one-line error
-        FeatureNet.from_pretrained(args.perceptual_net)
-        args.perceptual_net = os.path.abspath(args.perceptual_net)
+    check_perceptual_net(args)
     if args.resume:
         base = read_run_config(out).get("train", {})
     else:

@@ -104,3 +104,13 @@ def test_perceptual_and_adversarial_train_together(net_dir, tmp_path):
     assert main([*args, "--adversarial-weight", "0.1", "--out", str(out), "--max-steps", "2"]) == 0
     saved = json.loads((out / "config.json").read_text())["train"]
     assert saved["perceptual_weight"] == 0.5 and saved["adversarial_weight"] == 0.1
+
+
+def test_a_shipped_perceptual_net_is_named_not_made_a_path():
+    import argparse
+
+    from vqvae.cli.train import check_perceptual_net
+
+    args = argparse.Namespace(perceptual_net="perceptual")
+    check_perceptual_net(args)
+    assert args.perceptual_net == "perceptual"  # not ./perceptual, which does not exist

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..checkpoint import read_run_config
 from ..errors import CheckpointError, VQVAEError
 from ..evaluation import summary
+from ..models.features import SHIPPED as SHIPPED_FEATURE_NETS
 from ..models.features import FeatureNet
 from ..priors import load_prior
 from ..quantizers import quantizer_names
@@ -96,10 +97,11 @@ def add_perceptual_arguments(p: argparse.ArgumentParser) -> None:
 
 def check_perceptual_net(args: argparse.Namespace) -> None:
     """``--perceptual-net``: a feature net or a one-line error before training; its path made
-    absolute (``--resume`` may run from elsewhere)."""
+    absolute (``--resume`` may run from elsewhere); a shipped net's name stays a name."""
     if args.perceptual_net is not None:
         FeatureNet.from_pretrained(args.perceptual_net)
-        args.perceptual_net = os.path.abspath(args.perceptual_net)
+        if args.perceptual_net not in SHIPPED_FEATURE_NETS:
+            args.perceptual_net = os.path.abspath(args.perceptual_net)
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 kept) against Codec2 and Opus.
 
     python benchmarks/speech.py [--model fsdd|RUN_DIR] [--stages 1,2,3,4,6,8]
-        [--refined-stages 2,3] [--refine-steps 50] [--data-dir DIR] [--unseen-seconds 180]
+        [--refined-stages 2,3] [--refine-steps 50] [--postfilter 1.4] [--unfiltered-stages 2,3]
+        [--data-dir DIR] [--unseen-seconds 180]
 
 Two sets, each coded by every codec:
 
@@ -22,7 +23,9 @@ The codecs:
   encoded once, its first k stages packed with ``pack_audio``: the same bytes) ->
   ``decompress_audio``, one row per kept stage count k (``vqvae compress --bitrate`` picks the
   most stages whose file fits); and for the ``--refined-stages`` counts a second row, "k
-  stages, refined", whose codes are chosen by analysis by synthesis (``refine_steps=N``);
+  stages, refined", whose codes are chosen by analysis by synthesis (``refine_steps=N``); all
+  decoded with the decoder's postfilter (``--postfilter``, ``vqvae.codec.postfilter``), and
+  for the ``--unfiltered-stages`` counts once more without it ("k stages, no postfilter");
 - Codec2 (``c2enc`` / ``c2dec`` at 1200, 2400 and 3200 bit/s; raw 16-bit 8 kHz in and out;
   headerless frames, so the file rate is the mode's rate);
 - Opus (``opusenc --bitrate 6, 8, 10, 12`` on the 8 kHz WAV, ``opusdec --rate 8000``): the
@@ -67,6 +70,7 @@ from torch import nn
 
 from vqvae.codec import compress_audio, decompress_audio, encode_audio_indices, pack_audio
 from vqvae.codec.audio import choose_gain_db, load_audio
+from vqvae.codec.postfilter import SHARPENING
 from vqvae.data.audio import load_audio_dataset
 from vqvae.media import read_audio
 from vqvae.metrics import audio as audio_metrics
@@ -406,18 +410,18 @@ def trained_speakers(model_name: str) -> str:
     return dataset if dataset in ("fsdd", "fsdd-speakers") else "fsdd"
 
 
-def coding_jobs(codec, stages, refined, refine_steps, work: Path) -> list:
+def coding_jobs(codec, stages, refined, unfiltered, refine_steps, postfilter, work: Path) -> list:
     """(codec name, setting, code function) of every row: ours at each stage count (and
-    refined), Codec2's modes, Opus's rates."""
+    refined, and without the postfilter), Codec2's modes, Opus's rates."""
     encoded: dict[int, tuple[torch.Tensor, float]] = {}  # every stage of a sound, encoded once
 
-    def ours(k):
+    def ours(k, exponent=postfilter):
         def code(x):
             if id(x) not in encoded:  # the codes compress_audio makes, at the level it codes
                 encoded[id(x)] = (encode_audio_indices(codec, x), choose_gain_db(codec.model, x))
             codes, gain = encoded[id(x)]
             data = pack_audio(codec, codes[:k], len(x), gain_db=gain)  # = compress(stages=k)
-            y, _ = decompress_audio(data, codec)
+            y, _ = decompress_audio(data, codec, postfilter=exponent)
             return fit_length(y, len(x)), len(data), len(data)
 
         return code
@@ -426,13 +430,14 @@ def coding_jobs(codec, stages, refined, refine_steps, work: Path) -> list:
         def code(x):
             with silenced_progress():  # the table's own bar shows the progress
                 data = compress_audio(codec, x, stages=k, refine_steps=refine_steps)
-            y, _ = decompress_audio(data, codec)
+            y, _ = decompress_audio(data, codec, postfilter=postfilter)
             return fit_length(y, len(x)), len(data), len(data)
 
         return code
 
     jobs = [("ours", f"{k} stages", ours(k)) for k in stages]
     jobs += [("ours", f"{k} stages, refined", ours_refined(k)) for k in refined]
+    jobs += [("ours", f"{k} stages, no postfilter", ours(k, 1.0)) for k in unfiltered]
     jobs += [("codec2", str(m), lambda x, m=m: codec2(x, m, work)) for m in CODEC2_MODES]
     jobs += [("opus", f"{b}k", lambda x, b=b: opus(x, b, work)) for b in OPUS_KBPS]
     return jobs
@@ -501,6 +506,17 @@ def _arguments() -> argparse.ArgumentParser:
         help="analysis-by-synthesis steps of the refined rows (default 50)",
     )
     p.add_argument(
+        "--postfilter",
+        type=float,
+        default=SHARPENING,
+        help=f"the decoder's postfilter exponent (default {SHARPENING:g}; 1: off)",
+    )
+    p.add_argument(
+        "--unfiltered-stages",
+        default="2,3",
+        help="stage counts also decoded without the postfilter ('' for none)",
+    )
+    p.add_argument(
         "--data-dir",
         default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
         help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
@@ -549,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         [int(s) for s in args.stages.split(",")] if args.stages else range(1, model.num_stages + 1)
     )
     refined = [int(s) for s in args.refined_stages.split(",") if s.strip()]
+    unfiltered = [int(s) for s in args.unfiltered_stages.split(",") if s.strip()]
     trained_on = trained_speakers(args.model)
     test = load_audio_dataset(trained_on, "test", args.data_dir)
     train = load_audio_dataset("fsdd", "train", args.data_dir)
@@ -575,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"digit classifier: clean test accuracy {clean:.3f}", started)
 
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = coding_jobs(codec, stages, refined, args.refine_steps, Path(tmp))
+        jobs = coding_jobs(
+            codec, stages, refined, unfiltered, args.refine_steps, args.postfilter, Path(tmp)
+        )
         results = {
             "seen": run_set("seen", seen, singles, net, jobs, started),
             "unseen": run_set("unseen", unseen, [], net, jobs, started),

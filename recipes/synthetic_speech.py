@@ -3,6 +3,7 @@ held-out test set that no training data shares a language or a voice with.
 
     python recipes/synthetic_speech.py OUT_DIR --split heldout [--minutes 6] [--seed 0]
     python recipes/synthetic_speech.py OUT_DIR --split train --minutes 180
+    python recipes/synthetic_speech.py OUT_DIR --split wide --minutes 120
 
 Text: the fortune-cookie files that Debian ships (``/usr/share/games/fortunes``: packages
 ``fortunes-min`` for English and ``fortunes-de``, ``-es``, ``-it``, ``-pl``, ``-br``, ``-cs``,
@@ -12,6 +13,13 @@ covered by its licence) in a language and a voice variant, at a random rate (wor
 and pitch. The two splits share no language and no variant:
 
 - train: English (US, GB), German, Spanish, Italian; variants m1-m3, f1, f2, klatt, klatt2;
+- wide: the train split's languages and variants, and besides them 40 named espeak-ng
+  variants (Alex, Annie, ...; none of heldout's or val's) and English sayings read by the
+  French, Dutch, Swedish, Finnish, Hungarian, Romanian, Turkish, Greek and Danish voices (each
+  language's letter-to-sound rules and prosody: phones and rhythms the five train languages
+  lack; no Slavic language and no Portuguese, which heldout has);
+- val: for choosing between trained models: the train split's languages read by variants
+  that neither train, wide nor heldout use (m7, m8, f5, klatt4, Andy, Annie);
 - heldout: Polish, Brazilian Portuguese, Czech, Russian; variants m4-m6, f3, f4, klatt3.
 
 Each file is written as ``{split}_{index:05d}.wav`` (mono, 16-bit, 8 kHz), and
@@ -40,18 +48,37 @@ from vqvae.progress import Progress
 
 RATE = 8000
 FORTUNES = Path("/usr/share/games/fortunes")
+TRAIN_LANGUAGES = {
+    "en-us": ("en-us", ["fortunes", "literature", "riddles"]),
+    "en-gb": ("en-gb", ["fortunes", "literature", "riddles"]),
+    "de": ("de", ["de"]),
+    "es": ("es", ["es"]),
+    "it": ("it", ["it"]),
+}
+TRAIN_VARIANTS = ["m1", "m2", "m3", "f1", "f2", "klatt", "klatt2"]
+# espeak-ng's named voice variants that sound like people (its robots, whisper and effect
+# voices left out); val and heldout use none of them
+NAMED_VARIANTS = [
+    "adam", "Alex", "Alicia", "Andrea", "antonio", "aunty", "belinda", "benjamin", "boris",
+    "caleb", "david", "Denis", "Diogo", "ed", "edward", "Gene", "gustave", "Henrique", "Hugo",
+    "iven", "Jacky", "john", "kaukovalta", "Lee", "linda", "marcelo", "Marco", "Mario", "max",
+    "Michael", "michel", "miguel", "Mike", "norbert", "pablo", "paul", "pedro", "quincy",
+    "rob", "robert",
+]  # fmt: skip
 # split -> (language -> (espeak voice, fortune folder or files), variants)
 SPLITS = {
-    "train": (
+    "train": (TRAIN_LANGUAGES, TRAIN_VARIANTS),
+    "wide": (
         {
-            "en-us": ("en-us", ["fortunes", "literature", "riddles"]),
-            "en-gb": ("en-gb", ["fortunes", "literature", "riddles"]),
-            "de": ("de", ["de"]),
-            "es": ("es", ["es"]),
-            "it": ("it", ["it"]),
+            **TRAIN_LANGUAGES,
+            **{
+                f"{lang}-reads-en": (lang, ["fortunes", "literature", "riddles"])
+                for lang in ("fr-fr", "nl", "sv", "fi", "hu", "ro", "tr", "el", "da")
+            },
         },
-        ["m1", "m2", "m3", "f1", "f2", "klatt", "klatt2"],
+        [*TRAIN_VARIANTS, *NAMED_VARIANTS],
     ),
+    "val": (TRAIN_LANGUAGES, ["m7", "m8", "f5", "klatt4", "Andy", "Annie"]),
     "heldout": (
         {
             "pl": ("pl", ["pl"]),

@@ -58,38 +58,61 @@ def test_test_files_are_whole_clips_of_one_speaker(shared_data):
         assert 5 * speech.RATE <= len(f.samples) <= 20 * speech.RATE
 
 
-def test_diagnosis_swaps_are_exact_and_every_row_is_scored():
-    import speech_diagnosis as diagnosis
+def _tiny_istft_model():
     import torch
 
     from vqvae.config import QuantizerConfig, VQVAEConfig
     from vqvae.models import VQVAE
 
-    x, noise = _tone(1.0), np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
-    assert np.abs(diagnosis.swap(x, x) - x).max() < 1e-5  # its own magnitude and phase
-    mixed = diagnosis.swap(x, noise)  # the tone's magnitude: its peak within a bin of 200 Hz
-    assert abs(np.argmax(np.abs(np.fft.rfft(mixed))) - 200) <= 8000 / diagnosis.N_FFT
     torch.manual_seed(0)
     quantizer = QuantizerConfig(
         kind="rvq", codebook_size=16, code_dim=8, options={"num_stages": 2, "dropout": 0.5}
     )
-    model = VQVAE(
-        VQVAEConfig(
-            modality="audio",
-            sample_rate=8000,
-            strides=(2, 5),
-            hidden_channels=4,
-            num_res_blocks=1,
-            quantizer=quantizer,
-            audio_decoder="istft",
-        )  # fmt: skip
-    ).eval()
-    pesq = diagnosis.diagnose(model, [x, _tone(0.6)], [1, 2], refine_steps=3)
+    config = VQVAEConfig(
+        modality="audio",
+        sample_rate=8000,
+        strides=(2, 5),
+        hidden_channels=4,
+        num_res_blocks=1,
+        quantizer=quantizer,
+        audio_decoder="istft",
+    )
+    return VQVAE(config).eval()
+
+
+def test_diagnosis_swaps_are_exact_and_every_row_is_scored():
+    import speech_diagnosis as diagnosis
+
+    x, noise = _tone(1.0), np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    assert np.abs(diagnosis.swap(x, x) - x).max() < 1e-5  # its own magnitude and phase
+    mixed = diagnosis.swap(x, noise)  # the tone's magnitude: its peak within a bin of 200 Hz
+    assert abs(np.argmax(np.abs(np.fft.rfft(mixed))) - 200) <= 8000 / diagnosis.N_FFT
+    pesq = diagnosis.diagnose(_tiny_istft_model(), [x, _tone(0.6)], [1, 2], refine_steps=3)
     assert list(pesq) == [
         "stages 1", "stages 2", "unquantized", "stages 2, refined",
         "decoded magnitude, true phase", "true magnitude, decoded phase",
     ]  # fmt: skip
     assert all(1.0 <= v <= 4.6 for v in pesq.values())
+
+
+def test_the_levels_benchmark_codes_every_level_within_full_scale():
+    import speech_levels
+
+    x = _tone(2.0)
+    quiet = speech_levels.at_peak(x, -40.0)
+    assert 20 * np.log10(np.abs(quiet).max()) == pytest.approx(-40.0, abs=1e-4)
+
+    class Bar:
+        updates = 0
+
+        def update(self):
+            Bar.updates += 1
+
+    scores, peak = speech_levels.code_at_levels(
+        _tiny_istft_model(), [x], [-1.0, -40.0], None, Bar()
+    )
+    assert list(scores) == ["own", "-1.0", "-40.0"] and Bar.updates == 3
+    assert all(1.0 <= v <= 4.6 for v in scores.values()) and 0.0 < peak <= 1.0
 
 
 def test_the_unseen_parts_take_speakers_in_turn_and_sentences_in_order(tmp_path):

@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from vqvae.cli import main
+from vqvae.codec.postfilter import postfilter
 from vqvae.models import VQVAE
 
 TINY = [
@@ -77,6 +79,16 @@ def test_reconstruct_writes_wavs_resampling_other_rates(audio_run, capsys, tmp_p
         for kind in ("original", "reconstruction"):
             info = sf.info(str(out / f"{stem}_{kind}.wav"))
             assert (info.samplerate, info.frames, info.subtype) == (8000, frames, "PCM_16")
+    # the reconstruction is what decompress gives: the decoder's output, postfiltered
+    model = VQVAE.from_pretrained(run).eval()
+    b, _ = sf.read(str(out / "b_original.wav"), dtype="float32")
+    with torch.no_grad():
+        raw = model.reconstruct(torch.from_numpy(b).view(1, 1, -1), 1)[0, 0].clamp(-1, 1).numpy()
+    written, _ = sf.read(str(out / "b_reconstruction.wav"), dtype="float32")
+    assert np.abs(written - postfilter(raw, 8000)).max() < 1.5 / 32768  # 16-bit rounding
+    assert main([*args, "--out-dir", str(out), "--stages", "1", "--postfilter", "1", "-f"]) == 0
+    written, _ = sf.read(str(out / "b_reconstruction.wav"), dtype="float32")
+    assert np.abs(written - raw).max() < 1.5 / 32768
 
 
 def test_bad_audio_is_one_line_exit_2(audio_run, tmp_path, capsys):

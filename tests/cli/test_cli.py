@@ -173,5 +173,8 @@ def test_reconstruct_writes_a_readable_grid(tmp_path, capsys):
     out = tmp_path / "rec"
     assert main(["reconstruct", str(PRETRAINED_MNIST), *digits[:2], "--out-dir", str(out)]) == 0
     assert "mean PSNR" in capsys.readouterr().out
+    argv = ["reconstruct", str(PRETRAINED_MNIST), digits[0], "--out-dir", str(out), "-f"]
+    assert main([*argv, "--postfilter", "1.4"]) == 2  # a sound's option
+    assert "--postfilter applies to sound" in capsys.readouterr().err
     grid = Image.open(out / "grid.png")
     assert grid.height >= 112 + 28 and grid.width >= 2 * 112

@@ -31,6 +31,7 @@ from vqvae.codec import (
 from vqvae.codec import entropy as coding
 from vqvae.codec.audio import LEVEL_TARGETS, choose_gain_db, level_gain_db, loudest_stretch
 from vqvae.codec.container import parse, write
+from vqvae.codec.postfilter import SHARPENING, sharpen
 from vqvae.config import QuantizerConfig, VQVAEConfig
 from vqvae.data.audio import read_audio, write_audio
 from vqvae.entropy.stages import StageEntropyModel, fit_stage_counts
@@ -67,15 +68,21 @@ def speech_like(samples: int = 2003, seed: int = 0) -> np.ndarray:
     return (0.4 * x * np.hanning(samples) / 2).astype(np.float32)
 
 
-def reference(model, x: np.ndarray, k: int, normalize: bool = True) -> np.ndarray:
+def reference(
+    model, x: np.ndarray, k: int, normalize: bool = True, postfilter: float = SHARPENING
+) -> np.ndarray:
     """What the codec must give: the model's own decode of its first k stages, of the sound
-    brought to the level the codec chose (``choose_gain_db``) and back."""
+    brought to the level the codec chose (``choose_gain_db``), sharpened by the postfilter
+    (scaled back within full scale if it went past), and brought back."""
     gain = 10.0 ** (choose_gain_db(model, x) / 20.0) if normalize else 1.0
     with torch.no_grad():
         lifted = torch.from_numpy((x * gain).astype(np.float32))
         indices = model.encode(lifted[None, None])[:, :k]
         y = model.decode(indices)[0, 0, : len(x)].clamp(-1, 1).numpy()
-        return y if gain == 1.0 else np.clip(y / np.float32(gain), -1.0, 1.0)
+    if postfilter != 1.0:
+        y = sharpen(y, RATE, postfilter)
+        y = y / np.float32(max(1.0, float(np.abs(y).max())))
+    return y if gain == 1.0 else np.clip(y / np.float32(gain), -1.0, 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +105,8 @@ def test_round_trip_is_bit_exact(model, stages_codec, k, samples):
         y, rate = decompress_audio(data, codec)
         assert rate == RATE and y.dtype == np.float32 and y.shape == (samples,)
         assert np.array_equal(y, reference(model, x, k))
+        unfiltered, _ = decompress_audio(data, codec, postfilter=1.0)
+        assert np.array_equal(unfiltered, reference(model, x, k, postfilter=1.0))
         header, indices, _ = decompress_audio_indices(data, codec)
         assert header.code_shape == (k, -(-samples // 8)) == tuple(indices.shape)
         assert torch.equal(indices, encode_audio_indices(model, x, stages=k))
@@ -188,9 +197,13 @@ def test_images_and_sounds_do_not_mix(model, tmp_path):
     assert rate == RATE and samples.shape == (len(speech_like()),)
     with pytest.raises(FormatError, match="another model"):
         decompress(sound, image_model)
+    plain, _ = decompress(sound, model, postfilter=1.0)
+    assert np.array_equal(plain, decompress_audio(sound, model, postfilter=1.0)[0])
     picture = compress(image_model, torch.zeros(1, 8, 8, dtype=torch.uint8))
     with pytest.raises(FormatError, match="image file"):
         decompress_audio(picture, model)
+    with pytest.raises(ValueError, match="postfilter is an option for sound"):
+        decompress(picture, image_model, postfilter=1.4)
 
 
 def test_golden_audio_stream():
@@ -254,6 +267,13 @@ def test_cli_compress_decompress(capsys, run_dir, tmp_path, model):
     y, rate = read_audio(out)
     expected = np.clip(np.round(reference(model, x16, 2).astype(np.float64) * 32768), -32768, 32767)
     assert rate == RATE and np.array_equal(np.round(y * 32768), expected)
+    # --postfilter 1: the decoder's own output
+    plain = tmp_path / "plain.wav"
+    argv = ["decompress", str(vqz), "-o", str(plain), "--model", str(run_dir), "--postfilter", "1"]
+    assert main(argv) == 0
+    y, _ = read_audio(plain)
+    expected = reference(model, x16, 2, postfilter=1.0).astype(np.float64)
+    assert np.array_equal(np.round(y * 32768), np.clip(np.round(expected * 32768), -32768, 32767))
     # --out-dir names sounds .wav
     assert (
         main(["decompress", str(vqz), "--out-dir", str(tmp_path / "d"), "--model", str(run_dir)])
@@ -279,6 +299,19 @@ def test_cli_compress_refuses_in_one_line(capsys, run_dir, tmp_path, argv, messa
     assert main(["compress", str(run_dir), str(wav), "-o", str(out), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0.5", "4", "sharp"])
+def test_cli_decompress_refuses_a_bad_postfilter_in_one_line(
+    capsys, run_dir, tmp_path, model, value
+):
+    vqz, out = tmp_path / "s.vqz", tmp_path / "s.wav"
+    vqz.write_bytes(compress_audio(model, speech_like()))
+    argv = ["decompress", str(vqz), "-o", str(out), "--model", str(run_dir), "--postfilter", value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--postfilter" in err and err.count("\n") == 1
+    assert not out.exists()
 
 
 def test_cli_decompress_to_png_is_refused(capsys, run_dir, tmp_path, model):

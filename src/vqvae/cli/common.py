@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..codec.postfilter import SHARPENING, check_exponent
 from ..data import load_image
 from ..errors import DataError
 from ..limits import MAX_AUDIO_SECONDS, MAX_PIXELS
@@ -84,6 +85,27 @@ def add_max_seconds(parser: argparse.ArgumentParser, what: str) -> None:
         default=MAX_AUDIO_SECONDS,
         metavar="N",
         help=f"refuse {what} longer than N seconds (default {MAX_AUDIO_SECONDS:g})",
+    )
+
+
+def postfilter_exponent(text: str) -> float:
+    """argparse type: a postfilter exponent in [1, ``MAX_SHARPENING``]."""
+    try:
+        return check_exponent(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_postfilter(parser: argparse.ArgumentParser) -> None:
+    """``--postfilter P``: the speech decoder's spectral sharpening (None when not given)."""
+    parser.add_argument(
+        "--postfilter",
+        metavar="P",
+        type=postfilter_exponent,
+        default=None,
+        help="sound: the decoder's spectral sharpening, each short-time magnitude spectrum "
+        f"raised to the power P (default {SHARPENING:g}, as speech codecs' postfilters "
+        "restore the formants a decoder flattens; 1 turns it off)",
     )
 
 

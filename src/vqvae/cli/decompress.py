@@ -15,7 +15,7 @@ from ..device import resolve_device
 from ..errors import DataError, VQVAEError
 from ..limits import MAX_VQZ_BYTES
 from ..media.image import IMAGE_EXTENSIONS
-from .common import DEVICES, add_max_pixels, add_max_seconds
+from .common import DEVICES, add_max_pixels, add_max_seconds, add_postfilter
 from .outputs import add_output_arguments, plan_outputs, plural, write_output
 
 
@@ -42,6 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", help=f"where the decoder runs: {DEVICES}")
     add_max_pixels(p, "to decode images")
     add_max_seconds(p, "sound")
+    add_postfilter(p)
     p.set_defaults(run=run)
 
 
@@ -117,8 +118,10 @@ def _decode_one(path: str, data: bytes, header, args: argparse.Namespace, codecs
         key = (header.model_fingerprint, header.entropy_name)
         if key not in codecs:
             codecs[key] = load_for(header, args.model, device)
-        limits = {"max_pixels": args.max_pixels, "max_seconds": args.max_seconds}
-        return decompress(data, codecs[key], **limits)
+        options = {"max_pixels": args.max_pixels, "max_seconds": args.max_seconds}
+        if isinstance(header, AudioHeader) and args.postfilter is not None:
+            options["postfilter"] = args.postfilter
+        return decompress(data, codecs[key], **options)
     except VQVAEError as exc:
         raise type(exc)(f"{path}: {exc}") from None
 

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 from ..checkpoint import atomic_write_bytes
+from ..codec.postfilter import SHARPENING
+from ..codec.postfilter import postfilter as apply_postfilter
 from ..data import save_image
 from ..data.audio import read_audio, write_audio
 from ..errors import DataError
@@ -22,6 +24,7 @@ from .common import (
     RUN_DIR_HELP,
     add_max_pixels,
     add_out_dir,
+    add_postfilter,
     load_images_for,
     positive_int,
     unique_stems,
@@ -54,6 +57,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_max_pixels(p, "images")
+    add_postfilter(p)
     p.set_defaults(run=run_reconstruct)
 
     p = subparsers.add_parser(
@@ -89,7 +93,10 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     model, device = run.model, run.device
     _check_reconstruct_targets(args, ".wav" if is_audio(model) else ".png")
     if is_audio(model):
-        return reconstruct_audio(model, args.images, args.out_dir, args.stages, device)
+        postfilter = SHARPENING if args.postfilter is None else args.postfilter
+        return reconstruct_audio(model, args.images, args.out_dir, args.stages, device, postfilter)
+    if args.postfilter is not None:
+        raise DataError("--postfilter applies to sound; this is an image model")
     if args.stages is not None and not model.supports_stage_prefix:
         raise DataError("--stages is for residual models (rvq); this one decodes all its codes")
     if args.stages is not None and not 1 <= args.stages <= model.num_stages:
@@ -129,8 +136,11 @@ def _check_reconstruct_targets(args: argparse.Namespace, suffix: str) -> None:
     check_targets(targets, args.images, args.force)
 
 
-def reconstruct_audio(model, paths: list[str], out_dir: str, stages: int | None, device) -> int:
-    """``reconstruct`` for an audio model: STEM_original.wav and STEM_reconstruction.wav."""
+def reconstruct_audio(
+    model, paths: list[str], out_dir: str, stages: int | None, device, postfilter: float = 1.0
+) -> int:
+    """``reconstruct`` for an audio model: STEM_original.wav and STEM_reconstruction.wav, the
+    decoder's output sharpened by the postfilter as ``decompress`` does (1: off)."""
     if stages is not None and not 1 <= stages <= model.num_stages:
         raise DataError(f"--stages must be in [1, {model.num_stages}], got {stages}")
     rate = model.sample_rate
@@ -140,10 +150,11 @@ def reconstruct_audio(model, paths: list[str], out_dir: str, stages: int | None,
     scores = []
     for stem, samples in zip(unique_stems(paths), clips, strict=True):
         x = torch.from_numpy(samples).view(1, 1, -1).to(device)
-        x_hat = model.reconstruct(x, stages)[0, 0].cpu()
+        x_hat = model.reconstruct(x, stages)[0, 0].clamp(-1, 1).cpu().numpy()
+        x_hat = apply_postfilter(x_hat, rate, postfilter)
         write_audio(out / f"{stem}_original.wav", samples, rate)
         write_audio(out / f"{stem}_reconstruction.wav", x_hat, rate)
-        scores.append(snr(samples, x_hat.numpy()))
+        scores.append(snr(samples, x_hat))
     bitrate = model.bitrate(stages)
     mean = sum(scores) / len(scores)
     print(

@@ -140,6 +140,7 @@ def decompress(
     entropy_model: EntropyModel | None = None,
     max_pixels: int | None = MAX_PIXELS,
     max_seconds: float | None = MAX_AUDIO_SECONDS,
+    postfilter: float | None = None,
 ) -> Image.Image | tuple[np.ndarray, int]:
     """Decode ``.vqz`` bytes: an image file gives a PIL image ("L" or "RGB", the original
     size), a speech file ``(samples float32 (T,) in [-1, 1], sample rate)``.
@@ -152,12 +153,18 @@ def decompress(
         max_pixels: refuse (before decoding anything) an image larger than this many pixels
             (default 64 megapixels; None: only the format's own limit).
         max_seconds: likewise for sound (default ``vqvae.limits.MAX_AUDIO_SECONDS``).
+        postfilter: sound only: the exponent of the decoder's spectral sharpening
+            (``codec.postfilter``; None: its default, 1: off).
 
     Raises:
         FormatError: a truncated, damaged, foreign or unsupported stream, or one over a limit.
+        ValueError: a postfilter for an image, or an exponent out of range.
     """
     if isinstance(read_header(data), AudioHeader):
-        return audio.decompress_audio(data, model, entropy_model, max_seconds)
+        options = {} if postfilter is None else {"postfilter": postfilter}
+        return audio.decompress_audio(data, model, entropy_model, max_seconds, **options)
+    if postfilter is not None:
+        raise ValueError("postfilter is an option for sound; this is an image file")
     return image.decompress_image(data, model, entropy_model, max_pixels)
 
 

@@ -9,8 +9,8 @@
         --container--> header (rate, T, hop, k, g) | payload | crc32
 
     bytes --parse + checks (magic, version, crc, model, entropy model, length limit)-->
-        payload --range decoder--> (k, L) --decoder with k stages--> crop to T, clip to
-        [-1, 1], divide by g
+        payload --range decoder--> (k, L) --decoder with k stages--> crop to T
+        --postfilter (spectral sharpening)--> keep within [-1, 1], divide by g
 
 A residual quantizer trained with quantizer dropout decodes from any number of its first
 stages, so one model serves every bitrate: ``k`` stages cost ``k * log2(K) * rate / hop``
@@ -42,6 +42,8 @@ from .audio_refine import refine_codes
 from .container import GAIN_UNIT, AudioHeader, FormatError
 from .entropy import EntropyModel
 from .loading import Codec, load, model_fingerprint, resolve
+from .postfilter import SHARPENING, check_exponent
+from .postfilter import postfilter as apply_postfilter
 from .stream import NOT_AUDIO, read_stream
 
 LEVEL_TARGETS = (-1.0, -10.0, -20.0, -30.0)
@@ -388,14 +390,22 @@ def decompress_audio_indices(
 
 
 @torch.no_grad()
-def decode_stages(model, indices: torch.Tensor, samples: int, gain_db: float = 0.0) -> np.ndarray:
+def decode_stages(
+    model,
+    indices: torch.Tensor,
+    samples: int,
+    gain_db: float = 0.0,
+    postfilter: float = SHARPENING,
+) -> np.ndarray:
     """Waveform of a (k, L) code map with the model's first k stages: float32 (samples,),
-    cropped, clipped to [-1, 1], divided by the gain it was coded at and kept within full
-    scale."""
+    cropped, sharpened by the postfilter (``codec.postfilter``; exponent 1: off), kept within
+    [-1, 1] (scaled down where the postfilter would push it past full scale, clipped where the
+    decoder does), divided by the gain it was coded at and kept within full scale."""
     device = next(model.parameters()).device
     indices = indices.to(device)[None]  # (1, k, L)
     y = model.decode(indices if model.num_stages > 1 else indices[:, 0])  # (1, 1, L * hop)
     y = y[0, 0, :samples].clamp(-1, 1).float().cpu().numpy()
+    y = apply_postfilter(y, model.sample_rate, postfilter)
     if not gain_db:
         return y
     return np.clip(y / np.float32(_amplitude(gain_db)), -1.0, 1.0)
@@ -406,6 +416,7 @@ def decompress_audio(
     model=None,
     entropy_model: EntropyModel | None = None,
     max_seconds: float | None = MAX_AUDIO_SECONDS,
+    postfilter: float = SHARPENING,
 ) -> tuple[np.ndarray, int]:
     """Decode audio ``.vqz`` bytes.
 
@@ -416,15 +427,20 @@ def decompress_audio(
         entropy_model: the probability model it was coded with, if ``model`` is a bare VQVAE.
         max_seconds: refuse (before decoding anything) a file longer than this (None: only
             the format's own limit).
+        postfilter: the exponent of the decoder's spectral sharpening (``codec.postfilter``;
+            default ``SHARPENING``, 1: the decoder's own output).
 
     Returns:
         (samples float32 (T,) in [-1, 1], sample rate in Hz).
 
     Raises:
         FormatError: a truncated, damaged, foreign or image stream, or one over the limit.
+        ValueError: a postfilter exponent outside [1, ``postfilter.MAX_SHARPENING``].
     """
+    postfilter = check_exponent(postfilter)
     header, indices, model = decompress_audio_indices(data, model, entropy_model, max_seconds)
-    return decode_stages(model, indices, header.samples, header.gain_db), header.sample_rate
+    y = decode_stages(model, indices, header.samples, header.gain_db, postfilter)
+    return y, header.sample_rate
 
 
 def load_audio(run_dir=None, entropy: str | None = None, device: str = "cpu") -> Codec:

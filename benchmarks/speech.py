@@ -486,6 +486,21 @@ def measure_speed(codec, x: np.ndarray, refine_steps: int) -> dict[str, float]:
     }
 
 
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``--data-dir`` (FSDD's parent) and ``--synthetic-dir`` (the held-out synthetic set)."""
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
+        help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
+    )
+    p.add_argument(
+        "--synthetic-dir",
+        default=str(ROOT / "runs" / "synthetic-heldout"),
+        help="the held-out synthetic sentences (made there on first use by "
+        "recipes/synthetic_speech.py --split heldout)",
+    )
+
+
 def _arguments() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="fsdd", help="shipped model name or run dir (default fsdd)")
@@ -516,17 +531,7 @@ def _arguments() -> argparse.ArgumentParser:
         default="2,3",
         help="stage counts also decoded without the postfilter ('' for none)",
     )
-    p.add_argument(
-        "--data-dir",
-        default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
-        help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
-    )
-    p.add_argument(
-        "--synthetic-dir",
-        default=str(ROOT / "runs" / "synthetic-heldout"),
-        help="the held-out synthetic sentences (made there on first use by "
-        "recipes/synthetic_speech.py --split heldout)",
-    )
+    add_data_arguments(p)
     p.add_argument(
         "--unseen-seconds",
         type=float,

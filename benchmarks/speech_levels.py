@@ -34,7 +34,13 @@ from vqvae.metrics import audio as audio_metrics
 from vqvae.progress import Progress
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speech import ROOT, log, make_synthetic, synthetic_files, test_files  # noqa: E402
+from speech import (  # noqa: E402
+    add_data_arguments,
+    log,
+    make_synthetic,
+    synthetic_files,
+    test_files,
+)
 
 
 def at_peak(x: np.ndarray, dbfs: float) -> np.ndarray:
@@ -63,16 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bitrate", type=float, default=2400.0, help="bit/s ceiling (default 2400)")
     p.add_argument("--files", type=int, default=5, help="files of each set (default 5)")
     p.add_argument("--levels", default="-1,-10,-20,-30,-40,-50", help="peak levels in dBFS")
-    p.add_argument(
-        "--data-dir",
-        default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
-        help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
-    )
-    p.add_argument(
-        "--synthetic-dir",
-        default=str(ROOT / "runs" / "synthetic-heldout"),
-        help="the held-out synthetic sentences (made there on first use)",
-    )
+    add_data_arguments(p)
     args = p.parse_args(argv)
     levels = [float(v) for v in args.levels.split(",") if v.strip()]
     if any(not -120 < v <= 0 for v in levels):

@@ -486,13 +486,16 @@ def measure_speed(codec, x: np.ndarray, refine_steps: int) -> dict[str, float]:
     }
 
 
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """``--data-dir`` (FSDD's parent) and ``--synthetic-dir`` (the held-out synthetic set)."""
+def add_data_arguments(p: argparse.ArgumentParser, synthetic: bool = True) -> None:
+    """``--data-dir`` (FSDD's parent) and, with ``synthetic``, ``--synthetic-dir`` (the
+    held-out synthetic set)."""
     p.add_argument(
         "--data-dir",
         default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
         help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
     )
+    if not synthetic:
+        return
     p.add_argument(
         "--synthetic-dir",
         default=str(ROOT / "runs" / "synthetic-heldout"),

@@ -41,7 +41,9 @@ from vqvae.metrics import audio as audio_metrics
 from vqvae.models import is_audio
 from vqvae.progress import track
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speech import add_data_arguments  # noqa: E402
+
 N_FFT, HOP = 256, 64
 
 
@@ -94,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="fsdd", help="shipped model name or run dir (default fsdd)")
     p.add_argument("--clips", type=int, default=60, help="test clips, evenly spaced (default 60)")
     p.add_argument("--stages", default="1,3", help="stage counts to score (default 1,3; + all)")
-    p.add_argument(
-        "--data-dir",
-        default=os.environ.get("VQVAE_DATA_DIR", str(ROOT.parent / "shared" / "data")),
-        help="folder holding fsdd/ (default: $VQVAE_DATA_DIR, else ../shared/data)",
-    )
+    add_data_arguments(p, synthetic=False)
     p.add_argument(
         "--refine-steps",
         type=int,

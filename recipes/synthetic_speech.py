@@ -10,7 +10,8 @@ Text: the fortune-cookie files that Debian ships (``/usr/share/games/fortunes``:
 ``-ru``; BSD-style and public-domain texts, see each package's copyright file), one sentence or
 saying per file, 2-12 s of speech each. Voices: espeak-ng (GPL-3; the audio it produces is not
 covered by its licence) in a language and a voice variant, at a random rate (words a minute)
-and pitch. The two splits share no language and no variant:
+and pitch. heldout shares no language and no variant with train, wide or val; val shares
+no variant with train or wide:
 
 - train: English (US, GB), German, Spanish, Italian; variants m1-m3, f1, f2, klatt, klatt2;
 - wide: the train split's languages and variants, and besides them 40 named espeak-ng

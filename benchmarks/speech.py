@@ -68,6 +68,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
+from vqvae.cli.common import postfilter_exponent
 from vqvae.codec import compress_audio, decompress_audio, encode_audio_indices, pack_audio
 from vqvae.codec.audio import choose_gain_db, load_audio
 from vqvae.codec.postfilter import SHARPENING
@@ -525,7 +526,7 @@ def _arguments() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--postfilter",
-        type=float,
+        type=postfilter_exponent,
         default=SHARPENING,
         help=f"the decoder's postfilter exponent (default {SHARPENING:g}; 1: off)",
     )

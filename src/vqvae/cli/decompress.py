@@ -119,8 +119,8 @@ def _decode_one(path: str, data: bytes, header, args: argparse.Namespace, codecs
         if key not in codecs:
             codecs[key] = load_for(header, args.model, device)
         options = {"max_pixels": args.max_pixels, "max_seconds": args.max_seconds}
-        if isinstance(header, AudioHeader) and args.postfilter is not None:
-            options["postfilter"] = args.postfilter
+        if isinstance(header, AudioHeader):
+            options["postfilter"] = args.postfilter  # None: the decoder's default
         return decompress(data, codecs[key], **options)
     except VQVAEError as exc:
         raise type(exc)(f"{path}: {exc}") from None

@@ -29,6 +29,7 @@ from . import audio, image
 from .container import AudioHeader, Header
 from .entropy import EntropyModel
 from .loading import Codec, load, resolve
+from .postfilter import SHARPENING
 from .stream import read_header, read_stream
 
 IMAGE_OPTIONS = ("rd_lambda", "tile")
@@ -161,8 +162,8 @@ def decompress(
         ValueError: a postfilter for an image, or an exponent out of range.
     """
     if isinstance(read_header(data), AudioHeader):
-        options = {} if postfilter is None else {"postfilter": postfilter}
-        return audio.decompress_audio(data, model, entropy_model, max_seconds, **options)
+        exponent = SHARPENING if postfilter is None else postfilter
+        return audio.decompress_audio(data, model, entropy_model, max_seconds, exponent)
     if postfilter is not None:
         raise ValueError("postfilter is an option for sound; this is an image file")
     return image.decompress_image(data, model, entropy_model, max_pixels)

@@ -63,6 +63,7 @@ BENCHMARK_NEEDS = {
     "mnist-best.sh": ["mnist"],
     "fashion-best.sh": ["fashion-mnist"],
     "cifar10-kodak.sh": ["cifar10"],
+    "mnist-rate.sh": ["mnist"],
 }
 
 
